@@ -1,0 +1,17 @@
+"""Exceptions raised by daft-mnist. Every message says what was expected and what was received."""
+
+from __future__ import annotations
+
+__all__ = ["DaftMnistError", "DataError", "WeightsError"]
+
+
+class DaftMnistError(Exception):
+    """Base class of every error daft-mnist raises on purpose."""
+
+
+class DataError(DaftMnistError, ValueError):
+    """Input data is not MNIST-shaped: wrong length, out-of-range pixels, bad labels, bad files."""
+
+
+class WeightsError(DaftMnistError, ValueError):
+    """Weights cannot be used: missing, corrupt, unsafe, of another architecture or failing their checksum."""

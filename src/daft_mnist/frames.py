@@ -1,0 +1,151 @@
+"""The tutorial's steps as DataFrame helpers: thin wrappers over the expression builders.
+
+Each helper returns a new lazy frame with one added column (default names are the
+tutorial's); nothing is collected or shown.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Literal
+
+from daft_mnist.metrics import _require_columns
+
+if TYPE_CHECKING:
+    import daft
+
+__all__ = ["add_image_2d", "add_pil_image", "classify"]
+
+OnError = Literal["raise", "null"]
+
+
+def add_image_2d(
+    df: daft.DataFrame, *, column: str = "image", output: str = "image_2d", on_error: OnError = "raise"
+) -> daft.DataFrame:
+    """Add ``output``: ``column``'s 784 pixels as a 28x28 ``Tensor[UInt8]`` (see :func:`~daft_mnist.image_2d`).
+
+    Args:
+        df: Input frame.
+        column: Column of 784-pixel lists.
+        output: Name of the new column.
+        on_error: ``"raise"`` or ``"null"`` (bad rows kept with a null tensor, and counted).
+    """
+    from daft import col
+
+    from daft_mnist.images import image_2d
+
+    _require_columns(df, [column])
+    return df.with_column(output, image_2d(col(column), on_error=on_error))
+
+
+def _to_pil_batch(images: Any) -> Any:
+    import daft
+    from PIL import Image
+
+    from daft_mnist.images import _unwrap, pixels_to_numpy
+
+    arr = _unwrap(images.to_arrow())
+    pixels = pixels_to_numpy(arr, column=images.name()).reshape(-1, 28, 28)
+    # An explicit Python-typed Series: a plain list would be coerced back to arrays.
+    return daft.Series.from_pylist([Image.fromarray(p) for p in pixels], dtype=daft.DataType.python())
+
+
+def add_pil_image(
+    df: daft.DataFrame, *, column: str = "image_2d", output: str = "pil_image", as_pil: bool = False
+) -> daft.DataFrame:
+    """Add ``output``: ``column`` rendered as a grayscale 28x28 image.
+
+    By default a native Daft ``Image[L; 28 x 28]`` column, which notebooks show as
+    thumbnails and which stays in Arrow memory. ``as_pil=True`` gives real ``PIL.Image``
+    objects (a Python column) for code that wants them.
+
+    Args:
+        df: Input frame.
+        column: A 28x28 tensor column (from :func:`add_image_2d`) or 784-pixel lists.
+        output: Name of the new column.
+        as_pil: Return ``PIL.Image.Image`` objects instead of a Daft Image column.
+    """
+    import daft
+    from daft import DataType, col
+
+    from daft_mnist.images import to_image
+
+    _require_columns(df, [column])
+    if not as_pil:
+        return df.with_column(output, to_image(col(column)))
+
+    @daft.func.batch(return_dtype=DataType.python(), use_process=False)
+    def to_pil(images: daft.Series) -> Any:
+        return _to_pil_batch(images)
+
+    return df.with_column(output, to_pil(col(column)))
+
+
+def classify(
+    df: daft.DataFrame,
+    *,
+    column: str = "image_2d",
+    output: str = "model_classification",
+    weights: str | os.PathLike[str] | None = None,
+    sha256: str | None = None,
+    batch_size: int = 1024,
+    device: str = "auto",
+    max_concurrency: int | None = None,
+    gpus: float = 0.0,
+    num_threads: int | None = None,
+    confidence: bool = False,
+    on_error: OnError = "raise",
+) -> daft.DataFrame:
+    """Add ``output``: the CNN's predicted digit (``Int64``) for each image in ``column``.
+
+    The frame is re-batched to ``batch_size`` rows first (``into_batches``), so readers that
+    emit tiny batches, such as ``read_json``, never reach the model a few rows at a time.
+
+    Args:
+        df: Input frame.
+        column: 28x28 tensors (from :func:`add_image_2d`), 28x28 grayscale images, or
+            784-pixel lists.
+        output: Name of the prediction column.
+        weights: ``None`` for the bundled weights, a local path, or a remote URL.
+        sha256: Expected SHA-256 of the weights (required for remote URLs).
+        batch_size: Rows per model call.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        max_concurrency: Model instances Daft may run at once.
+        gpus: GPUs per model instance, for Daft's scheduler.
+        num_threads: torch threads per worker.
+        confidence: Also add ``{output}_confidence`` (Float32, softmax probability of the
+            prediction), to sort by least confident.
+        on_error: ``"raise"`` or ``"null"`` (null images get a null prediction).
+
+    Returns:
+        The frame with the prediction column (and the confidence column if asked).
+    """
+    from daft import col
+
+    from daft_mnist.udfs import Classifier
+
+    _require_columns(df, [column])
+    clf = Classifier(
+        weights=None if weights is None else os.fspath(weights),
+        sha256=sha256,
+        device=device,
+        batch_size=batch_size,
+        max_concurrency=max_concurrency,
+        gpus=gpus,
+        num_threads=num_threads,
+        on_error=on_error,
+    )
+    batched = df.into_batches(batch_size)
+    if not confidence:
+        return batched.with_column(output, clf(col(column)))
+    tmp = f"__{output}_struct"
+    return (
+        batched.with_column(tmp, clf.with_confidence(col(column)))
+        .with_columns(
+            {
+                output: col(tmp)["prediction"],
+                f"{output}_confidence": col(tmp)["confidence"],
+            }
+        )
+        .exclude(tmp)
+    )

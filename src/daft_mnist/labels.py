@@ -1,0 +1,79 @@
+"""Checked label column: integers 0-9, never a silent null or truncation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from daft_mnist.errors import DataError
+
+if TYPE_CHECKING:
+    from daft import Expression
+
+__all__ = ["checked_labels"]
+
+
+def _check_labels_batch(series: Any, on_error: str, column: str) -> Any:
+    import pyarrow as pa
+
+    arr = series.to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    t = arr.type
+    if n and not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)):
+        raise DataError(f"column {column!r}: expected integer labels 0-9, got values of type {t}")
+    if pa.types.is_null(t):
+        values = np.zeros(n, dtype=np.float64)
+        nulls = np.ones(n, dtype=bool)
+    else:
+        values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+        nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        bad = nulls | ~((values >= 0) & (values <= 9) & (values == np.floor(values)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        what = (
+            "null or not a number"
+            if nulls[i]
+            else repr(float(values[i]) if values[i] != int(values[i]) else int(values[i]))
+        )
+        reason = f"row {i}: expected an integer label 0-9, got {what}"
+        if on_error == "raise":
+            raise DataError(
+                f"column {column!r}: {int(bad.sum())} of {n} labels are invalid ({reason}); "
+                "pass on_error='null' to keep those rows with a null label"
+            )
+        from daft_mnist._log import record_bad_rows
+
+        record_bad_rows(column, int(bad.sum()), [reason])
+    out = np.where(bad, 0, values).astype(np.int64)
+    return pa.array(out, type=pa.int64(), mask=bad if bad.any() else None)
+
+
+def checked_labels(expr: Expression, *, on_error: str = "raise") -> Expression:
+    """Check that every label is an integer 0-9 (given as int or integral float); return ``Int64``.
+
+    Args:
+        expr: The label column.
+        on_error: ``"raise"`` (default) or ``"null"`` (bad labels become null and are counted).
+
+    Returns:
+        An ``Int64`` expression with the input's name.
+    """
+    import daft
+    from daft import DataType
+
+    if on_error not in ("raise", "null"):
+        raise ValueError(f"on_error must be 'raise' or 'null', got {on_error!r}")
+    try:
+        name = str(expr.name())
+    except Exception:
+        name = "label"
+
+    @daft.func.batch(return_dtype=DataType.int64(), use_process=False)
+    def check_mnist_labels(labels: daft.Series) -> Any:
+        return _check_labels_batch(labels, on_error, name)
+
+    return check_mnist_labels(expr).alias(name)

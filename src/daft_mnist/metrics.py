@@ -1,0 +1,103 @@
+"""Accuracy reports as lazy Daft aggregations: per label, overall, confusion matrix, mistakes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import daft
+
+__all__ = ["accuracy_by_label", "confusion_matrix", "misclassified", "overall_accuracy"]
+
+
+def _require_columns(df: daft.DataFrame, names: Iterable[str]) -> None:
+    have = df.column_names
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise ValueError(f"expected column(s) {missing} in the DataFrame, got columns {have}")
+
+
+def _with_outcome(df: daft.DataFrame, label: str, prediction: str) -> daft.DataFrame:
+    from daft import DataType, col
+
+    _require_columns(df, [label, prediction])
+    # A null prediction (a row kept under on_error="null") counts as wrong, never as missing.
+    hit = (col(prediction) == col(label)).fill_null(False)
+    return df.with_columns(
+        {
+            "__correct": hit.cast(DataType.int64()),
+            "__wrong": (~hit).cast(DataType.int64()),
+        }
+    )
+
+
+def accuracy_by_label(
+    df: daft.DataFrame, *, label: str = "label", prediction: str = "model_classification"
+) -> daft.DataFrame:
+    """Per-label report: ``label, num_rows, correct, wrong, accuracy``, sorted by label.
+
+    The tutorial's group-by table plus the rate. Lazy: nothing runs until you collect or show.
+
+    Args:
+        df: Frame with true labels and predictions.
+        label: Column of true labels.
+        prediction: Column of predicted labels (null predictions count as wrong).
+
+    Returns:
+        A lazy DataFrame with one row per label.
+    """
+    from daft import DataType, col
+
+    return (
+        _with_outcome(df, label, prediction)
+        .groupby(col(label))
+        .agg(
+            col(label).count().alias("num_rows"),
+            col("__correct").sum().alias("correct"),
+            col("__wrong").sum().alias("wrong"),
+        )
+        .with_column("accuracy", col("correct").cast(DataType.float64()) / col("num_rows").cast(DataType.float64()))
+        .sort(col(label))
+    )
+
+
+def overall_accuracy(
+    df: daft.DataFrame, *, label: str = "label", prediction: str = "model_classification"
+) -> daft.DataFrame:
+    """One-row lazy frame: ``num_rows, correct, wrong, accuracy`` over the whole frame."""
+    from daft import DataType, col
+
+    return (
+        _with_outcome(df, label, prediction)
+        .agg(
+            col(label).count().alias("num_rows"),
+            col("__correct").sum().alias("correct"),
+            col("__wrong").sum().alias("wrong"),
+        )
+        .with_column("accuracy", col("correct").cast(DataType.float64()) / col("num_rows").cast(DataType.float64()))
+    )
+
+
+def confusion_matrix(
+    df: daft.DataFrame, *, label: str = "label", prediction: str = "model_classification"
+) -> daft.DataFrame:
+    """Confusion matrix in long form: ``label, prediction, count`` for each pair that occurs, sorted."""
+    from daft import col
+
+    _require_columns(df, [label, prediction])
+    return (
+        df.groupby(col(label), col(prediction).alias("prediction"))
+        .agg(col(label).count().alias("count"))
+        .sort([col(label), col("prediction")])
+    )
+
+
+def misclassified(
+    df: daft.DataFrame, *, label: str = "label", prediction: str = "model_classification"
+) -> daft.DataFrame:
+    """Rows whose prediction differs from the label (or is null): the tutorial's list of mistakes."""
+    from daft import col
+
+    _require_columns(df, [label, prediction])
+    return df.where((col(label) != col(prediction)).fill_null(True))

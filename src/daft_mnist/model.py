@@ -1,0 +1,335 @@
+"""Pure PyTorch: the tutorial's CNN, the preprocessing contract and checkpoint I/O.
+
+Nothing here knows about Daft. The checkpoint format is a plain ``dict`` saved with
+:func:`torch.save` and read back with ``torch.load(weights_only=True)``, so loading a
+checkpoint never runs arbitrary pickled code::
+
+    {
+        "format": "daft-mnist",
+        "version": 1,
+        "state_dict": {...},          # Net's parameters, the tutorial's key names
+        "preprocessing": {...},       # Preprocessing.to_dict()
+        "metadata": {...},            # free-form str/int/float/list/dict: how it was trained
+    }
+
+A bare state dict (such as the tutorial's published ``mnist_cnn.pt``) is accepted too and is
+given :data:`TUTORIAL_PREPROCESSING`, the normalization those weights were trained with.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from daft_mnist.errors import WeightsError
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "MNIST_MEAN",
+    "MNIST_STD",
+    "TUTORIAL_PREPROCESSING",
+    "Checkpoint",
+    "Net",
+    "Preprocessing",
+    "load_checkpoint",
+    "load_model",
+    "resolve_device",
+    "save_checkpoint",
+]
+
+MNIST_MEAN = 0.1307
+"""Mean pixel value of the MNIST training set after scaling to [0, 1]."""
+MNIST_STD = 0.3081
+"""Standard deviation of the MNIST training set after scaling to [0, 1]."""
+
+CHECKPOINT_FORMAT = "daft-mnist"
+CHECKPOINT_VERSION = 1
+
+
+class Net(nn.Module):
+    """The tutorial's CNN (PyTorch's ``examples/mnist`` model), layer for layer.
+
+    The attribute names, and so the state-dict keys (``conv1.weight``, ``conv2.bias``,
+    ``fc1.weight``, ...), are exactly the tutorial's, so its ``mnist_cnn.pt`` loads with
+    :meth:`load_state_dict`. Input: float32 ``(N, 1, 28, 28)``, normalized as described by a
+    :class:`Preprocessing`. Output: log-probabilities ``(N, 10)``.
+    """
+
+    preprocessing: Preprocessing
+    metadata: dict[str, Any]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.preprocessing = TUTORIAL_PREPROCESSING
+        self.metadata = {}
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = F.max_pool2d(x, 2)
+        x = self.dropout1(x)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = self.dropout2(x)
+        x = self.fc2(x)
+        return F.log_softmax(x, dim=1)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw uint8 pixels become the model's input: ``(pixel * scale - mean) / std``.
+
+    The same object is stored with the weights and applied in training and in inference,
+    so the two can never drift apart.
+
+    Attributes:
+        scale: Multiplier that maps raw pixels to [0, 1] (``1/255``).
+        mean: Mean subtracted after scaling.
+        std: Standard deviation divided by after subtracting the mean.
+        height: Input image height in pixels.
+        width: Input image width in pixels.
+    """
+
+    scale: float = 1.0 / 255.0
+    mean: float = MNIST_MEAN
+    std: float = MNIST_STD
+    height: int = 28
+    width: int = 28
+
+    def __post_init__(self) -> None:
+        if not self.std > 0:
+            raise ValueError(f"Preprocessing.std must be > 0, got {self.std!r}")
+        if not self.scale > 0:
+            raise ValueError(f"Preprocessing.scale must be > 0, got {self.scale!r}")
+        if self.height <= 0 or self.width <= 0:
+            raise ValueError(f"Preprocessing shape must be positive, got {self.height}x{self.width}")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The model's per-image input shape, ``(channels, height, width)``."""
+        return (1, self.height, self.width)
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Return a plain ``dict`` suitable for a ``weights_only`` checkpoint."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        """Build from :meth:`to_dict` output; unknown keys are an error."""
+        known = {"scale", "mean", "std", "height", "width"}
+        unknown = set(data) - known
+        if unknown:
+            raise WeightsError(f"unknown preprocessing keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+        return cls(
+            scale=float(data.get("scale", 1.0 / 255.0)),
+            mean=float(data.get("mean", MNIST_MEAN)),
+            std=float(data.get("std", MNIST_STD)),
+            height=int(data.get("height", 28)),
+            width=int(data.get("width", 28)),
+        )
+
+    def normalize_numpy(self, pixels: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Normalize a batch of images to float32 ``(N, 1, H, W)``.
+
+        Args:
+            pixels: ``(N, H*W)``, ``(N, H, W)`` or ``(N, 1, H, W)`` raw pixel values.
+
+        Returns:
+            A new C-contiguous float32 array of shape ``(N, 1, H, W)``.
+        """
+        arr = np.asarray(pixels)
+        n = arr.shape[0] if arr.ndim > 0 else 0
+        if arr.ndim == 0 or arr.size != n * self.height * self.width:
+            raise ValueError(
+                f"expected a batch of {self.height}x{self.width} images (N, {self.height * self.width}), "
+                f"(N, {self.height}, {self.width}) or (N, 1, {self.height}, {self.width}); got shape {arr.shape}"
+            )
+        out = arr.reshape(n, 1, self.height, self.width).astype(np.float32)
+        a, b = self._affine()
+        out *= np.float32(a)
+        out += np.float32(b)
+        return out
+
+    def normalize_torch(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Torch version of :meth:`normalize_numpy`; keeps the tensor's device."""
+        n = pixels.shape[0]
+        a, b = self._affine()
+        x = pixels.reshape(n, 1, self.height, self.width).to(torch.float32)
+        return x.mul_(a).add_(b) if x.data_ptr() != pixels.data_ptr() else x * a + b
+
+    def denormalize_numpy(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Inverse of :meth:`normalize_numpy`: back to raw pixel values (float64)."""
+        arr = np.asarray(x, dtype=np.float64)
+        return (arr * self.std + self.mean) / self.scale
+
+    def _affine(self) -> tuple[float, float]:
+        # (p * scale - mean) / std == p * (scale / std) + (-mean / std)
+        return self.scale / self.std, -self.mean / self.std
+
+
+TUTORIAL_PREPROCESSING = Preprocessing()
+"""The normalization PyTorch's MNIST example (and so the tutorial's weights) trained with."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: parameters, their preprocessing contract and training metadata."""
+
+    state_dict: dict[str, torch.Tensor]
+    preprocessing: Preprocessing
+    metadata: dict[str, Any]
+
+
+def _expected_shapes() -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in Net().state_dict().items()}
+
+
+def _check_state_dict(state: Any, source: str) -> dict[str, torch.Tensor]:
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(
+            f"{source}: expected a state dict of tensors for daft_mnist.Net (or a daft-mnist checkpoint), "
+            f"got {type(state).__name__}"
+        )
+    expected = _expected_shapes()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(
+            f"{source}: not a checkpoint of the tutorial's Net architecture; "
+            f"missing keys {missing}, unexpected keys {unexpected}; expected keys {sorted(expected)}"
+        )
+    wrong = {k: (tuple(state[k].shape), shape) for k, shape in expected.items() if tuple(state[k].shape) != shape}
+    if wrong:
+        detail = ", ".join(f"{k}: got {g}, expected {e}" for k, (g, e) in sorted(wrong.items()))
+        raise WeightsError(f"{source}: tensor shapes do not match the tutorial's Net ({detail})")
+    return {k: v.to(torch.float32) for k, v in state.items()}
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint from a local file, safely.
+
+    Uses ``torch.load(weights_only=True)``: a file carrying a pickled object other than
+    tensors and plain containers is refused and its payload never runs.
+
+    Args:
+        path: A daft-mnist checkpoint or a bare ``Net`` state dict (``mnist_cnn.pt``).
+
+    Returns:
+        The checkpoint. Bare state dicts get :data:`TUTORIAL_PREPROCESSING`.
+
+    Raises:
+        WeightsError: The file is missing, corrupt, unsafe or of another architecture.
+    """
+    p = Path(path)
+    source = str(p)
+    if not p.is_file():
+        raise WeightsError(f"weights file not found: {source}")
+    data = p.read_bytes()
+    try:
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"{source}: refused to load: the file holds pickled objects other than tensors "
+            f"(only weights_only checkpoints are accepted; nothing in it was executed): {exc}"
+        ) from None
+    except Exception as exc:  # truncated zip, random bytes, ...
+        raise WeightsError(f"{source}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+
+    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
+        version = obj.get("version")
+        if version != CHECKPOINT_VERSION:
+            raise WeightsError(
+                f"{source}: checkpoint version {version!r} is not supported (expected {CHECKPOINT_VERSION})"
+            )
+        state = _check_state_dict(obj.get("state_dict"), source)
+        prep_raw = obj.get("preprocessing")
+        if not isinstance(prep_raw, dict):
+            raise WeightsError(f"{source}: checkpoint has no 'preprocessing' dict")
+        try:
+            prep = Preprocessing.from_dict(prep_raw)
+        except ValueError as exc:
+            raise WeightsError(f"{source}: invalid preprocessing: {exc}") from None
+        meta = obj.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise WeightsError(f"{source}: checkpoint 'metadata' must be a dict, got {type(meta).__name__}")
+        return Checkpoint(state, prep, meta)
+    return Checkpoint(_check_state_dict(obj, source), TUTORIAL_PREPROCESSING, {})
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: Net,
+    preprocessing: Preprocessing,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Write a daft-mnist checkpoint atomically (temp file, then rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "state_dict": {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()},
+        "preprocessing": preprocessing.to_dict(),
+        "metadata": dict(metadata or {}),
+    }
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, p)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: CUDA when available, else CPU; anything else is passed to :class:`torch.device`."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available (torch {torch.__version__})")
+    return dev
+
+
+def load_model(
+    weights: str | os.PathLike[str] | None = None,
+    *,
+    sha256: str | None = None,
+    device: str | torch.device = "cpu",
+) -> Net:
+    """Build :class:`Net`, load weights into it and put it in eval mode.
+
+    Args:
+        weights: ``None`` for the bundled weights, a local path or a remote URL (see
+            :func:`daft_mnist.weights.resolve_weights`).
+        sha256: Expected SHA-256 of the weights file (required for remote URLs).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"``.
+
+    Returns:
+        The model in eval mode with ``requires_grad`` off. Its preprocessing contract is
+        available as ``model.preprocessing``.
+    """
+    from daft_mnist.weights import resolve_weights
+
+    ckpt = load_checkpoint(resolve_weights(weights, sha256=sha256))
+    model = Net()
+    model.load_state_dict(ckpt.state_dict)
+    model.preprocessing = ckpt.preprocessing  # plain attribute: not part of the state dict
+    model.metadata = ckpt.metadata
+    model.requires_grad_(False)
+    return model.to(resolve_device(device)).eval()

@@ -1,0 +1,275 @@
+"""The cached class UDF that runs the CNN, and :class:`Classifier`, its picklable front.
+
+:class:`Classifier` is a small frozen descriptor (weights location, checksum, device,
+batching and resource options). Calling it on an expression hands a :class:`ModelSpec` to
+the ``@daft.cls`` UDF :class:`MnistModel`; each worker process builds the model once (a
+process-wide cache keyed by the spec), however many batches, partitions, queries or UDF
+instances use it. Inference runs in ``eval()`` mode under ``torch.inference_mode()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import daft
+import numpy as np
+import numpy.typing as npt
+from daft import DataType
+
+from daft_mnist.errors import DataError
+
+if TYPE_CHECKING:
+    from daft import Expression
+
+    from daft_mnist.model import Net, Preprocessing
+
+__all__ = ["Classifier", "LoadedModel", "MnistModel", "ModelSpec", "get_model", "model_build_count"]
+
+DEFAULT_BATCH_SIZE = 1024
+OnError = Literal["raise", "null"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything a worker needs to build the model: small, hashable and picklable."""
+
+    weights: str | None = None
+    sha256: str | None = None
+    device: str = "auto"
+    num_threads: int | None = None
+
+
+class LoadedModel:
+    """A ready model: weights loaded, eval mode, on its device; thread-safe ``predict``."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        import torch
+
+        from daft_mnist.model import load_model, resolve_device
+
+        self.spec = spec
+        self.device = resolve_device(spec.device)
+        self.net: Net = load_model(spec.weights, sha256=spec.sha256, device=self.device)
+        self.preprocessing: Preprocessing = self.net.preprocessing
+        self._torch = torch
+
+    def log_probabilities(self, pixels: npt.NDArray[np.uint8]) -> Any:
+        """Run the CNN on uint8 ``(N, 784)`` pixels; returns a CPU float32 tensor ``(N, 10)``."""
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(self.preprocessing.normalize_numpy(pixels))
+            if self.device.type != "cpu":
+                x = x.to(self.device, non_blocking=True)
+            return self.net(x).float().cpu()
+
+    def predict(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+        """Predicted digit per image, int64 ``(N,)``."""
+        if len(pixels) == 0:
+            return np.empty(0, dtype=np.int64)
+        return np.asarray(self.log_probabilities(pixels).argmax(1).numpy(), dtype=np.int64)
+
+
+_cache: dict[ModelSpec, LoadedModel] = {}
+_cache_lock = threading.Lock()
+_builds = 0
+
+
+def get_model(spec: ModelSpec) -> LoadedModel:
+    """The process-wide model for ``spec``, built on first use and reused afterwards."""
+    global _builds
+    model = _cache.get(spec)
+    if model is not None:
+        return model
+    with _cache_lock:
+        model = _cache.get(spec)
+        if model is None:
+            if spec.num_threads is not None:
+                import torch
+
+                torch.set_num_threads(spec.num_threads)
+            model = LoadedModel(spec)
+            _cache[spec] = model
+            _builds += 1
+        return model
+
+
+def model_build_count() -> int:
+    """How many models this process has built (for tests and diagnostics)."""
+    return _builds
+
+
+def _series_pixels(images: daft.Series, on_error: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
+    """Pixels of the non-null rows and the validity mask (``None`` when every row is valid)."""
+    import pyarrow as pa
+
+    from daft_mnist.images import _unwrap, pixels_to_numpy
+
+    column = images.name()
+    arr = _unwrap(images.to_arrow())
+    if arr.null_count == 0:
+        return pixels_to_numpy(arr, column=column), None
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if on_error == "raise":
+        first = int(np.flatnonzero(~valid)[0])
+        raise DataError(
+            f"column {column!r}: {int((~valid).sum())} of {len(arr)} images are null "
+            f"(first at row {first} of its batch); "
+            "pass on_error='null' to give them a null prediction"
+        )
+    kept = arr.filter(pa.array(valid))
+    return pixels_to_numpy(kept, column=column), valid
+
+
+def _with_nulls(values: npt.NDArray[Any], valid: npt.NDArray[np.bool_] | None, dtype: Any) -> Any:
+    import pyarrow as pa
+
+    if valid is None:
+        return pa.array(values, type=dtype)
+    full = np.zeros((len(valid), *values.shape[1:]), dtype=values.dtype)
+    full[valid] = values
+    return pa.array(full, type=dtype, mask=~valid)
+
+
+@daft.cls(name_override="daft_mnist.MnistModel", use_process=False)
+class MnistModel:
+    """Daft class UDF around :class:`LoadedModel`; use it through :class:`Classifier`."""
+
+    def __init__(self, spec: ModelSpec, on_error: str = "raise") -> None:
+        self.model = get_model(spec)
+        self.on_error = on_error
+
+    @daft.method.batch(return_dtype=DataType.int64(), batch_size=DEFAULT_BATCH_SIZE)
+    def predict(self, images: daft.Series) -> Any:
+        """Predicted digit (Int64) per image."""
+        import pyarrow as pa
+
+        pixels, valid = _series_pixels(images, self.on_error)
+        return _with_nulls(self.model.predict(pixels), valid, pa.int64())
+
+    @daft.method.batch(
+        return_dtype=DataType.struct({"prediction": DataType.int64(), "confidence": DataType.float32()}),
+        batch_size=DEFAULT_BATCH_SIZE,
+    )
+    def predict_with_confidence(self, images: daft.Series) -> Any:
+        """Struct of predicted digit and its softmax probability."""
+        import pyarrow as pa
+
+        pixels, valid = _series_pixels(images, self.on_error)
+        if len(pixels):
+            logp = self.model.log_probabilities(pixels)
+            top, idx = logp.max(1)
+            pred = np.asarray(idx.numpy(), dtype=np.int64)
+            conf = np.exp(np.asarray(top.numpy(), dtype=np.float32))
+        else:
+            pred, conf = np.empty(0, np.int64), np.empty(0, np.float32)
+        return pa.StructArray.from_arrays(
+            [_with_nulls(pred, valid, pa.int64()), _with_nulls(conf, valid, pa.float32())],
+            names=["prediction", "confidence"],
+            mask=None if valid is None else pa.array(~valid),
+        )
+
+    @daft.method.batch(return_dtype=DataType.tensor(DataType.float32(), (10,)), batch_size=DEFAULT_BATCH_SIZE)
+    def probabilities(self, images: daft.Series) -> Any:
+        """Softmax probabilities of the ten digits, ``Tensor[Float32; [10]]``."""
+        import pyarrow as pa
+
+        pixels, valid = _series_pixels(images, self.on_error)
+        probs = (
+            np.exp(np.asarray(self.model.log_probabilities(pixels).numpy(), dtype=np.float32))
+            if len(pixels)
+            else np.empty((0, 10), np.float32)
+        )
+        if valid is not None:
+            full = np.zeros((len(valid), 10), dtype=np.float32)
+            full[valid] = probs
+            probs = full
+        storage = pa.FixedSizeListArray.from_arrays(
+            pa.array(probs.reshape(-1), type=pa.float32()), 10, mask=None if valid is None else pa.array(~valid)
+        )
+        return daft.Series.from_arrow(storage).cast(DataType.tensor(DataType.float32(), (10,)))
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """Expression-level MNIST classifier: ``Classifier(...)(col("image_2d"))`` is an Int64 expression.
+
+    A small picklable descriptor: it holds where the weights are and how to run them, never
+    the model itself. The model is built once per worker process on first use.
+
+    Args:
+        weights: ``None`` for the bundled weights, a local path, or a remote URL.
+        sha256: Expected SHA-256 of the weights file (required for remote URLs).
+        device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        batch_size: Rows per model call.
+        max_concurrency: Model instances Daft may run at once (default: Daft's choice).
+        gpus: GPUs per instance, passed to Daft's scheduler (fractions up to 1 allowed).
+        num_threads: torch intra-op threads in each worker (default: torch's choice).
+        on_error: ``"raise"`` (default) fails on a null or malformed image; ``"null"`` gives
+            null images a null prediction.
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist import Classifier, image_2d, load_mnist
+        >>> clf = Classifier(batch_size=512)
+        >>> df = load_mnist().limit(4)  # doctest: +SKIP
+        >>> df.select(clf(image_2d(df["image"])).alias("digit"))  # doctest: +SKIP
+    """
+
+    weights: str | None = None
+    sha256: str | None = None
+    device: str = "auto"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_concurrency: int | None = None
+    gpus: float = 0.0
+    num_threads: int | None = None
+    on_error: OnError = "raise"
+
+    def __post_init__(self) -> None:
+        if self.weights is not None:
+            object.__setattr__(self, "weights", os.fspath(self.weights))
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.max_concurrency is not None and (not isinstance(self.max_concurrency, int) or self.max_concurrency < 1):
+            raise ValueError(f"max_concurrency must be a positive integer or None, got {self.max_concurrency!r}")
+        if self.gpus < 0 or (self.gpus > 1 and not float(self.gpus).is_integer()):
+            raise ValueError(f"gpus must be a fraction in [0, 1] or a whole number, got {self.gpus!r}")
+        if self.on_error not in ("raise", "null"):
+            raise ValueError(f"on_error must be 'raise' or 'null', got {self.on_error!r}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {self.num_threads!r}")
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The :class:`ModelSpec` shipped to workers."""
+        return ModelSpec(self.weights, self.sha256, self.device, self.num_threads)
+
+    def _method(self, name: str) -> Any:
+        instance = MnistModel(self.spec, self.on_error)
+        func = getattr(instance, name)
+        return dataclasses.replace(
+            func,
+            batch_size=self.batch_size,
+            gpus=float(self.gpus),
+            max_concurrency=self.max_concurrency,
+        )
+
+    def __call__(self, images: Expression) -> Expression:
+        """Predicted digit (``Int64``) for each image of ``images``.
+
+        Args:
+            images: 28x28 ``Tensor[UInt8]`` (from :func:`~daft_mnist.image_2d`), 28x28
+                grayscale images, or lists of 784 pixels.
+        """
+        return self._method("predict")(images)  # type: ignore[no-any-return]
+
+    def with_confidence(self, images: Expression) -> Expression:
+        """Struct ``{prediction: Int64, confidence: Float32}`` (softmax probability of the prediction)."""
+        return self._method("predict_with_confidence")(images)  # type: ignore[no-any-return]
+
+    def probabilities(self, images: Expression) -> Expression:
+        """All ten softmax probabilities, ``Tensor[Float32; [10]]``."""
+        return self._method("probabilities")(images)  # type: ignore[no-any-return]
