@@ -19,6 +19,7 @@ given :data:`TUTORIAL_PREPROCESSING`, the normalization those weights were train
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 from dataclasses import asdict, dataclass
@@ -287,7 +288,9 @@ def save_checkpoint(
         "version": CHECKPOINT_VERSION,
         "state_dict": {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()},
         "preprocessing": preprocessing.to_dict(),
-        "metadata": dict(metadata or {}),
+        # Plain JSON types only (str subclasses such as torch's TorchVersion would be pickled
+        # as globals that weights_only loading refuses).
+        "metadata": json.loads(json.dumps(dict(metadata or {}), default=str)),
     }
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     torch.save(payload, tmp)
