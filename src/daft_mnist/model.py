@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,16 @@ def _check_state_dict(state: Any, source: str) -> dict[str, torch.Tensor]:
     return {k: v.to(torch.float32) for k, v in state.items()}
 
 
+def _unpickling_detail(exc: BaseException) -> str:
+    """The one useful line of torch's weights-only refusal (what it refused), without its advice."""
+    text = str(exc)
+    for pattern in (r"(Trying to load unsupported GLOBAL [^\n]*)", r"(Unsupported (?:global|operand)[^\n]*)"):
+        match = re.search(pattern, text)
+        if match:
+            return match.group(1).strip().rstrip(".")
+    return "the weights-only unpickler refused it"
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint from a local file, safely.
 
@@ -246,8 +257,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise WeightsError(
-            f"{source}: refused to load: the file holds pickled objects other than tensors "
-            f"(only weights_only checkpoints are accepted; nothing in it was executed): {exc}"
+            f"{source}: refused to load: the file holds pickled objects other than tensors and plain "
+            f"containers ({_unpickling_detail(exc)}); expected a weights_only checkpoint (a state dict "
+            "saved with torch.save). Nothing in the file was executed."
         ) from None
     except Exception as exc:  # truncated zip, random bytes, ...
         raise WeightsError(f"{source}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
