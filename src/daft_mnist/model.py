@@ -226,7 +226,11 @@ def _check_state_dict(state: Any, source: str) -> dict[str, torch.Tensor]:
 def _unpickling_detail(exc: BaseException) -> str:
     """The one useful line of torch's weights-only refusal (what it refused), without its advice."""
     text = str(exc)
-    for pattern in (r"(Trying to load unsupported GLOBAL [^\n]*)", r"(Unsupported (?:global|operand)[^\n]*)"):
+    for pattern in (
+        r"(Trying to load unsupported GLOBAL [^\n]*)",
+        r"(Unsupported global: GLOBAL \S+)",
+        r"(Unsupported operand \S+)",
+    ):
         match = re.search(pattern, text)
         if match:
             return match.group(1).strip().rstrip(".")
