@@ -260,9 +260,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        detail = _unpickling_detail(exc)
+        what = (
+            "the file holds pickled objects other than tensors and plain containers"
+            if "GLOBAL" in detail
+            else "not a weights-only PyTorch checkpoint: corrupt, or pickled data of an unsupported kind"
+        )
         raise WeightsError(
-            f"{source}: refused to load: the file holds pickled objects other than tensors and plain "
-            f"containers ({_unpickling_detail(exc)}); expected a weights_only checkpoint (a state dict "
+            f"{source}: refused to load: {what} ({detail}); expected a weights_only checkpoint (a state dict "
             "saved with torch.save). Nothing in the file was executed."
         ) from None
     except Exception as exc:  # truncated zip, random bytes, ...
