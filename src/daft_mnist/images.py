@@ -55,6 +55,8 @@ def _values_and_lengths(arr: pa.Array, column: str) -> tuple[pa.Array, npt.NDArr
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_null(arr.type):  # every row null (or no rows): a list column with nothing in it
+        arr = pa.nulls(len(arr), pa.list_(pa.float64()))
     if pa.types.is_struct(arr.type):
         # Daft's variable-shape Image / Tensor: struct<data: list<...>, ...>
         try:
