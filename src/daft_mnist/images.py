@@ -47,10 +47,16 @@ def _unwrap(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _values_and_lengths(arr: pa.Array, column: str) -> tuple[pa.Array, npt.NDArray[np.int64] | None, int | None]:
-    """Return (flat values, per-row lengths or None when fixed, fixed size or None)."""
+    """Return (flat values of the non-null rows, per-row lengths or None, fixed size or None).
+
+    ``lengths`` is ``None`` only when every row holds exactly ``fixed`` values, so that value
+    ``i`` belongs to row ``i // fixed``; otherwise null rows have length -1 and hold no values.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_null(arr.type):  # every row null (or no rows): a list column with nothing in it
+        arr = pa.nulls(len(arr), pa.list_(pa.float64()))
     if pa.types.is_struct(arr.type):
         # Daft's variable-shape Image / Tensor: struct<data: list<...>, ...>
         try:
@@ -64,7 +70,12 @@ def _values_and_lengths(arr: pa.Array, column: str) -> tuple[pa.Array, npt.NDArr
             data = pc.if_else(arr.is_valid(), data, pa.nulls(len(arr), data.type))
         arr = data
     if pa.types.is_fixed_size_list(arr.type):
-        return arr.flatten(), None, arr.type.list_size
+        size = arr.type.list_size
+        if arr.null_count == 0:
+            return arr.flatten(), None, size
+        # flatten() skips null rows, so value i no longer belongs to row i // size
+        valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        return arr.flatten(), np.where(valid, size, -1).astype(np.int64), size
     if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
         lengths = pc.list_value_length(arr).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         return arr.flatten(), lengths, None
@@ -73,56 +84,81 @@ def _values_and_lengths(arr: pa.Array, column: str) -> tuple[pa.Array, npt.NDArr
     )
 
 
+def _fmt_value(v: float) -> str:
+    """A pixel or label value as the user wrote it: ``3``, ``-1``, ``1.5``, ``inf``."""
+    if np.isfinite(v) and float(v) == int(v):
+        return str(int(v))
+    return repr(float(v))
+
+
 def _bad_rows(
     arr: pa.Array, column: str, expected: int
 ) -> tuple[npt.NDArray[np.bool_], list[str], pa.Array, npt.NDArray[np.int64] | None]:
-    """Vectorized check: boolean mask of bad rows plus a human description of the first few."""
+    """Vectorized check: boolean mask of bad rows plus a human description of the first few.
+
+    Returns (bad-row mask, reasons, flat values of the non-null rows, per-row lengths or None).
+    """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     n = len(arr)
     values, lengths, fixed = _values_and_lengths(arr, column)
     bad = np.zeros(n, dtype=bool)
     reasons: list[str] = []
+
+    def where(i: int) -> str:
+        return f"row {i}" if n == 1 else f"row {i} of a {n}-row batch"
+
     nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     if nulls.any():
         bad |= nulls
-        reasons.append(f"row {int(np.flatnonzero(nulls)[0])}: image is null (or not a list)")
-    if fixed is not None:
-        if fixed != expected:
-            raise DataError(f"column {column!r}: expected {expected} pixels per image, got fixed-size lists of {fixed}")
+        reasons.append(f"{where(int(np.flatnonzero(nulls)[0]))}: image is null, missing or not a list of numbers")
+    if fixed is not None and fixed != expected:
+        raise DataError(f"column {column!r}: expected {expected} pixels per image, got fixed-size lists of {fixed}")
+    if lengths is None:
         row_of_value = None
     else:
-        assert lengths is not None
         wrong = (lengths != expected) & ~nulls
         if wrong.any():
             i = int(np.flatnonzero(wrong)[0])
-            reasons.append(f"row {i}: expected {expected} pixels, got {int(lengths[i])}")
+            reasons.append(f"{where(i)}: expected {expected} pixels, got {int(lengths[i])}")
             bad |= wrong
         row_of_value = np.repeat(np.arange(n), np.where(lengths > 0, lengths, 0))
-    if len(values) and not pa.types.is_uint8(values.type):
+
+    def rows_of(value_idx: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+        out = value_idx // expected if row_of_value is None else row_of_value[value_idx]
+        return np.asarray(out, dtype=np.int64)
+
+    t = values.type
+    if len(values) and pa.types.is_null(t):
+        values = values.cast(pa.float64())
         t = values.type
+    if len(values) and not pa.types.is_uint8(t):
         if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
             raise DataError(f"column {column!r}: expected integer pixel values 0-255, got values of type {t}")
         v = values.to_numpy(zero_copy_only=False)
+        vnull = (
+            np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+            if values.null_count
+            else np.zeros(len(v), dtype=bool)
+        )
         with np.errstate(invalid="ignore"):
             vbad = ~((v >= 0) & (v <= 255))
             if pa.types.is_floating(t):
                 vbad |= v != np.floor(v)
-        if values.null_count:
-            vbad |= np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        vbad &= ~vnull
+        if vnull.any():
+            rows_null = rows_of(np.flatnonzero(vnull))
+            reasons.append(f"{where(int(rows_null[0]))}: a pixel value is null or not a number")
+            bad[np.unique(rows_null)] = True
         if vbad.any():
             first = int(np.flatnonzero(vbad)[0])
-            rows = (first // expected) if row_of_value is None else int(row_of_value[first])
-            reasons.append(f"row {rows}: pixel value {v[first]!r} is not an integer in 0-255")
-            bad_rows = np.flatnonzero(vbad) // expected if row_of_value is None else row_of_value[np.flatnonzero(vbad)]
-            bad[np.unique(bad_rows)] = True
+            rows_bad = rows_of(np.flatnonzero(vbad))
+            reasons.append(f"{where(int(rows_bad[0]))}: pixel value {_fmt_value(v[first])} is not an integer in 0-255")
+            bad[np.unique(rows_bad)] = True
     elif values.null_count:
-        vnull = np.flatnonzero(np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool))
-        rows_idx = vnull // expected if row_of_value is None else row_of_value[vnull]
-        reasons.append(f"row {int(rows_idx[0])}: a pixel value is null")
-        bad[np.unique(rows_idx)] = True
-    del pc
+        rows_null = rows_of(np.flatnonzero(np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)))
+        reasons.append(f"{where(int(rows_null[0]))}: a pixel value is null")
+        bad[np.unique(rows_null)] = True
     return bad, reasons, values, lengths
 
 
@@ -172,22 +208,16 @@ def _check_batch(series: Any, on_error: str, column: str) -> Any:
         from daft_mnist._log import record_bad_rows
 
         record_bad_rows(column, int(bad.sum()), reasons)
-        import pyarrow.compute as pc
-
+        flat_all = np.nan_to_num(np.asarray(values.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64))
+        full = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
         if lengths is None:
-            flat = np.asarray(values.fill_null(0).to_numpy(zero_copy_only=False))
-            flat = np.where((flat >= 0) & (flat <= 255), flat, 0).astype(np.uint8)
+            full[~bad] = flat_all.reshape(n, NUM_PIXELS)[~bad].astype(np.uint8)
         else:
             keep = np.repeat(~bad, np.where(lengths > 0, lengths, 0))
-            v = np.asarray(values.fill_null(0).to_numpy(zero_copy_only=False))[keep]
-            flat = v.astype(np.uint8)
-            good = int((~bad).sum())
-            full = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
-            full[~bad] = flat.reshape(good, NUM_PIXELS)
-            flat = full.reshape(-1)
-        fsl = pa.FixedSizeListArray.from_arrays(pa.array(flat, type=pa.uint8()), NUM_PIXELS, mask=pa.array(bad))
-        del pc
-        return fsl
+            full[~bad] = flat_all[keep].reshape(-1, NUM_PIXELS).astype(np.uint8)
+        return pa.FixedSizeListArray.from_arrays(
+            pa.array(full.reshape(-1), type=pa.uint8()), NUM_PIXELS, mask=pa.array(bad)
+        )
     if pa.types.is_fixed_size_list(raw.type) and pa.types.is_uint8(values.type) and raw.null_count == 0:
         return raw if raw.type == out_type else raw.cast(out_type)
     flat_u8 = pa.array(np.asarray(values.to_numpy(zero_copy_only=False)).astype(np.uint8), type=pa.uint8())

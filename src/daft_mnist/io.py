@@ -9,8 +9,13 @@ length, pixel outside 0-255, fractional values) into a clear error.
 from __future__ import annotations
 
 import gzip
+import json
+import logging
 import os
 import struct
+import threading
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,6 +40,9 @@ __all__ = [
 ]
 
 Split = Literal["test", "train"]
+OnError = Literal["raise", "null"]
+
+logger = logging.getLogger("daft_mnist")
 
 TEST_URL = "https://github.com/Eventual-Inc/mnist-json/raw/master/mnist_handwritten_test.json.gz"
 """The tutorial's public test set (10,000 images)."""
@@ -97,6 +105,7 @@ def load_mnist(
     *,
     split: Split = "test",
     io_config: IOConfig | None = None,
+    on_error: OnError = "raise",
 ) -> daft.DataFrame:
     """Load MNIST as a lazy DataFrame of ``image`` (784 uint8 pixels) and ``label`` (Int64).
 
@@ -108,66 +117,249 @@ def load_mnist(
             reads :func:`default_source` of ``split``.
         split: ``"test"`` or ``"train"``; used when ``source`` is ``None`` or a directory.
         io_config: Daft IO configuration (credentials, endpoints) for remote sources.
+        on_error: What a bad row does (a line that is not a JSON object, an image that is
+            not 784 integers in 0-255, a label that is not an integer 0-9). ``"raise"``
+            (default) fails with a :class:`~daft_mnist.errors.DataError` naming the column,
+            the row and the problem. ``"null"`` keeps every row: a bad image or label becomes
+            null, the rows are logged (logger ``"daft_mnist"``) and counted
+            (:func:`daft_mnist.bad_row_count`, or count the nulls). File-level faults (a
+            missing file, unreadable gzip, IDX files that disagree) always raise.
 
     Returns:
         A lazy DataFrame with columns ``image`` (``List[UInt8; 784]``) and ``label`` (``Int64``).
+        An empty file gives an empty frame with these columns.
 
     Raises:
-        DataError: A local file is missing or not MNIST (checked when the frame runs, for rows).
-        ValueError: ``split`` is not ``"test"`` or ``"train"``.
+        DataError: The source is missing, unreadable or not MNIST. Local files are checked
+            here (missing, truncated gzip, lines that are not JSON objects, IDX headers);
+            the rows themselves are checked when the frame runs.
+        ValueError: ``split`` or ``on_error`` is not one of the accepted values.
     """
     _check_split(split)
+    if on_error not in ("raise", "null"):
+        raise ValueError(f"on_error must be 'raise' or 'null', got {on_error!r}")
     src = default_source(split) if source is None else os.fspath(source)
     if not _is_remote(src):
         local = Path(src.removeprefix("file://"))
         if local.is_dir():
-            return _load_idx_dir(local, split)
+            return _load_idx_dir(local, split, on_error)
         if not local.exists():
             raise DataError(f"MNIST source not found: {src} (expected a file or a directory of IDX files)")
         src = str(local)
     name = src.lower().split("?", 1)[0]
     if name.endswith(".parquet") or name.endswith(".pq"):
-        return _load_parquet(src, io_config)
+        return _load_parquet(src, io_config, on_error)
     if "idx3-ubyte" in name:
         if _is_remote(src):
             raise DataError(f"IDX files are read from local paths only; got {src}")
-        return _load_idx(Path(src), _labels_path_for(Path(src)))
+        return _load_idx(Path(src), _labels_path_for(Path(src)), on_error)
     if name.endswith(_JSON_SUFFIXES) or _is_remote(src):
-        return _load_json(src, io_config)
+        if _is_remote(src):
+            return _load_json_remote(src, io_config, on_error)
+        return _load_json_local(Path(src), on_error)
     raise DataError(
         f"cannot tell the format of {src!r}: expected .json/.jsonl[.gz], .parquet, "
         "an *-idx3-ubyte[.gz] file or a directory of IDX files"
     )
 
 
-def _finish(df: daft.DataFrame, image: str = "image", label: str = "label") -> daft.DataFrame:
+def _finish(df: daft.DataFrame, on_error: OnError = "raise") -> daft.DataFrame:
     """Checked cast of raw columns to the library's schema: List[UInt8; 784] and Int64 0-9."""
     from daft import col
 
     from daft_mnist.images import checked_pixels
     from daft_mnist.labels import checked_labels
 
-    return df.select(checked_pixels(col(image)).alias("image"), checked_labels(col(label)).alias("label"))
+    return df.select(
+        checked_pixels(col("image"), on_error=on_error).alias("image"),
+        checked_labels(col("label"), on_error=on_error).alias("label"),
+    )
 
 
-def _load_json(src: str, io_config: IOConfig | None) -> daft.DataFrame:
+def _empty_frame() -> daft.DataFrame:
+    """A frame with no rows and exactly the schema :func:`load_mnist` gives."""
+    import daft
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "image": pa.array([], type=pa.list_(pa.uint8(), 784)),
+            "label": pa.array([], type=pa.int64()),
+        }
+    )
+    return _finish(daft.from_arrow(table))
+
+
+@dataclass(frozen=True)
+class _JsonScan:
+    """What the pre-flight scan of a local JSON-lines file found."""
+
+    rows: int
+    bad_lines: int
+    first_bad: tuple[tuple[int, str], ...]
+
+
+_scan_cache: dict[tuple[str, int, int], _JsonScan] = {}
+_scan_lock = threading.Lock()
+_MAX_REPORTED = 3
+
+
+def _describe_line(raw: bytes) -> str:
+    """Why a line that does not look like a JSON object is not one (for error messages)."""
+    preview = raw[:40].decode("utf-8", errors="replace")
+    more = "..." if len(raw) > 40 else ""
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return f"not valid JSON ({exc.args[0] if exc.args else exc}): {preview!r}{more}"
+    return f"a JSON {type(value).__name__}, expected an object with 'image' and 'label': {preview!r}{more}"
+
+
+def _scan_local_json(path: Path) -> _JsonScan:
+    """Read a local JSON-lines file once (streaming) and find what Daft's reader would choke on.
+
+    Checks that a ``.gz`` file is a complete gzip stream and that every non-blank line is
+    a JSON object (``{...}``; the values are checked later, per batch, by the column
+    checks). The result is cached by path, size and modification time.
+
+    Raises:
+        DataError: The file is missing, or compressed in a way that does not match its name,
+            or a truncated / corrupt gzip stream.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DataError(f"MNIST source not found: {path}") from None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _scan_lock:
+        cached = _scan_cache.get(key)
+    if cached is not None:
+        return cached
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    is_gzip = magic == b"\x1f\x8b"
+    named_gz = path.name.lower().endswith(".gz")
+    if named_gz and not is_gzip and st.st_size > 0:
+        raise DataError(f"{path}: named .gz but not gzip-compressed (expected the gzip magic bytes 1f 8b)")
+    if is_gzip and not named_gz:
+        raise DataError(f"{path}: gzip-compressed but not named .gz; rename it to {path.name}.gz")
+    rows = 0
+    bad = 0
+    first: list[tuple[int, str]] = []
+    try:
+        with gzip.open(path, "rb") if is_gzip else open(path, "rb") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                stripped = line.strip()
+                if not stripped:
+                    continue
+                rows += 1
+                if stripped[:1] != b"{" or stripped[-1:] != b"}":
+                    bad += 1
+                    if len(first) < _MAX_REPORTED:
+                        first.append((lineno, _describe_line(stripped)))
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataError(
+            f"{path}: not a readable gzip file (truncated or corrupt: {type(exc).__name__}: {exc}); "
+            "expected a complete gzip stream of JSON lines"
+        ) from None
+    scan = _JsonScan(rows, bad, tuple(first))
+    with _scan_lock:
+        _scan_cache[key] = scan
+    return scan
+
+
+def _load_json_local(path: Path, on_error: OnError) -> daft.DataFrame:
     import daft
 
-    df = daft.read_json(src, schema=_mnist_schema(), io_config=io_config)
+    scan = _scan_local_json(path)
+    if scan.rows == 0:
+        return _empty_frame()
+    if scan.bad_lines:
+        detail = "; ".join(f"line {n}: {why}" for n, why in scan.first_bad)
+        if on_error == "raise":
+            raise DataError(
+                f"{path}: {scan.bad_lines} of {scan.rows} lines are not JSON objects ({detail}); "
+                'expected one {"image": [...784 pixels], "label": 0-9} object per line; '
+                "pass on_error='null' to keep those lines as rows with a null image and label"
+            )
+        logger.warning(
+            "%s: %d of %d lines are not JSON objects and are kept as rows with a null image and label (%s)",
+            path,
+            scan.bad_lines,
+            scan.rows,
+            detail,
+        )
+        return _finish(_read_json_lines_leniently(str(path)), on_error)
+    df = daft.read_json(str(path), schema=_mnist_schema())
+    return _finish(_require_json_columns(df, str(path)), on_error)
+
+
+def _require_json_columns(df: daft.DataFrame, src: str) -> daft.DataFrame:
     missing = [c for c in ("image", "label") if c not in df.column_names]
     if missing:
         raise DataError(f"{src}: expected JSON objects with keys 'image' and 'label'; missing {missing}")
-    return _finish(df)
+    return df
 
 
-def _load_parquet(src: str, io_config: IOConfig | None) -> daft.DataFrame:
+def _load_json_remote(src: str, io_config: IOConfig | None, on_error: OnError) -> daft.DataFrame:
+    import daft
+
+    try:
+        df = daft.read_json(src, schema=_mnist_schema(), io_config=io_config)
+    except Exception as exc:
+        if "Empty JSON file" in str(exc):
+            return _empty_frame()
+        raise DataError(f"{src}: cannot read it as gzipped JSON lines of MNIST ({type(exc).__name__}: {exc})") from exc
+    return _finish(_require_json_columns(df, src), on_error)
+
+
+def _parse_json_line(line: str | None) -> tuple[list[float | None] | None, float | None]:
+    """One line to (pixels, label); anything that is not there or not a number becomes None."""
+    if line is None:
+        return None, None
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    image = obj.get("image")
+    pixels: list[float | None] | None = None
+    if isinstance(image, list):
+        pixels = [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in image]
+    label = obj.get("label")
+    lab = float(label) if isinstance(label, (int, float)) and not isinstance(label, bool) else None
+    return pixels, lab
+
+
+def _read_json_lines_leniently(src: str) -> daft.DataFrame:
+    """Slow path for a file with bad lines under ``on_error="null"``: one row per non-blank line."""
+    import daft
+    import pyarrow as pa
+    from daft import DataType, col
+
+    @daft.func.batch(
+        return_dtype=DataType.struct({"image": DataType.list(DataType.float64()), "label": DataType.float64()}),
+        use_process=False,
+    )
+    def parse_mnist_json_lines(text: daft.Series) -> Any:
+        parsed = [_parse_json_line(line) for line in text.to_pylist()]
+        images = pa.array([p for p, _ in parsed], type=pa.list_(pa.float64()))
+        labels = pa.array([lab for _, lab in parsed], type=pa.float64())
+        return pa.StructArray.from_arrays([images, labels], names=["image", "label"])
+
+    parsed = daft.read_text(src).select(parse_mnist_json_lines(col("text")).alias("row"))
+    return parsed.select(col("row")["image"].alias("image"), col("row")["label"].alias("label"))
+
+
+def _load_parquet(src: str, io_config: IOConfig | None, on_error: OnError) -> daft.DataFrame:
     import daft
 
     df = daft.read_parquet(src, io_config=io_config)
     missing = [c for c in ("image", "label") if c not in df.column_names]
     if missing:
         raise DataError(f"{src}: expected Parquet columns 'image' and 'label', got {df.column_names}")
-    return _finish(df)
+    return _finish(df, on_error)
 
 
 def _open_maybe_gzip(path: Path) -> bytes:
@@ -215,19 +407,19 @@ def _labels_path_for(images: Path) -> Path:
     return images.with_name(name)
 
 
-def _load_idx_dir(directory: Path, split: str) -> daft.DataFrame:
+def _load_idx_dir(directory: Path, split: str, on_error: OnError) -> daft.DataFrame:
     prefix = _IDX_PREFIX[split]
     for suffix in ("", ".gz"):
         images = directory / f"{prefix}-images-idx3-ubyte{suffix}"
         if images.is_file():
-            return _load_idx(images, _labels_path_for(images))
+            return _load_idx(images, _labels_path_for(images), on_error)
     raise DataError(
         f"{directory}: no {split} IDX files; expected {prefix}-images-idx3-ubyte[.gz] and "
         f"{prefix}-labels-idx1-ubyte[.gz]"
     )
 
 
-def _load_idx(images_path: Path, labels_path: Path) -> daft.DataFrame:
+def _load_idx(images_path: Path, labels_path: Path, on_error: OnError) -> daft.DataFrame:
     import daft
     import pyarrow as pa
 
@@ -242,9 +434,12 @@ def _load_idx(images_path: Path, labels_path: Path) -> daft.DataFrame:
             f"image and label counts disagree: {images_path} has {len(images)} images, "
             f"{labels_path} has {len(labels)} labels"
         )
-    if len(labels) and int(labels.max()) > 9:
-        bad = int(np.flatnonzero(labels > 9)[0])
-        raise DataError(f"{labels_path}: row {bad}: expected a label 0-9, got {int(labels[bad])}")
+    if on_error == "raise" and len(labels) and int(labels.max()) > 9:
+        bad = np.flatnonzero(labels > 9)
+        raise DataError(
+            f"{labels_path}: {len(bad)} of {len(labels)} labels are invalid (row {int(bad[0])}: expected a label "
+            f"0-9, got {int(labels[bad[0]])}); pass on_error='null' to keep those rows with a null label"
+        )
     flat = pa.array(np.ascontiguousarray(images).reshape(-1), type=pa.uint8())
     table = pa.table(
         {
@@ -252,4 +447,4 @@ def _load_idx(images_path: Path, labels_path: Path) -> daft.DataFrame:
             "label": pa.array(labels.astype(np.int64), type=pa.int64()),
         }
     )
-    return daft.from_arrow(table)
+    return _finish(daft.from_arrow(table), on_error)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -22,6 +22,9 @@ def _check_labels_batch(series: Any, on_error: str, column: str) -> Any:
         arr = arr.combine_chunks()
     n = len(arr)
     t = arr.type
+    if isinstance(arr, pa.ExtensionArray):
+        arr = arr.storage
+        t = arr.type
     if n and not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)):
         raise DataError(f"column {column!r}: expected integer labels 0-9, got values of type {t}")
     if pa.types.is_null(t):
@@ -33,13 +36,12 @@ def _check_labels_batch(series: Any, on_error: str, column: str) -> Any:
     with np.errstate(invalid="ignore"):
         bad = nulls | ~((values >= 0) & (values <= 9) & (values == np.floor(values)))
     if bad.any():
+        from daft_mnist.images import _fmt_value
+
         i = int(np.flatnonzero(bad)[0])
-        what = (
-            "null or not a number"
-            if nulls[i]
-            else repr(float(values[i]) if values[i] != int(values[i]) else int(values[i]))
-        )
-        reason = f"row {i}: expected an integer label 0-9, got {what}"
+        what = "null, missing or not a number" if nulls[i] else _fmt_value(values[i])
+        where = f"row {i}" if n == 1 else f"row {i} of a {n}-row batch"
+        reason = f"{where}: expected an integer label 0-9, got {what}"
         if on_error == "raise":
             raise DataError(
                 f"column {column!r}: {int(bad.sum())} of {n} labels are invalid ({reason}); "
@@ -52,7 +54,7 @@ def _check_labels_batch(series: Any, on_error: str, column: str) -> Any:
     return pa.array(out, type=pa.int64(), mask=bad if bad.any() else None)
 
 
-def checked_labels(expr: Expression, *, on_error: str = "raise") -> Expression:
+def checked_labels(expr: Expression, *, on_error: Literal["raise", "null"] = "raise") -> Expression:
     """Check that every label is an integer 0-9 (given as int or integral float); return ``Int64``.
 
     Args:

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import pickle
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,20 @@ def _check_state_dict(state: Any, source: str) -> dict[str, torch.Tensor]:
     return {k: v.to(torch.float32) for k, v in state.items()}
 
 
+def _unpickling_detail(exc: BaseException) -> str:
+    """The one useful line of torch's weights-only refusal (what it refused), without its advice."""
+    text = str(exc)
+    for pattern in (
+        r"(Trying to load unsupported GLOBAL [^\n]*)",
+        r"(Unsupported global: GLOBAL \S+)",
+        r"(Unsupported operand \S+)",
+    ):
+        match = re.search(pattern, text)
+        if match:
+            return match.group(1).strip().rstrip(".")
+    return "the weights-only unpickler refused it"
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint from a local file, safely.
 
@@ -246,9 +261,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        detail = _unpickling_detail(exc)
+        what = (
+            "the file holds pickled objects other than tensors and plain containers"
+            if "GLOBAL" in detail
+            else "not a weights-only PyTorch checkpoint: corrupt, or pickled data of an unsupported kind"
+        )
         raise WeightsError(
-            f"{source}: refused to load: the file holds pickled objects other than tensors "
-            f"(only weights_only checkpoints are accepted; nothing in it was executed): {exc}"
+            f"{source}: refused to load: {what} ({detail}); expected a weights_only checkpoint (a state dict "
+            "saved with torch.save). Nothing in the file was executed."
         ) from None
     except Exception as exc:  # truncated zip, random bytes, ...
         raise WeightsError(f"{source}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None

@@ -103,25 +103,38 @@ def model_build_count() -> int:
 
 
 def _series_pixels(images: daft.Series, on_error: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
-    """Pixels of the non-null rows and the validity mask (``None`` when every row is valid)."""
+    """Pixels of the rows to run and their mask (``None`` when every row is run).
+
+    With ``on_error="null"``, null rows and malformed rows (wrong length, pixel outside
+    0-255) get a null result; malformed ones are logged and counted (null inputs were
+    counted by the step that made them null).
+    """
     import pyarrow as pa
 
-    from daft_mnist.images import _unwrap, pixels_to_numpy
+    from daft_mnist._log import record_bad_rows
+    from daft_mnist.images import NUM_PIXELS, _bad_rows, _unwrap, pixels_to_numpy
 
     column = images.name()
     arr = _unwrap(images.to_arrow())
-    if arr.null_count == 0:
-        return pixels_to_numpy(arr, column=column), None
-    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     if on_error == "raise":
-        first = int(np.flatnonzero(~valid)[0])
-        raise DataError(
-            f"column {column!r}: {int((~valid).sum())} of {len(arr)} images are null "
-            f"(first at row {first} of its batch); "
-            "pass on_error='null' to give them a null prediction"
-        )
-    kept = arr.filter(pa.array(valid))
-    return pixels_to_numpy(kept, column=column), valid
+        if arr.null_count:
+            nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+            first = int(np.flatnonzero(nulls)[0])
+            raise DataError(
+                f"column {column!r}: {int(nulls.sum())} of {len(arr)} images are null "
+                f"(first at row {first} of its batch); "
+                "pass on_error='null' to give them a null prediction"
+            )
+        return pixels_to_numpy(arr, column=column), None
+    bad, reasons, _, _ = _bad_rows(arr, column, NUM_PIXELS)
+    if not bad.any():
+        return pixels_to_numpy(arr, column=column), None
+    nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    malformed = int((bad & ~nulls).sum())
+    if malformed:
+        record_bad_rows(column, malformed, reasons)
+    valid = ~bad
+    return pixels_to_numpy(arr.filter(pa.array(valid)), column=column), valid
 
 
 def _with_nulls(values: npt.NDArray[Any], valid: npt.NDArray[np.bool_] | None, dtype: Any) -> Any:
@@ -209,7 +222,8 @@ class Classifier:
         gpus: GPUs per instance, passed to Daft's scheduler (fractions up to 1 allowed).
         num_threads: torch intra-op threads in each worker (default: torch's choice).
         on_error: ``"raise"`` (default) fails on a null or malformed image; ``"null"`` gives
-            null images a null prediction.
+            null and malformed images a null prediction (malformed ones are logged and counted,
+            see :func:`daft_mnist.bad_row_count`).
 
     Examples:
         >>> import daft

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from daft_mnist.errors import WeightsError
 
@@ -146,6 +146,14 @@ def _download_cached(url: str, sha256: str) -> Path:
     return target
 
 
+def _copy_counting(src: Any, out: BinaryIO) -> int:
+    total = 0
+    while chunk := src.read(1 << 20):
+        out.write(chunk)
+        total += len(chunk)
+    return total
+
+
 def _fetch(url: str, out: BinaryIO) -> None:
     scheme = url.split("://", 1)[0].lower()
     try:
@@ -153,7 +161,12 @@ def _fetch(url: str, out: BinaryIO) -> None:
             import urllib.request
 
             with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - scheme checked above
-                shutil.copyfileobj(resp, out)
+                expected = resp.headers.get("Content-Length")
+                got = _copy_counting(resp, out)
+            if expected is not None and expected.isdigit() and got != int(expected):
+                raise WeightsError(
+                    f"could not download weights from {url}: incomplete download, got {got} of {expected} bytes"
+                )
         else:
             import pyarrow.fs as pafs
 
