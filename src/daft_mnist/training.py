@@ -249,7 +249,7 @@ def train_arrays(
         "augment": augment,
         "train_rows": n,
         "train_seconds": round(time.perf_counter() - started, 1),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a plain str: TorchVersion is refused by weights_only loading
         "python": platform.python_version(),
         "history": [
             {"epoch": h.epoch, "loss": h.loss, "train_accuracy": h.train_accuracy, "eval_accuracy": h.eval_accuracy}
