@@ -176,10 +176,10 @@ def plot_digits(
     return out
 
 
-def _matrix_from(
-    df: daft.DataFrame | npt.ArrayLike, label: str, prediction: str
-) -> npt.NDArray[np.int64]:
-    if hasattr(df, "column_names") and hasattr(df, "schema"):
+def _matrix_from(df: daft.DataFrame | npt.ArrayLike, label: str, prediction: str) -> npt.NDArray[np.int64]:
+    import daft
+
+    if isinstance(df, daft.DataFrame):
         from daft_mnist.metrics import confusion_matrix
 
         table = confusion_matrix(df, label=label, prediction=prediction).to_arrow()
@@ -265,13 +265,15 @@ def plot_confusion_matrix(
     off_max = max(int(off.max()), 1)
     for j in range(_NUM_CLASSES):
         tw, _ = _text_size(draw, str(j), small)
-        draw.text((margin_left + j * cell + (cell - tw) // 2, margin_top - cell // 2), str(j), fill=(0, 0, 0), font=small)
+        draw.text(
+            (margin_left + j * cell + (cell - tw) // 2, margin_top - cell // 2), str(j), fill=(0, 0, 0), font=small
+        )
     for i in range(_NUM_CLASSES):
         draw.text((4, margin_top + i * cell + cell // 3), str(i), fill=(0, 0, 0), font=small)
         for j in range(_NUM_CLASSES):
             count = int(matrix[i, j])
             strength = count / (diag_max if i == j else off_max)
-            shade = int(round(255 * (1 - 0.85 * strength)))
+            shade = round(255 * (1 - 0.85 * strength))
             color = (shade, shade, 255) if i == j else (255, shade, shade)
             x0, y0 = margin_left + j * cell, margin_top + i * cell
             draw.rectangle((x0, y0, x0 + cell - 1, y0 + cell - 1), fill=color if count else (255, 255, 255))
