@@ -95,7 +95,7 @@ def plot_digits(
             28x28 grayscale Daft images, or ``PIL.Image`` objects.
         label: Column of true labels shown in captions, or ``None``.
         prediction: Column of predicted labels shown in captions, or ``None``.
-        caption: A function of the row (a dict of every column) returning its caption;
+        caption: A function of the row (a dict of every column but the image) returning its caption;
             overrides ``label``/``prediction``. Return ``""`` for no caption.
         limit: At most this many digits are drawn (in the frame's order).
         columns: Digits per row of the grid.
@@ -131,7 +131,7 @@ def plot_digits(
     if df.schema()[image].dtype.is_python():
         data = rows.to_pydict()
         pixels = _python_pixels(data[image], image)
-        records: dict[str, list[Any]] = {k: list(v) for k, v in data.items()}
+        records: dict[str, list[Any]] = {k: list(v) for k, v in data.items() if k != image}
     else:
         table = rows.to_arrow()
         pixels = _column_pixels(table, image)
