@@ -211,3 +211,24 @@ def test_entry_point_is_declared() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"daft-mnist": "daft_mnist.cli:main"}
+
+
+def test_library_confidence_is_the_top_probability(tiny_json: TinyJson, random_weights: Path) -> None:
+    from daft import col
+
+    source, _, _ = tiny_json(n=16, seed=9)
+    df = daft_mnist.add_image_2d(daft_mnist.load_mnist(source))
+    clf = daft_mnist.Classifier(weights=str(random_weights))
+    out = (
+        daft_mnist.classify(df, weights=random_weights, confidence=True)
+        .with_column("probs", clf.probabilities(col("image_2d")))
+        .to_pydict()
+    )
+    probs = np.stack(out["probs"])
+    np.testing.assert_allclose(out["model_classification_confidence"], probs.max(axis=1), rtol=1e-5)
+    assert out["model_classification"] == probs.argmax(axis=1).tolist()
+    least_first = sorted(out["model_classification_confidence"])
+    by_confidence = daft_mnist.classify(df, weights=random_weights, confidence=True).sort(
+        "model_classification_confidence"
+    )
+    np.testing.assert_allclose(by_confidence.to_pydict()["model_classification_confidence"], least_first)
