@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAFT_MNIST_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: report test install
+.PHONY: report test install docs
 
 install: $(VENV)/.installed
 
@@ -23,3 +23,9 @@ test: install
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest ran no test' >&2; exit 1; fi; exit $$rc
+	$(MAKE) docs
+
+# Renders the real outputs (pictures, tables) into docs/generated/ (git-ignored), then builds the site.
+docs: install
+	$(BIN)/python scripts/render_docs_assets.py
+	$(BIN)/mkdocs build --strict

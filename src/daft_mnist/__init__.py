@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from daft_mnist.labels import checked_labels
     from daft_mnist.metrics import accuracy_by_label, confusion_matrix, misclassified, overall_accuracy
     from daft_mnist.model import MNIST_MEAN, MNIST_STD, Net, Preprocessing, load_model
+    from daft_mnist.plots import plot_confusion_matrix, plot_digits
     from daft_mnist.training import TrainResult, train
     from daft_mnist.udfs import Classifier
     from daft_mnist.weights import resolve_weights
@@ -51,6 +52,8 @@ _EXPORTS: dict[str, str] = {
     "misclassified": "daft_mnist.metrics",
     "overall_accuracy": "daft_mnist.metrics",
     "pixels_to_numpy": "daft_mnist.images",
+    "plot_confusion_matrix": "daft_mnist.plots",
+    "plot_digits": "daft_mnist.plots",
     "read_idx": "daft_mnist.io",
     "reset_bad_row_count": "daft_mnist._log",
     "resolve_weights": "daft_mnist.weights",
@@ -86,6 +89,8 @@ __all__ = [
     "misclassified",
     "overall_accuracy",
     "pixels_to_numpy",
+    "plot_confusion_matrix",
+    "plot_digits",
     "read_idx",
     "reset_bad_row_count",
     "resolve_weights",

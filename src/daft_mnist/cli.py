@@ -1,47 +1,323 @@
-"""``daft-mnist``: the tutorial's report from the command line (calls only the public API)."""
+"""``daft-mnist``: evaluate, classify and train from the command line (calls only the public API).
+
+Commands:
+    evaluate [SOURCE]: per-label accuracy table, optional confusion-matrix and mistakes PNGs.
+    classify SOURCE --output PATH: predictions with the label and a row id, to Parquet or CSV.
+    train [SOURCE] --output PATH --epochs N: trains, writes weights and a JSON of test metrics.
+
+A user mistake (missing file, bad option, unusable weights or data) prints one line on
+stderr and exits non-zero (2 for a bad command line, 1 otherwise), never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
+import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import daft_mnist
 
+if TYPE_CHECKING:
+    import daft
+
+PROG = "daft-mnist"
+TABLE_FORMATS = (".parquet", ".pq", ".csv")
+REPORT_COLUMNS = ("label", "num_rows", "correct", "wrong", "accuracy")
+
+
+class UsageError(Exception):
+    """A command line that parses but cannot work (e.g. an output folder that does not exist)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error message (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _writable(path: str, what: str, suffixes: Sequence[str] | None = None) -> Path:
+    """Check before the long work that ``path`` can be written: its folder exists, its suffix is known."""
+    p = Path(path).expanduser()
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise UsageError(f"{what} must end with one of {', '.join(suffixes)}; got {path!r}")
+    if p.is_dir():
+        raise UsageError(f"{what} {path!r} is a directory; expected a file path")
+    if not p.parent.is_dir():
+        raise UsageError(f"{what} {path!r}: folder {str(p.parent)!r} does not exist")
+    return p
+
+
+# ---------------------------------------------------------------------------- output helpers
+
+
+def _format_table(columns: dict[str, list[Any]], names: Sequence[str]) -> str:
+    def cell(v: Any) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    cells = [[cell(v) for v in columns[n]] for n in names]
+    widths = [max([len(n)] + [len(c) for c in col]) for n, col in zip(names, cells, strict=True)]
+    lines = ["  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in zip(*cells, strict=True):
+        lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def _report(df: daft.DataFrame) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """Per-label columns and the overall row of a classified, materialized frame."""
+    by_label = daft_mnist.accuracy_by_label(df).to_pydict()
+    overall = {k: v[0] for k, v in daft_mnist.overall_accuracy(df).to_pydict().items()}
+    return by_label, overall
+
+
+def _print_report(by_label: dict[str, list[Any]], overall: dict[str, Any]) -> None:
+    rows = {name: [*by_label[name], overall.get(name, "all")] for name in REPORT_COLUMNS}
+    text = _format_table(rows, REPORT_COLUMNS).splitlines()
+    # A rule above the overall row, which is labelled "all".
+    print("\n".join([*text[:-1], text[1], text[-1]]))
+
+
+def _write_table(table: Any, path: Path) -> None:
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if path.suffix.lower() == ".csv":
+            pa_csv.write_csv(table, tmp)
+        else:
+            pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _classified(args: argparse.Namespace, source: str | None, *, confidence: bool = False) -> daft.DataFrame:
+    df = daft_mnist.load_mnist(source, split=args.split)
+    df = daft_mnist.add_image_2d(df)
+    return daft_mnist.classify(
+        df,
+        weights=args.weights,
+        sha256=args.sha256,
+        batch_size=args.batch_size,
+        device=args.device,
+        confidence=confidence,
+    )
+
 
 def _evaluate(args: argparse.Namespace) -> int:
-    df = daft_mnist.load_mnist(args.source, split=args.split)
-    df = daft_mnist.add_image_2d(df)
-    df = daft_mnist.classify(
-        df, weights=args.weights, sha256=args.sha256, batch_size=args.batch_size, device=args.device
-    )
-    df = df.collect()
-    daft_mnist.accuracy_by_label(df).show(10)
-    daft_mnist.overall_accuracy(df).show()
+    plot = _writable(args.plot, "--plot") if args.plot else None
+    mistakes = _writable(args.mistakes, "--mistakes") if args.mistakes else None
+    df = _classified(args, args.source)
+    keep = ["image_2d", "label", "model_classification"] if mistakes else ["label", "model_classification"]
+    df = df.select(*keep).collect()
+    by_label, overall = _report(df)
+    _print_report(by_label, overall)
+    if plot is not None:
+        daft_mnist.plot_confusion_matrix(df).save(plot)
+        print(f"wrote confusion matrix to {plot}")
+    if mistakes is not None:
+        wrong = daft_mnist.misclassified(df)
+        daft_mnist.plot_digits(
+            wrong, image="image_2d", prediction="model_classification", limit=args.max_mistakes
+        ).save(mistakes)
+        shown = min(int(overall["wrong"]), args.max_mistakes)
+        print(f"wrote {shown} of {overall['wrong']} misclassified digits to {mistakes}")
     return 0
 
 
+def _classify(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+
+    output = _writable(args.output, "--output", TABLE_FORMATS)
+    df = _classified(args, args.source, confidence=args.confidence)
+    names = ["label", "model_classification"]
+    if args.confidence:
+        names.append("model_classification_confidence")
+    table = df.select(*names).to_arrow()
+    # Rows keep the source's order, so the id is the row's position in SOURCE.
+    table = table.add_column(0, "id", pa.array(range(table.num_rows), type=pa.int64()))
+    _write_table(table, output)
+    print(f"wrote {table.num_rows} predictions to {output}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    output = _writable(args.output, "--output", (".pt",))
+    metrics = _writable(args.metrics, "--metrics", (".json",)) if args.metrics else output.with_suffix(".json")
+    train_df = daft_mnist.load_mnist(args.source, split="train")
+    test_df = daft_mnist.load_mnist(args.test, split="test")  # checked now, used after training
+
+    with tqdm(total=args.epochs, unit="epoch", desc="training", file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def progress(stats: Any) -> None:
+            bar.set_postfix(loss=f"{stats.loss:.4f}", train_acc=f"{stats.train_accuracy:.4f}")
+            bar.update(1)
+
+        result = daft_mnist.train(
+            train_df,
+            epochs=args.epochs,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            augment=not args.no_augment,
+            num_threads=args.threads,
+            progress=progress,
+        )
+    result.metadata["command"] = " ".join([PROG, *args.argv])
+    result.save(output)
+    print(f"wrote weights to {output}")
+
+    df = daft_mnist.add_image_2d(test_df)
+    df = daft_mnist.classify(df, weights=output).select("label", "model_classification").collect()
+    by_label, overall = _report(df)
+    _print_report(by_label, overall)
+    report = {
+        "weights": str(output),
+        "sha256": _sha256(output),
+        "test_source": args.test or "default test set",
+        "overall": overall,
+        "by_label": [dict(zip(by_label, row, strict=True)) for row in zip(*by_label.values(), strict=True)],
+        "training": result.metadata,
+    }
+    metrics.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote test metrics to {metrics}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", choices=["test", "train"], default="test", help="split read when SOURCE is omitted")
+    p.add_argument("--weights", default=None, help="weights path or URL (default: the bundled weights)")
+    p.add_argument("--sha256", default=None, help="expected SHA-256 of --weights (required for URLs)")
+    p.add_argument("--batch-size", type=_positive_int, default=1024, help="rows per model call (default: 1024)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="daft-mnist", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    ev = sub.add_parser("evaluate", help="classify a dataset and print per-label accuracy")
-    ev.add_argument("source", nargs="?", default=None, help="file or URL (default: the public test set)")
-    ev.add_argument("--split", choices=["test", "train"], default="test")
-    ev.add_argument("--weights", default=None, help="weights path or URL (default: bundled)")
-    ev.add_argument("--sha256", default=None, help="expected SHA-256 of --weights")
-    ev.add_argument("--batch-size", type=int, default=1024)
-    ev.add_argument("--device", default="auto")
+    """The ``daft-mnist`` argument parser (three sub-commands)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Classify MNIST digits with Daft: evaluate, classify and train.",
+        epilog="SOURCE: a .json[l][.gz] or .parquet file, an IDX file or folder, or a URL; "
+        "default: $DAFT_MNIST_DATA_DIR's file, else the public test set.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {daft_mnist.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ev = sub.add_parser("evaluate", help="classify a dataset and print the per-label accuracy")
+    ev.add_argument("source", nargs="?", default=None, metavar="SOURCE", help="MNIST data (default: the test set)")
+    _add_model_options(ev)
+    ev.add_argument("--plot", metavar="PNG", help="write a confusion-matrix heatmap to this file")
+    ev.add_argument("--mistakes", metavar="PNG", help="write a grid of misclassified digits to this file")
+    ev.add_argument(
+        "--max-mistakes", type=_positive_int, default=100, help="digits in the --mistakes grid (default: 100)"
+    )
     ev.set_defaults(func=_evaluate)
+
+    cl = sub.add_parser("classify", help="write predictions (with the label and a row id) to Parquet or CSV")
+    cl.add_argument("source", metavar="SOURCE", help="MNIST data to classify")
+    cl.add_argument("--output", "-o", required=True, metavar="PATH", help="a .parquet or .csv file to write")
+    cl.add_argument("--confidence", action="store_true", help="add the softmax probability of each prediction")
+    _add_model_options(cl)
+    cl.set_defaults(func=_classify)
+
+    tr = sub.add_parser("train", help="train the CNN, write its weights and a JSON of its test metrics")
+    tr.add_argument("source", nargs="?", default=None, metavar="SOURCE", help="training data (default: train set)")
+    tr.add_argument("--output", "-o", required=True, metavar="PATH", help="weights file to write (.pt)")
+    tr.add_argument("--metrics", metavar="JSON", help="test metrics file (default: PATH with .json)")
+    tr.add_argument("--test", metavar="SOURCE", default=None, help="data to measure on (default: the test set)")
+    tr.add_argument("--epochs", type=_positive_int, default=12, help="passes over the data (default: 12)")
+    tr.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    tr.add_argument("--batch-size", type=_positive_int, default=128, help="mini-batch size (default: 128)")
+    tr.add_argument("--learning-rate", type=float, default=3e-3, help="peak learning rate (default: 0.003)")
+    tr.add_argument("--no-augment", action="store_true", help="train without random affine augmentation")
+    tr.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: all CPUs)")
+    tr.set_defaults(func=_train)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+@contextlib.contextmanager
+def _quiet_daft_errors() -> Iterator[None]:
+    """Daft logs a failing pipeline node before re-raising; the CLI reports the error itself."""
+    logger = logging.getLogger("daft_local_execution")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
-        return int(args.func(args))
-    except daft_mnist.DaftMnistError as exc:
-        print(f"daft-mnist: error: {exc}", file=sys.stderr)
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, daft_mnist.DaftMnistError):
+        return text  # the library's messages name the file, column or row already
+    source = getattr(args, "source", None) or f"the default {getattr(args, 'split', 'test')} set"
+    return f"{type(exc).__name__}: {text} (while processing {source})"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``daft-mnist`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+    Args:
+        argv: Command-line arguments without the program name.
+
+    Returns:
+        0 on success, 1 when the work failed on a user mistake, 2 for a bad command line.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad command line (already reported)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    args.argv = argv
+    try:
+        with _quiet_daft_errors():
+            return int(args.func(args))
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except (daft_mnist.DaftMnistError, ValueError, OSError) as exc:
+        print(f"{PROG}: error: {_one_line(exc, args)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

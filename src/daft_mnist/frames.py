@@ -29,6 +29,15 @@ def add_image_2d(
         column: Column of 784-pixel lists.
         output: Name of the new column.
         on_error: ``"raise"`` or ``"null"`` (bad rows kept with a null tensor, and counted).
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist import add_image_2d
+        >>> df = add_image_2d(daft.from_pydict({"image": [[0] * 392 + [255] * 392], "label": [1]}))
+        >>> df.schema()["image_2d"].dtype
+        Tensor[UInt8; [28, 28]]
+        >>> df.to_pydict()["image_2d"][0][13:15, :3].tolist()
+        [[0, 0, 0], [255, 255, 255]]
     """
     from daft import col
 
@@ -64,6 +73,16 @@ def add_pil_image(
         column: A 28x28 tensor column (from :func:`add_image_2d`) or 784-pixel lists.
         output: Name of the new column.
         as_pil: Return ``PIL.Image.Image`` objects instead of a Daft Image column.
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist import add_image_2d, add_pil_image
+        >>> df = add_image_2d(daft.from_pydict({"image": [[0] * 784], "label": [1]}))
+        >>> add_pil_image(df).schema()["pil_image"].dtype
+        Image[L; 28 x 28]
+        >>> picture = add_pil_image(df, as_pil=True).to_pydict()["pil_image"][0]
+        >>> picture.mode, picture.size
+        ('L', (28, 28))
     """
     import daft
     from daft import DataType, col
@@ -119,6 +138,18 @@ def classify(
 
     Returns:
         The frame with the prediction column (and the confidence column if asked).
+
+    Examples:
+        Building the query is free; the model loads when the frame runs (``collect``,
+        ``show``, ``to_pydict``...).
+
+        >>> import daft
+        >>> from daft_mnist import add_image_2d, classify
+        >>> df = add_image_2d(daft.from_pydict({"image": [[0] * 784], "label": [1]}))
+        >>> classify(df, confidence=True).column_names
+        ['image', 'label', 'image_2d', 'model_classification', 'model_classification_confidence']
+        >>> str(classify(df, confidence=True).schema()["model_classification_confidence"].dtype)
+        'Float32'
     """
     from daft import col
 

@@ -63,6 +63,18 @@ def checked_labels(expr: Expression, *, on_error: Literal["raise", "null"] = "ra
 
     Returns:
         An ``Int64`` expression with the input's name.
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist import checked_labels
+        >>> df = daft.from_pydict({"label": [0, 9.0, 4]})
+        >>> df.select(checked_labels(df["label"])).to_pydict()
+        {'label': [0, 9, 4]}
+        >>> bad = daft.from_pydict({"label": [0, 12]})
+        >>> bad.select(checked_labels(bad["label"])).to_pydict()
+        Traceback (most recent call last):
+            ...
+        daft_mnist.errors.DataError: column 'label': 1 of 2 labels are invalid (row 1: expected ... got 12); ...
     """
     import daft
     from daft import DataType

@@ -46,6 +46,13 @@ def accuracy_by_label(
 
     Returns:
         A lazy DataFrame with one row per label.
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist import accuracy_by_label
+        >>> df = daft.from_pydict({"label": [3, 3, 7, 7], "model_classification": [3, 8, 7, None]})
+        >>> accuracy_by_label(df).to_pydict()
+        {'label': [3, 7], 'num_rows': [2, 2], 'correct': [1, 1], 'wrong': [1, 1], 'accuracy': [0.5, 0.5]}
     """
     from daft import DataType, col
 
@@ -65,7 +72,15 @@ def accuracy_by_label(
 def overall_accuracy(
     df: daft.DataFrame, *, label: str = "label", prediction: str = "model_classification"
 ) -> daft.DataFrame:
-    """One-row lazy frame: ``num_rows, correct, wrong, accuracy`` over the whole frame."""
+    """One-row lazy frame: ``num_rows, correct, wrong, accuracy`` over the whole frame.
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist import overall_accuracy
+        >>> df = daft.from_pydict({"label": [3, 3, 7, 7], "model_classification": [3, 8, 7, None]})
+        >>> overall_accuracy(df).to_pydict()
+        {'num_rows': [4], 'correct': [2], 'wrong': [2], 'accuracy': [0.5]}
+    """
     from daft import DataType, col
 
     return (
@@ -82,7 +97,15 @@ def overall_accuracy(
 def confusion_matrix(
     df: daft.DataFrame, *, label: str = "label", prediction: str = "model_classification"
 ) -> daft.DataFrame:
-    """Confusion matrix in long form: ``label, prediction, count`` for each pair that occurs, sorted."""
+    """Confusion matrix in long form: ``label, prediction, count`` for each pair that occurs, sorted.
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist import confusion_matrix
+        >>> df = daft.from_pydict({"label": [3, 3, 3, 7], "model_classification": [3, 8, 3, 7]})
+        >>> confusion_matrix(df).to_pydict()
+        {'label': [3, 3, 7], 'prediction': [3, 8, 7], 'count': [2, 1, 1]}
+    """
     from daft import col
 
     _require_columns(df, [label, prediction])
@@ -96,7 +119,15 @@ def confusion_matrix(
 def misclassified(
     df: daft.DataFrame, *, label: str = "label", prediction: str = "model_classification"
 ) -> daft.DataFrame:
-    """Rows whose prediction differs from the label (or is null): the tutorial's list of mistakes."""
+    """Rows whose prediction differs from the label (or is null): the tutorial's list of mistakes.
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist import misclassified
+        >>> df = daft.from_pydict({"label": [3, 3, 7, 7], "model_classification": [3, 8, 7, None]})
+        >>> misclassified(df).to_pydict()
+        {'label': [3, 7], 'model_classification': [8, None]}
+    """
     from daft import col
 
     _require_columns(df, [label, prediction])

@@ -1,0 +1,126 @@
+"""Render the documentation's real outputs into ``docs/generated/`` (git-ignored): ``make docs``.
+
+    python scripts/render_docs_assets.py [--weights PATH] [--output-dir docs/generated]
+
+Runs the tutorial's steps (docs/tutorial.md) on the real 10,000-image test set with the
+bundled weights (or ``--weights``, for development before they exist) and writes:
+
+* pictures: ``digits.png``, ``mistakes.png``, ``least_confident.png``, ``confusion.png``;
+* Markdown snippets that the pages include: ``schema.md``, ``first_predictions.md``,
+  ``accuracy_by_label.md``, ``overall_accuracy.md``, ``least_confident.md``,
+  ``cli_evaluate.md``, ``rendered_with.md``.
+
+Pictures of digits and row-level tables are derived from the data, so they are generated at
+build time and never committed. Rerun after changing the weights; every file is rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import daft_mnist
+from daft_mnist.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def markdown_table(data: dict[str, list[Any]], digits: int = 4) -> str:
+    """A GitHub-flavoured Markdown table of a ``to_pydict()`` result."""
+    names = list(data)
+
+    def cell(v: Any) -> str:
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(names) + " |", "|" + "|".join("---:" for _ in names) + "|"]
+    for row in zip(*data.values(), strict=True):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write(out: Path, name: str, text: str) -> None:
+    (out / name).write_text(text)
+    print(f"wrote {out / name}")
+
+
+def render(weights: str | None, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    # Step 1: load (lazy) and look at the first digits.
+    df = daft_mnist.load_mnist()
+    daft_mnist.plot_digits(df, limit=20).save(out / "digits.png")
+
+    # Step 2: reshape the 784 pixels into 28x28 tensors.
+    df = daft_mnist.add_image_2d(df)
+    schema = "\n".join(f"{f.name}: {f.dtype}" for f in df.schema())
+    write(out, "schema.md", f"```text\n{schema}\n```\n")
+
+    # Step 3: classify, with the confidence of each prediction; materialize once.
+    classified = daft_mnist.classify(df, weights=weights, confidence=True).collect()
+    first = classified.select("label", "model_classification", "model_classification_confidence").limit(10)
+    write(out, "first_predictions.md", markdown_table(first.to_pydict()))
+
+    # Step 4: the mistakes.
+    mistakes = daft_mnist.misclassified(classified)
+    daft_mnist.plot_digits(mistakes, image="image_2d", prediction="model_classification", limit=30).save(
+        out / "mistakes.png"
+    )
+
+    # Step 5: analytics.
+    write(out, "accuracy_by_label.md", markdown_table(daft_mnist.accuracy_by_label(classified).to_pydict()))
+    write(out, "overall_accuracy.md", markdown_table(daft_mnist.overall_accuracy(classified).to_pydict()))
+    daft_mnist.plot_confusion_matrix(classified).save(out / "confusion.png")
+
+    # Step 6: the least confident predictions.
+    least = classified.sort("model_classification_confidence").limit(20)
+    daft_mnist.plot_digits(
+        least,
+        image="image_2d",
+        caption=lambda r: f"{r['label']} as {r['model_classification']} {r['model_classification_confidence']:.2f}",
+    ).save(out / "least_confident.png")
+    table = least.select("label", "model_classification", "model_classification_confidence").limit(5)
+    write(out, "least_confident.md", markdown_table(table.to_pydict()))
+
+    # The same report from the command line.
+    argv = ["evaluate", "--plot", str(out / "cli_confusion.png")]
+    if weights is not None:
+        argv += ["--weights", weights]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = cli_main(argv)
+    if rc != 0:
+        raise SystemExit(f"daft-mnist {' '.join(argv)} failed with status {rc}")
+    printed = buf.getvalue().replace(str(out / "cli_confusion.png"), "confusion.png")
+    write(out, "cli_evaluate.md", f"```console\n$ daft-mnist evaluate --plot confusion.png\n{printed}```\n")
+
+    which = "the bundled weights" if weights is None else f"development weights `{Path(weights).name}`"
+    note = (
+        f'!!! note "Real output"\n    Rendered by `scripts/render_docs_assets.py` from the 10,000-image test set '
+        f"with {which}, daft-mnist {daft_mnist.__version__}.\n"
+    )
+    if weights is not None:
+        note += "    These are not the bundled weights: figures on this page are placeholders.\n"
+    write(out, "rendered_with.md", note)
+    print(f"rendered in {time.perf_counter() - t0:.1f}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=os.environ.get("DAFT_MNIST_DOCS_WEIGHTS"), help="default: bundled")
+    parser.add_argument("--output-dir", type=Path, default=ROOT / "docs" / "generated")
+    args = parser.parse_args()
+    try:
+        render(args.weights, args.output_dir)
+    except daft_mnist.DaftMnistError as exc:
+        sys.exit(f"render_docs_assets: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""Pictures of the results as ``PIL.Image`` objects: a captioned grid of digits and a confusion matrix.
+
+Both functions take any DataFrame (lazy or collected), run only the small query they need
+(at most ``limit`` rows for the grid; a 10x10 aggregation for the matrix) and draw with
+pillow alone, so notebooks show the returned image inline and scripts call ``.save(path)``.
+PIL is imported when a picture is drawn, never at ``import daft_mnist``.
+
+Examples:
+    >>> import daft
+    >>> from daft_mnist import misclassified, plot_confusion_matrix, plot_digits
+    >>> df = daft.from_pydict({
+    ...     "image": [[0] * 784, [255] * 784, [128] * 784],
+    ...     "label": [1, 7, 7],
+    ...     "model_classification": [1, 7, 2],
+    ... })
+    >>> mistakes = plot_digits(misclassified(df), prediction="model_classification")
+    >>> mistakes.mode, mistakes.width > mistakes.height  # one digit, captioned "true 7 / pred 2"
+    ('L', False)
+    >>> plot_confusion_matrix(df).mode
+    'RGB'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from daft_mnist.errors import DataError
+
+if TYPE_CHECKING:
+    import daft
+    from PIL import Image
+
+__all__ = ["plot_confusion_matrix", "plot_digits"]
+
+_SIDE = 28
+_NUM_CLASSES = 10
+
+
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # pillow built without FreeType: fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def _text_size(draw: Any, text: str, font: Any) -> tuple[int, int]:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    return int(right - left), int(bottom - top)
+
+
+def _column_pixels(table: Any, name: str) -> npt.NDArray[np.uint8]:
+    """uint8 ``(N, 784)`` from an Arrow column of pixel lists, tensors or Daft images."""
+    from daft_mnist.images import pixels_to_numpy
+
+    return pixels_to_numpy(table.column(name), column=name)
+
+
+def _python_pixels(values: Sequence[Any], name: str) -> npt.NDArray[np.uint8]:
+    """uint8 ``(N, 784)`` from a Python column (PIL images or numpy arrays)."""
+    out = np.empty((len(values), _SIDE * _SIDE), dtype=np.uint8)
+    for i, v in enumerate(values):
+        arr = np.asarray(v)
+        if arr.size != _SIDE * _SIDE:
+            raise DataError(f"column {name!r}: row {i}: expected a 28x28 image, got an array of shape {arr.shape}")
+        out[i] = arr.reshape(-1).astype(np.uint8)
+    return out
+
+
+def plot_digits(
+    df: daft.DataFrame,
+    *,
+    image: str = "image",
+    label: str | None = "label",
+    prediction: str | None = None,
+    caption: Callable[[Mapping[str, Any]], str] | None = None,
+    limit: int = 50,
+    columns: int = 10,
+    scale: int = 3,
+) -> Image.Image:
+    """Draw the first ``limit`` digits of a frame as a captioned grid.
+
+    Each cell shows one image, white on black as in MNIST, with a caption under it: by
+    default ``label`` (``"7"``), or ``"true 7 / pred 2"`` when ``prediction`` is given, which
+    is what a grid of mistakes wants (pass ``daft_mnist.misclassified(df)``).
+
+    Args:
+        df: Any frame with an image column; only ``limit`` rows are read.
+        image: Column of 784-pixel lists, 28x28 tensors (:func:`~daft_mnist.add_image_2d`),
+            28x28 grayscale Daft images, or ``PIL.Image`` objects.
+        label: Column of true labels shown in captions, or ``None``.
+        prediction: Column of predicted labels shown in captions, or ``None``.
+        caption: A function of the row (a dict of every column but the image) returning its caption;
+            overrides ``label``/``prediction``. Return ``""`` for no caption.
+        limit: At most this many digits are drawn (in the frame's order).
+        columns: Digits per row of the grid.
+        scale: Each pixel becomes a ``scale`` x ``scale`` block (3: 84-pixel digits).
+
+    Returns:
+        A grayscale ``PIL.Image.Image``. An empty frame gives a small image saying so.
+
+    Raises:
+        ValueError: A named column is missing, or ``limit``/``columns``/``scale`` is below 1.
+        DataError: An image is not 28x28 with pixels in 0-255.
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist import plot_digits
+        >>> df = daft.from_pydict({"image": [[0] * 784, [255] * 784], "label": [3, 8]})
+        >>> grid = plot_digits(df, columns=2)
+        >>> grid.mode, grid.width > 2 * 28 * 3, grid.height > 28 * 3  # two 84-pixel digits, captions below
+        ('L', True, True)
+        >>> plot_digits(df, caption=lambda row: f"digit {row['label']}").mode
+        'L'
+    """
+    from PIL import Image, ImageDraw
+
+    from daft_mnist.metrics import _require_columns
+
+    for name, value in (("limit", limit), ("columns", columns), ("scale", scale)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    needed = [image] + [c for c in (label, prediction) if c is not None and caption is None]
+    _require_columns(df, needed)
+    rows = df.limit(limit) if caption is not None else df.select(*needed).limit(limit)
+    if df.schema()[image].dtype.is_python():
+        data = rows.to_pydict()
+        pixels = _python_pixels(data[image], image)
+        records: dict[str, list[Any]] = {k: list(v) for k, v in data.items() if k != image}
+    else:
+        table = rows.to_arrow()
+        pixels = _column_pixels(table, image)
+        wanted = table.column_names if caption is not None else [c for c in needed if c != image]
+        records = {k: table.column(k).to_pylist() for k in wanted if k != image}
+    n = len(pixels)
+
+    def text_of(i: int) -> str:
+        if caption is not None:
+            return caption({k: v[i] for k, v in records.items()})
+        parts = []
+        if label is not None:
+            parts.append(str(records[label][i]) if prediction is None else f"true {records[label][i]}")
+        if prediction is not None:
+            parts.append(f"pred {records[prediction][i]}")
+        return " / ".join(parts)
+
+    font = _font(max(10, 4 * scale))
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    texts = [text_of(i) for i in range(n)]
+    text_h = max([_text_size(probe, t, font)[1] for t in texts if t] or [0])
+    text_w = max([_text_size(probe, t, font)[0] for t in texts if t] or [0])
+    pad = 4
+    cell_w = max(_SIDE * scale, text_w) + 2 * pad
+    cell_h = _SIDE * scale + (text_h + pad if text_h else 0) + 2 * pad
+    if n == 0:
+        empty = Image.new("L", (cell_w * 2, cell_h // 2), color=255)
+        ImageDraw.Draw(empty).text((pad, pad), "no rows", fill=0, font=font)
+        return empty
+    cols = min(columns, n)
+    grid_rows = -(-n // cols)
+    out = Image.new("L", (cols * cell_w, grid_rows * cell_h), color=255)
+    draw = ImageDraw.Draw(out)
+    for i in range(n):
+        x0, y0 = (i % cols) * cell_w, (i // cols) * cell_h
+        digit = Image.fromarray(pixels[i].reshape(_SIDE, _SIDE), mode="L")
+        if scale != 1:
+            digit = digit.resize((_SIDE * scale, _SIDE * scale), Image.Resampling.NEAREST)
+        out.paste(digit, (x0 + (cell_w - _SIDE * scale) // 2, y0 + pad))
+        if texts[i]:
+            tw, _ = _text_size(draw, texts[i], font)
+            draw.text((x0 + (cell_w - tw) // 2, y0 + pad + _SIDE * scale + pad), texts[i], fill=0, font=font)
+    return out
+
+
+def _matrix_from(df: daft.DataFrame | npt.ArrayLike, label: str, prediction: str) -> npt.NDArray[np.int64]:
+    import daft
+
+    if isinstance(df, daft.DataFrame):
+        from daft_mnist.metrics import confusion_matrix
+
+        table = confusion_matrix(df, label=label, prediction=prediction).to_arrow()
+        matrix = np.zeros((_NUM_CLASSES, _NUM_CLASSES), dtype=np.int64)
+        truth = table.column(label).to_pylist()
+        pred = table.column("prediction").to_pylist()
+        count = table.column("count").to_pylist()
+        for t, p, c in zip(truth, pred, count, strict=True):
+            if t is None or p is None:
+                continue  # null labels or predictions have no cell (accuracy_by_label counts them as wrong)
+            if not (0 <= t < _NUM_CLASSES and 0 <= p < _NUM_CLASSES):
+                raise DataError(f"expected labels and predictions 0-9, got the pair ({t}, {p})")
+            matrix[t, p] += c
+        return matrix
+    arr = np.asarray(df)
+    if arr.shape != (_NUM_CLASSES, _NUM_CLASSES):
+        raise ValueError(f"expected a DataFrame or a 10x10 array of counts, got an array of shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or (arr < 0).any():
+        raise ValueError("expected non-negative counts in the 10x10 array")
+    return arr.astype(np.int64)
+
+
+def plot_confusion_matrix(
+    df: daft.DataFrame | npt.ArrayLike,
+    *,
+    label: str = "label",
+    prediction: str = "model_classification",
+    title: str | None = None,
+    cell: int = 40,
+) -> Image.Image:
+    """Draw a 10x10 confusion-matrix heatmap: true label down, predicted label across.
+
+    Off-diagonal cells (the mistakes) are shaded by count in red and the diagonal (the
+    hits) in blue, each relative to its own maximum, so a few confusions stand out next to
+    a thousand hits. Every non-zero cell carries its count.
+
+    Args:
+        df: A frame with true and predicted labels (aggregated with
+            :func:`~daft_mnist.confusion_matrix`), or a 10x10 array of counts.
+        label: Column of true labels.
+        prediction: Column of predicted labels.
+        title: Text above the matrix; default ``"accuracy 0.9912 on 10000 rows"``.
+        cell: Side of one cell in pixels.
+
+    Returns:
+        An RGB ``PIL.Image.Image``.
+
+    Raises:
+        ValueError: A column is missing, or the array is not 10x10 non-negative counts.
+        DataError: A label or prediction is outside 0-9.
+
+    Examples:
+        >>> import numpy as np
+        >>> from daft_mnist import plot_confusion_matrix
+        >>> picture = plot_confusion_matrix(np.eye(10, dtype=int) * 5, cell=20)
+        >>> picture.mode, picture.width > 10 * 20, picture.height > 10 * 20
+        ('RGB', True, True)
+    """
+    from PIL import Image, ImageDraw
+
+    if not isinstance(cell, int) or cell < 12:
+        raise ValueError(f"cell must be an integer of at least 12 pixels, got {cell!r}")
+    matrix = _matrix_from(df, label, prediction)
+    total = int(matrix.sum())
+    hits = int(np.trace(matrix))
+    if title is None:
+        title = f"accuracy {hits / total:.4f} on {total} rows" if total else "no rows"
+    font = _font(max(10, cell // 3))
+    small = _font(max(8, cell // 4))
+    margin_left = cell + 4
+    margin_top = 2 * cell
+    width = margin_left + _NUM_CLASSES * cell + 4
+    height = margin_top + _NUM_CLASSES * cell + cell // 2 + 4
+    out = Image.new("RGB", (width, height), color=(255, 255, 255))
+    draw = ImageDraw.Draw(out)
+    draw.text((4, 4), title, fill=(0, 0, 0), font=font)
+    axis = "predicted label (columns)"
+    draw.text((margin_left, cell - 2), axis, fill=(80, 80, 80), font=small)
+    diag = np.diag(matrix)
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    diag_max = max(int(diag.max()), 1)
+    off_max = max(int(off.max()), 1)
+    for j in range(_NUM_CLASSES):
+        tw, _ = _text_size(draw, str(j), small)
+        draw.text(
+            (margin_left + j * cell + (cell - tw) // 2, margin_top - cell // 2), str(j), fill=(0, 0, 0), font=small
+        )
+    for i in range(_NUM_CLASSES):
+        draw.text((4, margin_top + i * cell + cell // 3), str(i), fill=(0, 0, 0), font=small)
+        for j in range(_NUM_CLASSES):
+            count = int(matrix[i, j])
+            strength = count / (diag_max if i == j else off_max)
+            shade = round(255 * (1 - 0.85 * strength))
+            color = (shade, shade, 255) if i == j else (255, shade, shade)
+            x0, y0 = margin_left + j * cell, margin_top + i * cell
+            draw.rectangle((x0, y0, x0 + cell - 1, y0 + cell - 1), fill=color if count else (255, 255, 255))
+            draw.rectangle((x0, y0, x0 + cell - 1, y0 + cell - 1), outline=(220, 220, 220))
+            if count:
+                text = str(count)
+                tw, th = _text_size(draw, text, small)
+                ink = (255, 255, 255) if strength > 0.6 else (0, 0, 0)
+                draw.text((x0 + (cell - tw) // 2, y0 + (cell - th) // 2), text, fill=ink, font=small)
+    draw.text((4, height - cell // 2 - 2), "true label (rows)", fill=(80, 80, 80), font=small)
+    return out

@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+import daft_mnist
+from daft_mnist.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TinyJson = Callable[..., tuple[Path, np.ndarray, np.ndarray]]
+
+
+def _expected_predictions(source: Path, weights: Path) -> list[int]:
+    df = daft_mnist.classify(daft_mnist.add_image_2d(daft_mnist.load_mnist(source)), weights=weights)
+    return list(df.select("model_classification").to_pydict()["model_classification"])
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got {lines}"
+    assert lines[0].startswith("daft-mnist: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def _table_rows(out: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in out.splitlines():
+        cells = line.split()
+        if len(cells) == 5 and (cells[0].isdigit() or cells[0] == "all"):
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_evaluate_prints_the_report_and_writes_both_pictures(
+    tiny_json: TinyJson, random_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, _, labels = tiny_json(n=40, seed=5)
+    plot, mistakes = tmp_path / "cm.png", tmp_path / "wrong.png"
+    rc = main(
+        ["evaluate", str(source), "--weights", str(random_weights), "--plot", str(plot), "--mistakes", str(mistakes)]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert out.splitlines()[0].split() == ["label", "num_rows", "correct", "wrong", "accuracy"]
+    predictions = np.array(_expected_predictions(source, random_weights))
+    rows = _table_rows(out)
+    for digit in np.unique(labels):
+        mask = labels == digit
+        correct = int((predictions[mask] == digit).sum())
+        assert rows[str(digit)][:3] == [str(int(mask.sum())), str(correct), str(int(mask.sum()) - correct)]
+    wrong = int((predictions != labels).sum())
+    assert rows["all"] == ["40", str(40 - wrong), str(wrong), f"{(40 - wrong) / 40:.4f}"]
+    with Image.open(plot) as picture:
+        assert picture.format == "PNG"
+        assert picture.mode == "RGB"
+    with Image.open(mistakes) as picture:
+        assert picture.format == "PNG"
+    assert f"wrote {min(wrong, 100)} of {wrong} misclassified digits" in out
+
+
+def test_evaluate_max_mistakes_limits_the_grid(
+    tiny_json: TinyJson, random_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, _, _ = tiny_json(n=30, seed=6)
+    sizes = []
+    for k in (3, 6):
+        path = tmp_path / f"wrong{k}.png"
+        rc = main(["evaluate", str(source), "--weights", str(random_weights), "--mistakes", str(path)])
+        rc |= main(
+            [
+                "evaluate",
+                str(source),
+                "--weights",
+                str(random_weights),
+                "--mistakes",
+                str(path),
+                "--max-mistakes",
+                str(k),
+            ]
+        )
+        assert rc == 0
+        with Image.open(path) as picture:
+            sizes.append(picture.size)
+    out = capsys.readouterr().out
+    assert "wrote 3 of" in out
+    assert "wrote 6 of" in out
+    assert sizes[0][0] * 2 == sizes[1][0], "six digits in one row are twice as wide as three"
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_classify_writes_ids_labels_and_predictions(
+    suffix: str, tiny_json: TinyJson, random_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, _, labels = tiny_json(n=25, seed=7)
+    output = tmp_path / f"predictions{suffix}"
+    rc = main(["classify", str(source), "--output", str(output), "--weights", str(random_weights), "--batch-size", "8"])
+    assert rc == 0
+    assert f"wrote 25 predictions to {output}" in capsys.readouterr().out
+    table = pq.read_table(output) if suffix == ".parquet" else pa_csv.read_csv(output)
+    assert table.column_names == ["id", "label", "model_classification"]
+    data = table.to_pydict()
+    assert data["id"] == list(range(25))
+    assert data["label"] == labels.tolist(), "rows keep the source's order, so id is the row position"
+    assert data["model_classification"] == _expected_predictions(source, random_weights)
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary file left behind"
+
+
+def test_classify_confidence_adds_the_top_probability(
+    tiny_json: TinyJson, random_weights: Path, tmp_path: Path
+) -> None:
+    source, _, _ = tiny_json(n=12, seed=8)
+    output = tmp_path / "p.parquet"
+    assert main(["classify", str(source), "-o", str(output), "--weights", str(random_weights), "--confidence"]) == 0
+    data = pq.read_table(output).to_pydict()
+    assert list(data) == ["id", "label", "model_classification", "model_classification_confidence"]
+    conf = np.array(data["model_classification_confidence"])
+    # The top of ten softmax probabilities lies in [0.1, 1].
+    assert ((conf >= 0.1 - 1e-6) & (conf <= 1.0 + 1e-6)).all()
+    assert data["model_classification"] == _expected_predictions(source, random_weights)
+
+
+def test_train_writes_loadable_weights_and_test_metrics(
+    tiny_json: TinyJson, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train_src, _, _ = tiny_json(n=48, seed=1, name="train.json")
+    test_src, _, test_labels = tiny_json(n=20, seed=2, name="test.json")
+    output = tmp_path / "out" / "model.pt"
+    output.parent.mkdir()
+    rc = main(
+        ["train", str(train_src), "--test", str(test_src), "--output", str(output), "--epochs", "2", "--threads", "1"]
+    )
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "2/2" in captured.err, "the epoch progress bar reached its end"
+    net = daft_mnist.load_model(output)
+    assert net.metadata["epochs"] == 2
+    report = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert report["overall"]["num_rows"] == 20
+    predictions = np.array(_expected_predictions(test_src, output))
+    assert report["overall"]["correct"] == int((predictions == test_labels).sum())
+    assert sum(r["num_rows"] for r in report["by_label"]) == 20
+    assert report["training"]["train_rows"] == 48
+    assert len(report["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("argv", "rc", "message"),
+    [
+        (["evaluate", "{tmp}/missing.json"], 1, "MNIST source not found: {tmp}/missing.json"),
+        (["evaluate", "--batch-size", "0"], 2, "argument --batch-size: expected a positive integer, got '0'"),
+        (["evaluate", "--devise", "cpu"], 2, "unrecognized arguments: --devise"),
+        (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+        (["classify", "{src}"], 2, "the following arguments are required: --output"),
+        (["classify", "{src}", "-o", "{tmp}/p.xlsx"], 2, "--output must end with one of .parquet, .pq, .csv"),
+        (["classify", "{src}", "-o", "{tmp}/no/such/p.csv"], 2, "folder '{tmp}/no/such' does not exist"),
+        (["evaluate", "{src}", "--plot", "{tmp}"], 2, "is a directory"),
+        (["evaluate", "{src}", "--weights", "{tmp}/none.pt"], 1, "weights file not found: {tmp}/none.pt"),
+        (["evaluate", "{src}", "--weights", "{weights}", "--sha256", "abc"], 1, "sha256 must be 64 hexadecimal"),
+        (["evaluate", "{bad}", "--weights", "{weights}"], 1, "expected 784 pixels, got 3"),
+        (["train", "{src}", "-o", "{tmp}/w.txt"], 2, "--output must end with one of .pt"),
+        (["train", "{src}", "-o", "{tmp}/w.pt", "--epochs", "-1"], 2, "argument --epochs: expected a positive integer"),
+    ],
+)
+def test_user_mistakes_give_one_line_and_a_nonzero_status(
+    argv: list[str],
+    rc: int,
+    message: str,
+    tiny_json: TinyJson,
+    random_weights: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source, _, _ = tiny_json(n=4)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"image": [1, 2, 3], "label": 1}\n')
+    fill = {"tmp": str(tmp_path), "src": str(source), "bad": str(bad), "weights": str(random_weights)}
+    assert main([a.format(**fill) for a in argv]) == rc
+    line = _one_error_line(capsys.readouterr().err)
+    assert message.format(**fill) in line
+
+
+def test_entry_point_in_a_subprocess(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-m", "daft_mnist.cli"]
+    ok = subprocess.run([*cmd, "--help"], capture_output=True, text=True, env=env, check=False)
+    assert ok.returncode == 0
+    for command in ("evaluate", "classify", "train"):
+        assert command in ok.stdout
+    missing = tmp_path / "missing.json.gz"
+    failed = subprocess.run([*cmd, "evaluate", str(missing)], capture_output=True, text=True, env=env, check=False)
+    assert failed.returncode == 1
+    assert _one_error_line(failed.stderr) == (
+        f"daft-mnist: error: MNIST source not found: {missing} (expected a file or a directory of IDX files)"
+    )
+    version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, env=env, check=False)
+    assert version.stdout.strip() == f"daft-mnist {daft_mnist.__version__}"
+
+
+def test_entry_point_is_declared() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"daft-mnist": "daft_mnist.cli:main"}
+
+
+def test_library_confidence_is_the_top_probability(tiny_json: TinyJson, random_weights: Path) -> None:
+    from daft import col
+
+    source, _, _ = tiny_json(n=16, seed=9)
+    df = daft_mnist.add_image_2d(daft_mnist.load_mnist(source))
+    clf = daft_mnist.Classifier(weights=str(random_weights))
+    out = (
+        daft_mnist.classify(df, weights=random_weights, confidence=True)
+        .with_column("probs", clf.probabilities(col("image_2d")))
+        .to_pydict()
+    )
+    probs = np.stack(out["probs"])
+    np.testing.assert_allclose(out["model_classification_confidence"], probs.max(axis=1), rtol=1e-5)
+    assert out["model_classification"] == probs.argmax(axis=1).tolist()
+    least_first = sorted(out["model_classification_confidence"])
+    by_confidence = daft_mnist.classify(df, weights=random_weights, confidence=True).sort(
+        "model_classification_confidence"
+    )
+    np.testing.assert_allclose(by_confidence.to_pydict()["model_classification_confidence"], least_first)
