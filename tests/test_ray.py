@@ -262,9 +262,7 @@ def _assert_same_rows(
         assert ray_rows["label"][j] == native_rows["label"][i]
         p_ray, p_nat = np.asarray(ray_rows["probabilities"][j]), np.asarray(native_rows["probabilities"][i])
         np.testing.assert_allclose(p_ray, p_nat, atol=1e-5, err_msg=f"probabilities of image {key}")
-        np.testing.assert_allclose(
-            ray_rows[f"{pred}_confidence"][j], native_rows[f"{pred}_confidence"][i], atol=1e-5
-        )
+        np.testing.assert_allclose(ray_rows[f"{pred}_confidence"][j], native_rows[f"{pred}_confidence"][i], atol=1e-5)
         a, b = ray_rows[pred][j], native_rows[pred][i]
         if a != b:
             assert abs(p_nat[a] - p_nat[b]) < TIE, (
