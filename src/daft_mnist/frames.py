@@ -111,6 +111,7 @@ def classify(
     device: str = "auto",
     max_concurrency: int | None = None,
     gpus: float = 0.0,
+    cpus: float | None = None,
     num_threads: int | None = None,
     confidence: bool = False,
     on_error: OnError = "raise",
@@ -129,8 +130,10 @@ def classify(
         sha256: Expected SHA-256 of the weights (required for remote URLs).
         batch_size: Rows per model call.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-        max_concurrency: Model instances Daft may run at once.
+        max_concurrency: Model instances Daft may run at once (actors on Ray); more than the
+            runner can schedule raises ``ValueError`` here instead of stalling the query.
         gpus: GPUs per model instance, for Daft's scheduler.
+        cpus: CPUs per model instance, for Daft's scheduler (default: Daft's).
         num_threads: torch threads per worker.
         confidence: Also add ``{output}_confidence`` (Float32, softmax probability of the
             prediction), to sort by least confident.
@@ -163,6 +166,7 @@ def classify(
         batch_size=batch_size,
         max_concurrency=max_concurrency,
         gpus=gpus,
+        cpus=cpus,
         num_threads=num_threads,
         on_error=on_error,
     )

@@ -10,6 +10,7 @@ instances use it. Inference runs in ``eval()`` mode under ``torch.inference_mode
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import threading
 from dataclasses import dataclass
@@ -21,13 +22,22 @@ import numpy.typing as npt
 from daft import DataType
 
 from daft_mnist.errors import DataError
+from daft_mnist.weights import _is_remote
 
 if TYPE_CHECKING:
     from daft import Expression
 
     from daft_mnist.model import Net, Preprocessing
 
-__all__ = ["Classifier", "LoadedModel", "MnistModel", "ModelSpec", "get_model", "model_build_count"]
+__all__ = [
+    "Classifier",
+    "LoadedModel",
+    "MnistModel",
+    "ModelSpec",
+    "check_schedulable",
+    "get_model",
+    "model_build_count",
+]
 
 DEFAULT_BATCH_SIZE = 1024
 OnError = Literal["raise", "null"]
@@ -147,9 +157,8 @@ def _with_nulls(values: npt.NDArray[Any], valid: npt.NDArray[np.bool_] | None, d
     return pa.array(full, type=dtype, mask=~valid)
 
 
-@daft.cls(name_override="daft_mnist.MnistModel", use_process=False)
-class MnistModel:
-    """Daft class UDF around :class:`LoadedModel`; use it through :class:`Classifier`."""
+class _MnistModelImpl:
+    """The class :data:`MnistModel` wraps: a module-level name, so pickles refer to it by name."""
 
     def __init__(self, spec: ModelSpec, on_error: str = "raise") -> None:
         self.model = get_model(spec)
@@ -206,6 +215,101 @@ class MnistModel:
         return daft.Series.from_arrow(storage).cast(DataType.tensor(DataType.float32(), (10,)))
 
 
+MnistModel: Any = daft.cls(_MnistModelImpl, name_override="daft_mnist.MnistModel", use_process=False)
+# ``daft.cls`` returns a class defined inside Daft; naming it after this module's attribute
+# lets (cloud)pickle ship a reference to ``daft_mnist.udfs.MnistModel`` instead of the
+# class's code, so the UDF expression stays a few hundred bytes plus its settings.
+MnistModel.__module__ = __name__
+MnistModel.__name__ = MnistModel.__qualname__ = "MnistModel"
+MnistModel.__doc__ = """Daft class UDF around :class:`LoadedModel`; use it through :class:`Classifier`."""
+
+
+def _local_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _schedulable() -> tuple[str, float, float, float, float] | None:
+    """What the current runner can schedule: (where, CPUs, GPUs, largest node's CPUs, its GPUs).
+
+    ``None`` when unknown: the Ray runner before Ray is initialized.
+    """
+    from daft.runners import _get_runner, get_or_infer_runner_type
+
+    runner: Any = _get_runner()
+    kind = runner.name if runner is not None else get_or_infer_runner_type()
+    if kind == "ray":
+        try:  # Any: Ray is optional (the ``ray`` extra) and only partly typed
+            ray: Any = importlib.import_module("ray")
+        except ImportError:
+            return None
+        if not ray.is_initialized():
+            return None
+        total = ray.cluster_resources()
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        return (
+            "the Ray cluster",
+            float(total.get("CPU", 0)),
+            float(total.get("GPU", 0)),
+            max((float(n.get("CPU", 0)) for n in nodes), default=0.0),
+            max((float(n.get("GPU", 0)) for n in nodes), default=0.0),
+        )
+    from daft.internal.gpu import cuda_visible_devices
+
+    cpus, gpus = float(_local_cpus()), float(len(cuda_visible_devices()))
+    return "this machine (Daft's native runner)", cpus, gpus, cpus, gpus
+
+
+def check_schedulable(*, max_concurrency: int | None, cpus: float | None, gpus: float) -> None:
+    """Fail fast when the model instances asked for cannot all run on the current runner.
+
+    Daft waits (by default two minutes) for class-UDF instances that the cluster can never
+    start, then goes on with fewer or fails; this raises at once instead. Nothing is checked
+    when Daft chooses the concurrency and no resources are asked for, or when the Ray runner
+    is selected but Ray is not initialized yet.
+
+    Args:
+        max_concurrency: Model instances asked for (``None``: Daft's choice, counted as 1).
+        cpus: CPUs per instance (``None``: Daft's default of 1).
+        gpus: GPUs per instance.
+
+    Raises:
+        ValueError: More CPUs or GPUs asked for than the runner has, in total or on any one node.
+    """
+    if max_concurrency is None and cpus is None and not gpus:
+        return
+    found = _schedulable()
+    if found is None:
+        return
+    where, total_cpus, total_gpus, node_cpus, node_gpus = found
+    instances = max_concurrency or 1
+    per_cpu = 1.0 if cpus is None else float(cpus)
+    asked = f"max_concurrency={max_concurrency}, cpus={cpus}, gpus={gpus:g}"
+    eps = 1e-9
+    if per_cpu > node_cpus + eps or gpus > node_gpus + eps:
+        raise ValueError(
+            f"Classifier({asked}): one model instance needs {per_cpu:g} CPUs and {gpus:g} GPUs, but the largest "
+            f"node of {where} has {node_cpus:g} CPUs and {node_gpus:g} GPUs, so no instance could ever start; "
+            "lower cpus/gpus (gpus=0 runs on CPU)"
+        )
+    if instances * per_cpu > total_cpus + eps or instances * gpus > total_gpus + eps:
+        raise ValueError(
+            f"Classifier({asked}): {instances} model instances need {instances * per_cpu:g} CPUs and "
+            f"{instances * gpus:g} GPUs, but {where} has {total_cpus:g} CPUs and {total_gpus:g} GPUs; "
+            f"lower max_concurrency to at most {_max_instances(per_cpu, gpus, total_cpus, total_gpus)} "
+            "(or ask for fewer cpus/gpus per instance) instead of waiting for instances that cannot start"
+        )
+
+
+def _max_instances(per_cpu: float, gpus: float, total_cpus: float, total_gpus: float) -> int:
+    limits = [total_cpus / per_cpu] if per_cpu > 0 else []
+    if gpus > 0:
+        limits.append(total_gpus / gpus)
+    return int(min(limits)) if limits else 0
+
+
 @dataclass(frozen=True)
 class Classifier:
     """Expression-level MNIST classifier: ``Classifier(...)(col("image_2d"))`` is an Int64 expression.
@@ -214,11 +318,17 @@ class Classifier:
     the model itself. The model is built once per worker process on first use.
 
     Args:
-        weights: ``None`` for the bundled weights, a local path, or a remote URL.
+        weights: ``None`` for the bundled weights (found in the installed package on each
+            worker), a local path (made absolute here, so workers do not depend on the
+            driver's working directory), or a remote URL (downloaded once per machine into
+            the verified cache).
         sha256: Expected SHA-256 of the weights file (required for remote URLs).
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         batch_size: Rows per model call.
-        max_concurrency: Model instances Daft may run at once (default: Daft's choice).
+        max_concurrency: Model instances Daft may run at once (default: Daft's choice). On
+            Ray each instance is an actor. Checked when the expression is built: more
+            instances than the runner can schedule is a ``ValueError``.
+        cpus: CPUs per instance for Daft's scheduler (default: Daft's, 1 on Ray).
         gpus: GPUs per instance, passed to Daft's scheduler (fractions up to 1 allowed).
         num_threads: torch intra-op threads in each worker (default: torch's choice).
         on_error: ``"raise"`` (default) fails on a null or malformed image; ``"null"`` gives
@@ -239,18 +349,24 @@ class Classifier:
     batch_size: int = DEFAULT_BATCH_SIZE
     max_concurrency: int | None = None
     gpus: float = 0.0
+    cpus: float | None = None
     num_threads: int | None = None
     on_error: OnError = "raise"
 
     def __post_init__(self) -> None:
         if self.weights is not None:
-            object.__setattr__(self, "weights", os.fspath(self.weights))
+            weights = os.fspath(self.weights)
+            if not _is_remote(weights):
+                weights = os.path.abspath(os.path.expanduser(weights.removeprefix("file://")))
+            object.__setattr__(self, "weights", weights)
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         if self.max_concurrency is not None and (not isinstance(self.max_concurrency, int) or self.max_concurrency < 1):
             raise ValueError(f"max_concurrency must be a positive integer or None, got {self.max_concurrency!r}")
         if self.gpus < 0 or (self.gpus > 1 and not float(self.gpus).is_integer()):
             raise ValueError(f"gpus must be a fraction in [0, 1] or a whole number, got {self.gpus!r}")
+        if self.cpus is not None and not self.cpus >= 0:
+            raise ValueError(f"cpus must be a non-negative number or None, got {self.cpus!r}")
         if self.on_error not in ("raise", "null"):
             raise ValueError(f"on_error must be 'raise' or 'null', got {self.on_error!r}")
         if self.num_threads is not None and self.num_threads < 1:
@@ -262,11 +378,13 @@ class Classifier:
         return ModelSpec(self.weights, self.sha256, self.device, self.num_threads)
 
     def _method(self, name: str) -> Any:
+        check_schedulable(max_concurrency=self.max_concurrency, cpus=self.cpus, gpus=float(self.gpus))
         instance = MnistModel(self.spec, self.on_error)
         func = getattr(instance, name)
         return dataclasses.replace(
             func,
             batch_size=self.batch_size,
+            cpus=None if self.cpus is None else float(self.cpus),
             gpus=float(self.gpus),
             max_concurrency=self.max_concurrency,
         )
