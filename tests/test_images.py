@@ -52,7 +52,8 @@ def test_to_image_is_grayscale_28x28_with_same_pixels(pixels: np.ndarray) -> Non
 def test_pixels_to_numpy_fixed_size_list_is_identity(pixels: np.ndarray) -> None:
     arr = pa.FixedSizeListArray.from_arrays(pa.array(pixels.reshape(-1), type=pa.uint8()), 784)
     got = pixels_to_numpy(arr)
-    assert got.dtype == np.uint8 and got.shape == (len(pixels), 784)
+    assert got.dtype == np.uint8
+    assert got.shape == (len(pixels), 784)
     np.testing.assert_array_equal(got, pixels)
 
 
@@ -88,7 +89,8 @@ def test_normalize_matches_formula_shape_and_dtype(pixels: np.ndarray) -> None:
 def test_normalize_bounds(pixels: np.ndarray) -> None:
     x = TUTORIAL_PREPROCESSING.normalize_numpy(pixels)
     lo, hi = (0 - MNIST_MEAN) / MNIST_STD, (1 - MNIST_MEAN) / MNIST_STD
-    assert x.min() >= lo - 1e-5 and x.max() <= hi + 1e-5
+    assert x.min() >= lo - 1e-5
+    assert x.max() <= hi + 1e-5
     # monotone: a brighter pixel never normalizes lower
     order = np.argsort(pixels.reshape(-1), kind="stable")
     assert np.all(np.diff(x.reshape(-1)[order]) >= -1e-6)

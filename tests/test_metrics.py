@@ -35,14 +35,18 @@ def test_overall_confusion_and_mistakes_match_oracle(rows: list[tuple[int, int]]
     ok = sum(1 for a, b in rows if a == b)
     assert (total["num_rows"][0], total["correct"][0], total["wrong"][0]) == (len(rows), ok, len(rows) - ok)
     cm = confusion_matrix(df).to_pydict()
-    assert Counter(dict(zip(zip(cm["label"], cm["prediction"], strict=True), cm["count"], strict=True))) == Counter(rows)
+    assert Counter(dict(zip(zip(cm["label"], cm["prediction"], strict=True), cm["count"], strict=True))) == Counter(
+        rows
+    )
     assert len(misclassified(df).collect()) == len(rows) - ok
 
 
 def test_null_prediction_counts_as_wrong_not_missing() -> None:
     df = daft.from_pydict({"label": [1, 1, 2], "model_classification": [1, None, 2]})
     out = accuracy_by_label(df).to_pydict()
-    assert out["num_rows"] == [2, 1] and out["correct"] == [1, 1] and out["wrong"] == [1, 0]
+    assert out["num_rows"] == [2, 1]
+    assert out["correct"] == [1, 1]
+    assert out["wrong"] == [1, 0]
     assert len(misclassified(df).collect()) == 1
 
 

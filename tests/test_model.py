@@ -35,7 +35,8 @@ def test_bare_state_dict_loads_with_tutorial_normalization(tmp_path: Path) -> No
     torch.save(net.state_dict(), path)  # exactly what PyTorch's example script writes
     model = load_model(path)
     assert model.preprocessing == TUTORIAL_PREPROCESSING
-    assert model.preprocessing.mean == pytest.approx(0.1307) and model.preprocessing.std == pytest.approx(0.3081)
+    assert model.preprocessing.mean == pytest.approx(0.1307)
+    assert model.preprocessing.std == pytest.approx(0.3081)
     for k, v in net.state_dict().items():
         torch.testing.assert_close(model.state_dict()[k], v)
 

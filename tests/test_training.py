@@ -7,9 +7,9 @@ from pathlib import Path
 import daft
 import pytest
 import torch
+from tests.conftest import random_images
 
 from daft_mnist import DataError, add_image_2d, classify, load_model, train
-from tests.conftest import random_images
 
 
 def small_frame(n: int = 256) -> daft.DataFrame:
@@ -26,7 +26,8 @@ def test_same_seed_same_weights_and_loadable(tmp_path: Path) -> None:
     path = tmp_path / "w.pt"
     a.save(path)
     loaded = load_model(path)
-    assert loaded.metadata["seed"] == 5 and loaded.metadata["epochs"] == 1
+    assert loaded.metadata["seed"] == 5
+    assert loaded.metadata["epochs"] == 1
     assert loaded.preprocessing == a.preprocessing
     preds = classify(add_image_2d(small_frame(16)), weights=path).to_pydict()["model_classification"]
     assert len(preds) == 16

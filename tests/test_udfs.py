@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 from daft import col
+from tests.conftest import random_images
 
 from daft_mnist import Classifier, DataError, add_image_2d, classify, image_2d, load_model, to_image
 from daft_mnist.udfs import model_build_count
-from tests.conftest import random_images
 
 
 def oracle(weights: Path, pixels: np.ndarray) -> np.ndarray:
@@ -95,7 +95,9 @@ def test_null_image_raises_or_gives_null(random_weights: Path) -> None:
         df.select(Classifier(weights=str(random_weights))(col("t"))).collect()
     assert "on_error='null'" in str(info.value)
     out = df.select(Classifier(weights=str(random_weights), on_error="null")(col("t")).alias("p")).to_pydict()["p"]
-    assert out[1] is None and out[0] is not None and out[2] is not None
+    assert out[1] is None
+    assert out[0] is not None
+    assert out[2] is not None
 
 
 def test_classifier_pickles_small_without_model(random_weights: Path) -> None:
