@@ -91,7 +91,7 @@ class LoadedModel:
 
         torch = self._torch
         example = torch.from_numpy(
-            self._normalize(np.random.default_rng(0).integers(0, 256, (self.chunk_size, 784), dtype=np.uint8))
+            self._normalize(np.random.default_rng(0).integers(0, 256, (32, 784), dtype=np.uint8))
         )
         try:
             with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
