@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.conftest import random_images
 
 from daft_mnist import udfs
 from daft_mnist.model import load_model
 from daft_mnist.udfs import Classifier, LoadedModel, ModelSpec
-
-from tests.conftest import random_images
 
 
 def _eager_log_probs(weights: Path | None, pixels: np.ndarray) -> torch.Tensor:
@@ -65,7 +64,8 @@ def test_bfloat16_mode_close_to_float32(random_weights: Path) -> None:
     fast = LoadedModel(ModelSpec(str(random_weights), device="cpu", precision="bfloat16"))
     ref = _eager_log_probs(random_weights, pixels)
     got = fast.log_probabilities(pixels)
-    assert got.dtype == torch.float32 and got.shape == (64, 10)
+    assert got.dtype == torch.float32
+    assert got.shape == (64, 10)
     # bfloat16 keeps 8 bits of mantissa: probabilities agree to about a percent.
     torch.testing.assert_close(got.exp(), ref.exp(), rtol=0, atol=0.05)
 
