@@ -55,7 +55,7 @@ class LoadedModel:
     The hot path has no per-row Python: uint8 pixels (a zero-copy view of the Arrow buffer)
     are normalized by one vectorized numpy pass into a float32 buffer that torch adopts
     without a copy, and the network runs on chunks of :attr:`chunk_size` images (small
-    enough for the activations to stay in cache). On CPU the network uses channels-last
+    enough for the activations to stay in cache; 128 per torch thread by default). On CPU the network uses channels-last
     memory and, in float32, a traced and inference-optimized TorchScript graph (oneDNN
     convolutions fused with their ReLU); its outputs are checked against the eager model
     when it is built, and the eager model is used if tracing is unavailable or disagrees.
@@ -63,7 +63,8 @@ class LoadedModel:
     OpenMP thread teams; each call uses all of torch's intra-op threads.
     """
 
-    chunk_size: int = 256
+    chunk_size: int | None = None
+    """Images per forward pass; ``None``: 128 per torch thread, at most 512 (measured best on AVX-512)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         import torch
@@ -134,9 +135,10 @@ class LoadedModel:
         torch = self._torch
         n = len(pixels)
         out = torch.empty((n, 10), dtype=torch.float32)
+        step = self.chunk_size or min(512, 128 * max(1, torch.get_num_threads()))
         with self._lock, torch.inference_mode():
-            for start in range(0, n, self.chunk_size):
-                chunk = pixels[start : start + self.chunk_size]
+            for start in range(0, n, step):
+                chunk = pixels[start : start + step]
                 out[start : start + len(chunk)] = self._run(torch.from_numpy(self._normalize(chunk))).float().cpu()
         return out
 
