@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -41,6 +42,10 @@ __all__ = [
 
 DEFAULT_BATCH_SIZE = 1024
 OnError = Literal["raise", "null"]
+Precision = Literal["float32", "bfloat16"]
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+
+log = logging.getLogger("daft_mnist")
 
 
 @dataclass(frozen=True)
@@ -51,30 +56,101 @@ class ModelSpec:
     sha256: str | None = None
     device: str = "auto"
     num_threads: int | None = None
+    precision: Precision = "float32"
 
 
 class LoadedModel:
-    """A ready model: weights loaded, eval mode, on its device; thread-safe ``predict``."""
+    """A ready model: weights loaded, eval mode, on its device; thread-safe ``predict``.
+
+    The hot path has no per-row Python: uint8 pixels (a zero-copy view of the Arrow buffer)
+    are normalized by one vectorized numpy pass into a float32 buffer that torch adopts
+    without a copy, and the network runs on chunks of :attr:`chunk_size` images (small
+    enough for the activations to stay in cache; 128 per torch thread by default). On CPU the network uses channels-last
+    memory and, in float32, a traced and inference-optimized TorchScript graph (oneDNN
+    convolutions fused with their ReLU); its outputs are checked against the eager model
+    when it is built, and the eager model is used if tracing is unavailable or disagrees.
+    Calls are serialized by a lock, so concurrent Daft threads never start competing
+    OpenMP thread teams; each call uses all of torch's intra-op threads.
+    """
+
+    chunk_size: int | None = None
+    """Images per forward pass; ``None``: 128 per torch thread, at most 512 (measured best on AVX-512)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         import torch
 
         from daft_mnist.model import load_model, resolve_device
 
+        if spec.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {spec.precision!r}")
         self.spec = spec
         self.device = resolve_device(spec.device)
         self.net: Net = load_model(spec.weights, sha256=spec.sha256, device=self.device)
         self.preprocessing: Preprocessing = self.net.preprocessing
         self._torch = torch
+        self._lock = threading.Lock()
+        self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.compiled = False
+        self._forward: Any = self.net
+        if spec.precision == "float32" and self.device.type == "cpu":
+            self._forward = self._trace()
+
+    def _trace(self) -> Any:
+        """A traced, frozen and inference-optimized copy of the net, or the eager net if that fails."""
+        import copy
+        import warnings
+
+        torch = self._torch
+        example = torch.from_numpy(
+            self._normalize(np.random.default_rng(0).integers(0, 256, (32, 784), dtype=np.uint8))
+        )
+        try:
+            with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                traced = torch.jit.optimize_for_inference(torch.jit.trace(copy.deepcopy(self.net), example))
+                with torch.inference_mode():
+                    ok = all(
+                        torch.allclose(traced(x), self.net(x), rtol=1e-4, atol=1e-4)
+                        for x in (example, example[:1], example[:7])
+                    )
+        except Exception as exc:  # pragma: no cover - depends on the torch build
+            log.info("TorchScript optimization unavailable (%s: %s); using the eager model", type(exc).__name__, exc)
+            return self.net
+        if not ok:  # pragma: no cover - a torch bug, not something inputs can cause
+            log.warning("the optimized TorchScript model disagrees with the eager model; using the eager model")
+            return self.net
+        self.compiled = True
+        return traced
+
+    def _normalize(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """``(N, 784)`` uint8 -> float32 ``(N, 1, H, W)`` in one vectorized pass, new writable buffer."""
+        p = self.preprocessing
+        a, b = p._affine()
+        out = np.empty((len(pixels), 1, p.height, p.width), dtype=np.float32)
+        np.multiply(pixels.reshape(out.shape), np.float32(a), out=out, dtype=np.float32)
+        out += np.float32(b)
+        return out
+
+    def _run(self, x: Any) -> Any:
+        torch = self._torch
+        if self.device.type != "cpu":
+            x = x.to(self.device, non_blocking=True)
+        if self.spec.precision == "bfloat16":
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                return self._forward(x).float()
+        return self._forward(x)
 
     def log_probabilities(self, pixels: npt.NDArray[np.uint8]) -> Any:
         """Run the CNN on uint8 ``(N, 784)`` pixels; returns a CPU float32 tensor ``(N, 10)``."""
         torch = self._torch
-        with torch.inference_mode():
-            x = torch.from_numpy(self.preprocessing.normalize_numpy(pixels))
-            if self.device.type != "cpu":
-                x = x.to(self.device, non_blocking=True)
-            return self.net(x).float().cpu()
+        n = len(pixels)
+        out = torch.empty((n, 10), dtype=torch.float32)
+        step = self.chunk_size or min(512, 128 * max(1, torch.get_num_threads()))
+        with self._lock, torch.inference_mode():
+            for start in range(0, n, step):
+                chunk = pixels[start : start + step]
+                out[start : start + len(chunk)] = self._run(torch.from_numpy(self._normalize(chunk))).float().cpu()
+        return out
 
     def predict(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
         """Predicted digit per image, int64 ``(N,)``."""
@@ -334,6 +410,10 @@ class Classifier:
         on_error: ``"raise"`` (default) fails on a null or malformed image; ``"null"`` gives
             null and malformed images a null prediction (malformed ones are logged and counted,
             see :func:`daft_mnist.bad_row_count`).
+        precision: ``"float32"`` (default, exact) or ``"bfloat16"``: convolutions and matrix
+            products in bfloat16 under autocast. Faster on GPUs and on CPUs with native
+            bfloat16 (AVX512-BF16 or AMX); slower where it is emulated. It agrees with
+            float32 on at least 99.9 % of the MNIST test set (checked by the test suite).
 
     Examples:
         >>> import daft
@@ -352,6 +432,7 @@ class Classifier:
     cpus: float | None = None
     num_threads: int | None = None
     on_error: OnError = "raise"
+    precision: Precision = "float32"
 
     def __post_init__(self) -> None:
         if self.weights is not None:
@@ -371,11 +452,13 @@ class Classifier:
             raise ValueError(f"on_error must be 'raise' or 'null', got {self.on_error!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     @property
     def spec(self) -> ModelSpec:
         """The :class:`ModelSpec` shipped to workers."""
-        return ModelSpec(self.weights, self.sha256, self.device, self.num_threads)
+        return ModelSpec(self.weights, self.sha256, self.device, self.num_threads, self.precision)
 
     def _method(self, name: str) -> Any:
         check_schedulable(max_concurrency=self.max_concurrency, cpus=self.cpus, gpus=float(self.gpus))
