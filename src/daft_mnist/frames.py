@@ -115,7 +115,6 @@ def classify(
     num_threads: int | None = None,
     confidence: bool = False,
     on_error: OnError = "raise",
-    precision: Literal["float32", "bfloat16"] = "float32",
 ) -> daft.DataFrame:
     """Add ``output``: the CNN's predicted digit (``Int64``) for each image in ``column``.
 
@@ -139,7 +138,6 @@ def classify(
         confidence: Also add ``{output}_confidence`` (Float32, softmax probability of the
             prediction), to sort by least confident.
         on_error: ``"raise"`` or ``"null"`` (null images get a null prediction).
-        precision: ``"float32"`` (default) or ``"bfloat16"`` (see :class:`~daft_mnist.Classifier`).
 
     Returns:
         The frame with the prediction column (and the confidence column if asked).
@@ -171,7 +169,6 @@ def classify(
         cpus=cpus,
         num_threads=num_threads,
         on_error=on_error,
-        precision=precision,
     )
     batched = df.into_batches(batch_size)
     if not confidence:

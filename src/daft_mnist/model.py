@@ -163,9 +163,10 @@ class Preprocessing:
                 f"expected a batch of {self.height}x{self.width} images (N, {self.height * self.width}), "
                 f"(N, {self.height}, {self.width}) or (N, 1, {self.height}, {self.width}); got shape {arr.shape}"
             )
-        out = arr.reshape(n, 1, self.height, self.width).astype(np.float32)
+        # One vectorized pass into a fresh writable float32 buffer (torch adopts it without a copy).
+        out = np.empty((n, 1, self.height, self.width), dtype=np.float32)
         a, b = self._affine()
-        out *= np.float32(a)
+        np.multiply(arr.reshape(out.shape), np.float32(a), out=out, dtype=np.float32, casting="same_kind")
         out += np.float32(b)
         return out
 

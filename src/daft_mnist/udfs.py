@@ -42,8 +42,6 @@ __all__ = [
 
 DEFAULT_BATCH_SIZE = 1024
 OnError = Literal["raise", "null"]
-Precision = Literal["float32", "bfloat16"]
-PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 
 log = logging.getLogger("daft_mnist")
 
@@ -56,7 +54,6 @@ class ModelSpec:
     sha256: str | None = None
     device: str = "auto"
     num_threads: int | None = None
-    precision: Precision = "float32"
 
 
 class LoadedModel:
@@ -66,7 +63,7 @@ class LoadedModel:
     are normalized by one vectorized numpy pass into a float32 buffer that torch adopts
     without a copy, and the network runs on chunks of :attr:`chunk_size` images (small
     enough for the activations to stay in cache; 128 per torch thread by default). On CPU the network uses channels-last
-    memory and, in float32, a traced and inference-optimized TorchScript graph (oneDNN
+    memory and a traced and inference-optimized TorchScript graph (oneDNN
     convolutions fused with their ReLU); its outputs are checked against the eager model
     when it is built, and the eager model is used if tracing is unavailable or disagrees.
     Calls are serialized by a lock, so concurrent Daft threads never start competing
@@ -81,8 +78,6 @@ class LoadedModel:
 
         from daft_mnist.model import load_model, resolve_device
 
-        if spec.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {spec.precision!r}")
         self.spec = spec
         self.device = resolve_device(spec.device)
         self.net: Net = load_model(spec.weights, sha256=spec.sha256, device=self.device)
@@ -92,7 +87,7 @@ class LoadedModel:
         self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.compiled = False
         self._forward: Any = self.net
-        if spec.precision == "float32" and self.device.type == "cpu":
+        if self.device.type == "cpu":
             self._forward = self._trace()
 
     def _trace(self) -> Any:
@@ -124,20 +119,11 @@ class LoadedModel:
 
     def _normalize(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """``(N, 784)`` uint8 -> float32 ``(N, 1, H, W)`` in one vectorized pass, new writable buffer."""
-        p = self.preprocessing
-        a, b = p._affine()
-        out = np.empty((len(pixels), 1, p.height, p.width), dtype=np.float32)
-        np.multiply(pixels.reshape(out.shape), np.float32(a), out=out, dtype=np.float32)
-        out += np.float32(b)
-        return out
+        return self.preprocessing.normalize_numpy(pixels)
 
     def _run(self, x: Any) -> Any:
-        torch = self._torch
         if self.device.type != "cpu":
             x = x.to(self.device, non_blocking=True)
-        if self.spec.precision == "bfloat16":
-            with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                return self._forward(x).float()
         return self._forward(x)
 
     def log_probabilities(self, pixels: npt.NDArray[np.uint8]) -> Any:
@@ -410,10 +396,6 @@ class Classifier:
         on_error: ``"raise"`` (default) fails on a null or malformed image; ``"null"`` gives
             null and malformed images a null prediction (malformed ones are logged and counted,
             see :func:`daft_mnist.bad_row_count`).
-        precision: ``"float32"`` (default, exact) or ``"bfloat16"``: convolutions and matrix
-            products in bfloat16 under autocast. Faster on GPUs and on CPUs with native
-            bfloat16 (AVX512-BF16 or AMX); slower where it is emulated. It agrees with
-            float32 on at least 99.9 % of the MNIST test set (checked by the test suite).
 
     Examples:
         >>> import daft
@@ -432,7 +414,6 @@ class Classifier:
     cpus: float | None = None
     num_threads: int | None = None
     on_error: OnError = "raise"
-    precision: Precision = "float32"
 
     def __post_init__(self) -> None:
         if self.weights is not None:
@@ -452,13 +433,11 @@ class Classifier:
             raise ValueError(f"on_error must be 'raise' or 'null', got {self.on_error!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     @property
     def spec(self) -> ModelSpec:
         """The :class:`ModelSpec` shipped to workers."""
-        return ModelSpec(self.weights, self.sha256, self.device, self.num_threads, self.precision)
+        return ModelSpec(self.weights, self.sha256, self.device, self.num_threads)
 
     def _method(self, name: str) -> Any:
         check_schedulable(max_concurrency=self.max_concurrency, cpus=self.cpus, gpus=float(self.gpus))
