@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from _common import benchmark_weights
 
 TIE = 1e-4
 ATOL = 1e-4
@@ -36,24 +37,6 @@ def _pixels(n: int) -> tuple[npt.NDArray[np.uint8], str]:
         return np.asarray(images, dtype=np.uint8), "MNIST test images"
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, size=(n, 784), dtype=np.uint8), "random pixels ($DAFT_MNIST_DATA_DIR not set)"
-
-
-def _weights(tmp: Path) -> tuple[str | None, str]:
-    from daft_mnist.errors import WeightsError
-    from daft_mnist.weights import bundled_weights_path
-
-    try:
-        bundled_weights_path()
-        return None, "bundled"
-    except WeightsError:
-        import torch
-
-        from daft_mnist.model import TUTORIAL_PREPROCESSING, Net, save_checkpoint
-
-        torch.manual_seed(0)
-        path = tmp / "random.pt"
-        save_checkpoint(path, Net(), TUTORIAL_PREPROCESSING, {"note": "random init"})
-        return str(path), "random init (bundled weights not installed)"
 
 
 def _model_throughput(model: object, pixels: npt.NDArray[np.uint8], batch_size: int) -> float:
@@ -87,7 +70,7 @@ def main() -> int:
     from daft_mnist.udfs import LoadedModel, ModelSpec
 
     with tempfile.TemporaryDirectory() as tmp:
-        weights, described = _weights(Path(tmp))
+        weights, described = benchmark_weights(Path(tmp))
         pixels, source = _pixels(args.n)
         print(f"device: {torch.cuda.get_device_name(0)}; {len(pixels)} {source}; weights: {described}")
         assert resolve_device("auto").type == "cuda", "device='auto' should pick CUDA here"

@@ -24,23 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-def _weights(tmp: Path) -> tuple[str | None, str]:
-    from daft_mnist.errors import WeightsError
-    from daft_mnist.weights import bundled_weights_path
-
-    try:
-        bundled_weights_path()
-        return None, "bundled"
-    except WeightsError:
-        import torch
-
-        from daft_mnist.model import TUTORIAL_PREPROCESSING, Net, save_checkpoint
-
-        torch.manual_seed(0)
-        path = tmp / "random.pt"
-        save_checkpoint(path, Net(), TUTORIAL_PREPROCESSING, {"note": "random init: throughput only"})
-        return str(path), "random init (bundled weights not installed)"
+from _common import benchmark_weights
 
 
 def _child(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,7 +81,7 @@ def main() -> int:
     # Short: Ray's Unix socket paths under it are limited to 107 bytes.
     tmp = Path(tempfile.mkdtemp(prefix="dmb", dir="/tmp" if os.path.isdir("/tmp") else None))
     try:
-        weights, described = _weights(tmp)
+        weights, described = benchmark_weights(tmp)
         print(
             f"{args.n} test images, batch_size={args.batch_size}, max_concurrency={args.max_concurrency}, "
             f"weights: {described}, CPUs: {os.cpu_count()}"
