@@ -36,3 +36,41 @@ def test_many_partitions_match_one_partition(test_json: Path, random_weights: Pa
     assert single == many
     assert len(set(single.values())) > 1  # a real model output, not a constant
     assert all(0 <= p <= 9 for p in np.fromiter(many.values(), dtype=np.int64))
+
+
+_MEMORY_SCRIPT = """
+import resource, sys
+import daft_mnist as dm
+
+def peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def run():
+    df = dm.classify(dm.add_image_2d(dm.load_mnist()), weights=sys.argv[1], batch_size=64, max_concurrency=2)
+    return dm.accuracy_by_label(df).to_pydict()["num_rows"]
+
+first = run()
+after_first = peak_mib()
+for _ in range(3):
+    assert run() == first
+print(after_first, peak_mib())
+"""
+
+
+def test_memory_stays_bounded_over_repeated_many_batch_runs(
+    mnist_dir: Path, random_weights: Path, tmp_path: Path
+) -> None:
+    """4 passes over the 10,000-image test set in 157 model batches each on 2 threads: the peak RSS
+    after the first pass does not keep growing (no per-batch or per-query leak)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "memory.py"
+    script.write_text(_MEMORY_SCRIPT)
+    out = subprocess.run(
+        [sys.executable, str(script), str(random_weights)], capture_output=True, text=True, check=True, timeout=600
+    ).stdout.split()
+    after_first, after_all = float(out[-2]), float(out[-1])
+    assert after_all - after_first < 150, (
+        f"peak RSS grew from {after_first:.0f} MiB to {after_all:.0f} MiB over 3 more runs"
+    )
