@@ -129,7 +129,7 @@ def _bad_rows(
         return np.asarray(out, dtype=np.int64)
 
     t = values.type
-    if len(values) and pa.types.is_null(t):
+    if pa.types.is_null(t):  # only empty or null lists: Arrow types the (absent) values as null
         values = values.cast(pa.float64())
         t = values.type
     if len(values) and not pa.types.is_uint8(t):
@@ -208,9 +208,7 @@ def _check_batch(series: Any, on_error: str, column: str) -> Any:
         from daft_mnist._log import record_bad_rows
 
         record_bad_rows(column, int(bad.sum()), reasons)
-        # A list<null> column (e.g. only empty lists) has values of Arrow's null type: no pixels.
-        vals = values if not pa.types.is_null(values.type) else pa.nulls(len(values), pa.float64())
-        flat_all = np.nan_to_num(np.asarray(vals.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64))
+        flat_all = np.nan_to_num(np.asarray(values.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64))
         full = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
         if lengths is None:
             full[~bad] = flat_all.reshape(n, NUM_PIXELS)[~bad].astype(np.uint8)
