@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -182,6 +182,38 @@ def test_cuda_matches_cpu(random_weights: Path) -> None:
     np.testing.assert_allclose(
         gpu.log_probabilities(pixels).numpy(), cpu.log_probabilities(pixels).numpy(), atol=1e-4, rtol=1e-4
     )
+
+
+_CUDA_PIPELINE = """
+import sys
+import daft_mnist as dm
+df = dm.add_image_2d(dm.load_mnist(sys.argv[1]))
+cuda = dm.classify(df, weights=sys.argv[2], device="cuda", batch_size=64).to_pydict()
+cpu = dm.classify(df, weights=sys.argv[2], device="cpu", batch_size=64).to_pydict()
+assert cuda["model_classification"] == cpu["model_classification"], "CUDA and CPU predictions differ"
+print(len(cuda["model_classification"]))
+"""
+
+
+@pytest.mark.gpu
+def test_cuda_pipeline_in_a_fresh_process_completes_and_matches_cpu(
+    tiny_json: Callable[..., tuple[Path, np.ndarray, np.ndarray]], random_weights: Path, tmp_path: Path
+) -> None:
+    """The whole Daft pipeline on CUDA, in a process that never imported torch before building
+    the query (the case that hung when torch was first imported inside the UDF thread)."""
+    if not _cuda_available():
+        pytest.skip("no CUDA device")
+    path, _, _ = tiny_json(n=300)
+    script = tmp_path / "cuda_pipeline.py"
+    script.write_text(_CUDA_PIPELINE)
+    out = subprocess.run(
+        [sys.executable, str(script), str(path), str(random_weights)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert out.stdout.split()[-1] == "300"
 
 
 def test_auto_device_is_cuda_exactly_when_available() -> None:

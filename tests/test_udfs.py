@@ -127,3 +127,22 @@ def test_classify_requires_column() -> None:
 
 def test_data_error_is_value_error() -> None:
     assert issubclass(DataError, ValueError)
+
+
+def test_ieee_float32_switches_tf32_off_and_restores_the_callers_settings() -> None:
+    import torch
+
+    from daft_mnist.udfs import ieee_float32
+
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    before = (conv.fp32_precision, matmul.fp32_precision)
+    matmul.fp32_precision = "tf32"
+    try:
+        with ieee_float32(torch):
+            assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
+        assert (conv.fp32_precision, matmul.fp32_precision) == (before[0], "tf32")
+        with pytest.raises(RuntimeError, match="boom"), ieee_float32(torch):
+            raise RuntimeError("boom")
+        assert matmul.fp32_precision == "tf32"
+    finally:
+        matmul.fp32_precision = before[1]
