@@ -5,11 +5,15 @@ Everything runs in one process, on the same test images and the same weights:
 1. ``tutorial``      - the tutorial's pipeline as written: ``read_json`` without a schema,
    per-row ``.apply`` to Python objects, the legacy ``@daft.udf`` class, numpy ``/255``.
 2. ``library e2e``   - ``load_mnist -> add_image_2d -> classify -> accuracy_by_label`` from
-   the gzipped JSON file.
-3. ``classify only`` - ``classify`` over an ``image_2d`` column already in memory.
-4. ``raw torch``     - a hand-written loop over a preloaded uint8 tensor, in the best
-   configuration found on this CPU (a small grid of threads x chunk size, channels-last,
-   traced and inference-optimized): the practical limit.
+   the gzipped JSON file, with the default ``precision="auto"`` (int8 for calibrated
+   checkpoints such as the bundled one) and again with ``precision="float32"``.
+3. ``classify only`` - ``classify`` over an ``image_2d`` column already in memory, both
+   precisions.
+4. ``raw torch``     - hand-written loops over a preloaded uint8 tensor, in the best
+   configurations found on this CPU: float32 (a small grid of threads x chunk size,
+   channels-last, traced and inference-optimized) and, when the checkpoint is calibrated,
+   int8 (:class:`daft_mnist.quantize.Int8Net`, threads x chunk size): the practical limits.
+   Classify-only is compared with the raw loop of the same precision.
 
 Then the 60,000-image training file end to end (images/s and peak RSS of that run), the
 time of ``import daft_mnist`` in a fresh interpreter, and the first-batch latency (model
@@ -213,13 +217,13 @@ def run_tutorial(json_path: str, weights: Path, limit: int | None) -> float:
 # --------------------------------------------------------------------------------------
 
 
-def run_library_e2e(json_path: str, weights: Path, limit: int | None) -> float:
+def run_library_e2e(json_path: str, weights: Path, limit: int | None, precision: str = "auto") -> float:
     from daft_mnist import accuracy_by_label, add_image_2d, classify, load_mnist
 
     df = load_mnist(json_path)
     if limit is not None:
         df = df.limit(limit)
-    report = accuracy_by_label(classify(add_image_2d(df), weights=weights)).to_pydict()
+    report = accuracy_by_label(classify(add_image_2d(df), weights=weights, precision=precision)).to_pydict()
     return _report_accuracy(report)
 
 
@@ -242,10 +246,10 @@ def in_memory_image_2d(json_path: str, limit: int | None) -> Any:
     return add_image_2d(df).select("image_2d", "label").collect()
 
 
-def run_classify_only(mem_df: Any, weights: Path, labels: np.ndarray) -> float:
+def run_classify_only(mem_df: Any, weights: Path, labels: np.ndarray, precision: str = "auto") -> float:
     from daft_mnist import classify
 
-    out = classify(mem_df, weights=weights).select("model_classification").to_arrow()
+    out = classify(mem_df, weights=weights, precision=precision).select("model_classification").to_arrow()
     pred = out.column("model_classification").to_numpy()
     return float(np.mean(pred == labels))
 
@@ -260,9 +264,10 @@ class TorchConfig:
     threads: int
     chunk: int
     optimized: bool  # channels-last + trace + optimize_for_inference (else eager NCHW)
+    int8: bool = False  # daft_mnist.quantize.Int8Net on raw uint8 pixels
 
     def label(self) -> str:
-        kind = "traced channels-last" if self.optimized else "eager"
+        kind = "int8" if self.int8 else "traced channels-last" if self.optimized else "eager"
         return f"{kind}, {self.threads} thread(s), chunks of {self.chunk}"
 
 
@@ -283,6 +288,12 @@ class RawTorch:
         example = self._norm(self.x[:256])
         with torch.no_grad():
             self.optimized = torch.jit.optimize_for_inference(torch.jit.trace(eager_cl, example))
+        self.int8: Any = None
+        from daft_mnist.quantize import CALIBRATION_KEY, Int8Calibration, Int8Net
+
+        if CALIBRATION_KEY in self.net.metadata:
+            self.int8 = Int8Net(self.net, Int8Calibration.from_dict(self.net.metadata[CALIBRATION_KEY]))
+        self.x8 = self.x.reshape(-1, 1, 28, 28)
 
     def _norm(self, xu8: Any) -> Any:
         return xu8.reshape(-1, 1, 28, 28).to(self.torch.float32).mul_(self.scale).add_(self.shift)
@@ -293,6 +304,10 @@ class RawTorch:
         model = self.optimized if cfg.optimized else self.net
         out = torch.empty(len(self.x), dtype=torch.int64)
         with torch.inference_mode():
+            if cfg.int8:
+                for i in range(0, len(self.x), cfg.chunk):
+                    out[i : i + cfg.chunk] = self.int8(self.x8[i : i + cfg.chunk]).argmax(1)
+                return out.numpy()
             for i in range(0, len(self.x), cfg.chunk):
                 out[i : i + cfg.chunk] = model(self._norm(self.x[i : i + cfg.chunk])).argmax(1)
         return out.numpy()
@@ -394,46 +409,66 @@ def main(argv: list[str] | None = None) -> int:
 
     log("raw torch: choosing the best configuration")
     raw = RawTorch(weights, pixels)
+    has_int8 = raw.int8 is not None
     ref = raw.run(TorchConfig(default_threads, 1024, optimized=False))
-    grid = [TorchConfig(t, c, True) for t in sorted({1, default_threads}) for c in (128, 256, 512)] + [
+    threads = sorted({1, default_threads})
+    float_grid = [TorchConfig(t, c, True) for t in threads for c in (128, 256, 512)] + [
         TorchConfig(default_threads, 1024, False)
     ]
+    int8_chunks = (128, 256, 512, 1024) if has_int8 else ()
+    int8_grid = [TorchConfig(t, c, False, int8=True) for t in threads for c in int8_chunks]
     grid_times: dict[TorchConfig, float] = {}
-    for cfg in grid:
+    for cfg in float_grid + int8_grid:
         raw.run(cfg)  # warm
         grid_times[cfg] = _timed(lambda cfg=cfg: raw.run(cfg))[0]
-    best_cfg = min(grid_times, key=lambda c: grid_times[c])
+    best_float = min(float_grid, key=lambda c: grid_times[c])
+    best_int8 = min(int8_grid, key=lambda c: grid_times[c]) if int8_grid else None
     torch.set_num_threads(default_threads)
-    for cfg in grid:
+    for cfg in float_grid + int8_grid:
         log(f"  {cfg.label():45s} {n / grid_times[cfg]:8.0f} img/s")
 
+    from daft_mnist.udfs import LoadedModel, ModelSpec
+
+    default_precision = LoadedModel(ModelSpec(str(weights))).precision
     rows = {
         "tutorial": Result(f"tutorial as written ({n:,} test)", n, note="no eval(): dropout on, as written"),
-        "e2e": Result(f"library end to end ({n:,} test)", n),
-        "classify": Result("library classify only (in memory)", n),
-        "raw": Result("raw torch, best loop", n, note=best_cfg.label()),
+        "e2e": Result(f"library end to end ({n:,} test)", n, note=f"default precision: {default_precision}"),
+        "e2e_f32": Result(f"library end to end, float32 ({n:,} test)", n, note='precision="float32"'),
+        "classify": Result("library classify only (in memory)", n, note=f"default precision: {default_precision}"),
+        "classify_f32": Result("library classify only, float32", n, note='precision="float32"'),
+        "raw": Result("raw torch, best float32 loop", n, note=best_float.label()),
     }
-    # Warm-up: the library's cached model and Daft's runner, so every timed run is steady state.
+    if best_int8 is not None:
+        rows["raw_int8"] = Result("raw torch, best int8 loop", n, note=best_int8.label())
+    # Warm-up: the library's cached models and Daft's runner, so every timed run is steady state.
     run_classify_only(mem_df, weights, labels)
+    run_classify_only(mem_df, weights, labels, "float32")
+
+    def raw_row(key: str, cfg: TorchConfig) -> None:
+        torch.set_num_threads(cfg.threads)
+        dt, pred = _timed(lambda: raw.run(cfg))
+        torch.set_num_threads(default_threads)
+        rows[key].seconds.append(dt)
+        rows[key].accuracy = float(np.mean(pred == labels))
+        if not np.array_equal(pred, ref) and "agrees" not in rows[key].note:
+            rows[key].note += f"; agrees with eager float32 on {np.mean(pred == ref):.4%}"
 
     for r in range(repeats):
         log(f"repeat {r + 1}/{repeats}")
         dt, acc = _timed(lambda: run_tutorial(test_json, weights, test_limit))
         rows["tutorial"].seconds.append(dt)
         rows["tutorial"].accuracy = acc
-        dt, acc = _timed(lambda: run_library_e2e(test_json, weights, test_limit))
-        rows["e2e"].seconds.append(dt)
-        rows["e2e"].accuracy = acc
-        dt, acc = _timed(lambda: run_classify_only(mem_df, weights, labels))
-        rows["classify"].seconds.append(dt)
-        rows["classify"].accuracy = acc
-        torch.set_num_threads(best_cfg.threads)
-        dt, pred = _timed(lambda: raw.run(best_cfg))
-        torch.set_num_threads(default_threads)
-        rows["raw"].seconds.append(dt)
-        rows["raw"].accuracy = float(np.mean(pred == labels))
-        if not np.array_equal(pred, ref):
-            rows["raw"].note += f"; agrees with eager on {np.mean(pred == ref):.4%}"
+        for key, precision in (("e2e", "auto"), ("e2e_f32", "float32")):
+            dt, acc = _timed(lambda precision=precision: run_library_e2e(test_json, weights, test_limit, precision))
+            rows[key].seconds.append(dt)
+            rows[key].accuracy = acc
+        for key, precision in (("classify", "auto"), ("classify_f32", "float32")):
+            dt, acc = _timed(lambda precision=precision: run_classify_only(mem_df, weights, labels, precision))
+            rows[key].seconds.append(dt)
+            rows[key].accuracy = acc
+        raw_row("raw", best_float)
+        if best_int8 is not None:
+            raw_row("raw_int8", best_int8)
 
     train_row: Result | None = None
     train_rss: int | None = None
@@ -453,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ----------------------------------------------------------------------------------
     lines: list[tuple[str, str, str, str, str]] = []
-    for key in ("tutorial", "e2e", "classify", "raw"):
+    for key in rows:
         row = rows[key]
         lines.append((row.name, f"{row.rate:,.0f}", f"{row.median:.2f}", f"{row.accuracy:.4f}", row.note))
     if train_row is not None:
@@ -469,10 +504,15 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     e2e_x = rows["e2e"].rate / rows["tutorial"].rate
-    cls_x = rows["classify"].rate / rows["raw"].rate
+    e2e_f32_x = rows["e2e_f32"].rate / rows["tutorial"].rate
+    raw_same = rows["raw_int8"] if default_precision == "int8" else rows["raw"]
+    cls_x = rows["classify"].rate / raw_same.rate
+    cls_f32_x = rows["classify_f32"].rate / rows["raw"].rate
     targets: list[tuple[str, str, str, str]] = [
-        ("library e2e / tutorial", f"{e2e_x:.1f}x", ">= 4x", _ok(e2e_x >= 4)),
-        ("library classify-only / raw torch", f"{cls_x:.2f}x", ">= 0.8x", _ok(cls_x >= 0.8)),
+        (f"library e2e / tutorial ({default_precision})", f"{e2e_x:.1f}x", ">= 4x", _ok(e2e_x >= 4)),
+        ("library e2e / tutorial (float32)", f"{e2e_f32_x:.1f}x", "-", ""),
+        (f"classify-only / raw torch ({default_precision})", f"{cls_x:.2f}x", ">= 0.8x", _ok(cls_x >= 0.8)),
+        ("classify-only / raw torch (float32)", f"{cls_f32_x:.2f}x", ">= 0.8x", _ok(cls_f32_x >= 0.8)),
     ]
     if train_row is not None and train_rss is not None:
         stream_x = train_row.rate / rows["e2e"].rate

@@ -129,7 +129,7 @@ def test_optimized_graph_agrees_with_eager_float32_on_the_test_set(mnist_dir: Pa
     labels = table.column("label").to_numpy()
     assert len(pixels) == 10_000
 
-    model = LoadedModel(ModelSpec(None, device="cpu"))
+    model = LoadedModel(ModelSpec(None, device="cpu", precision="float32"))
     assert model.compiled
     fast = model.predict(pixels)
     eager = _eager_log_probs(None, pixels).argmax(1).numpy()
@@ -140,3 +140,26 @@ def test_optimized_graph_agrees_with_eager_float32_on_the_test_set(mnist_dir: Pa
     acc_eager = float(np.mean(eager == labels))
     acc_fast = float(np.mean(fast == labels))
     assert acc_fast >= acc_eager, f"optimized accuracy {acc_fast:.4f} is below eager float32's {acc_eager:.4f}"
+
+
+@pytest.mark.slow
+def test_int8_agrees_with_float32_on_the_test_set(mnist_dir: Path) -> None:
+    """The guard for int8, the default on CPU for the bundled weights: >= 99.9 % agreement with
+    float32 on the 10,000 test images, and no accuracy drop."""
+    from daft_mnist import load_mnist
+    from daft_mnist.images import pixels_to_numpy
+
+    table = load_mnist().to_arrow()
+    pixels = pixels_to_numpy(table.column("image"))
+    labels = table.column("label").to_numpy()
+    assert len(pixels) == 10_000
+
+    int8 = LoadedModel(ModelSpec(None, device="cpu"))
+    assert int8.precision == "int8", "the bundled weights are calibrated: precision='auto' should pick int8"
+    fast = int8.predict(pixels)
+    exact = _eager_log_probs(None, pixels).argmax(1).numpy()
+    agreement = float(np.mean(fast == exact))
+    assert agreement >= 0.999, f"int8 agrees with float32 on {agreement:.4%} of the test set, expected >= 99.9%"
+    acc_exact = float(np.mean(exact == labels))
+    acc_fast = float(np.mean(fast == labels))
+    assert acc_fast >= acc_exact, f"int8 accuracy {acc_fast:.4f} is below float32's {acc_exact:.4f}"

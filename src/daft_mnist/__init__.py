@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from daft_mnist.metrics import accuracy_by_label, confusion_matrix, misclassified, overall_accuracy
     from daft_mnist.model import MNIST_MEAN, MNIST_STD, Net, Preprocessing, load_model
     from daft_mnist.plots import plot_confusion_matrix, plot_digits
+    from daft_mnist.quantize import Int8Calibration, calibrate_int8
     from daft_mnist.training import TrainResult, train
     from daft_mnist.udfs import Classifier
     from daft_mnist.weights import resolve_weights
@@ -30,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "DATA_DIR_ENV": "daft_mnist.io",
     "DaftMnistError": "daft_mnist.errors",
     "DataError": "daft_mnist.errors",
+    "Int8Calibration": "daft_mnist.quantize",
     "MNIST_MEAN": "daft_mnist.model",
     "MNIST_STD": "daft_mnist.model",
     "Net": "daft_mnist.model",
@@ -42,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "add_image_2d": "daft_mnist.frames",
     "add_pil_image": "daft_mnist.frames",
     "bad_row_count": "daft_mnist._log",
+    "calibrate_int8": "daft_mnist.quantize",
     "checked_labels": "daft_mnist.labels",
     "checked_pixels": "daft_mnist.images",
     "classify": "daft_mnist.frames",
@@ -66,6 +69,7 @@ __all__ = [
     "DATA_DIR_ENV",
     "DaftMnistError",
     "DataError",
+    "Int8Calibration",
     "MNIST_MEAN",
     "MNIST_STD",
     "Net",
@@ -79,6 +83,7 @@ __all__ = [
     "add_image_2d",
     "add_pil_image",
     "bad_row_count",
+    "calibrate_int8",
     "checked_labels",
     "checked_pixels",
     "classify",

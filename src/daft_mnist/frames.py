@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["add_image_2d", "add_pil_image", "classify"]
 
 OnError = Literal["raise", "null"]
+Precision = Literal["auto", "float32", "int8"]
 
 
 def add_image_2d(
@@ -115,6 +116,7 @@ def classify(
     num_threads: int | None = None,
     confidence: bool = False,
     on_error: OnError = "raise",
+    precision: Precision = "auto",
 ) -> daft.DataFrame:
     """Add ``output``: the CNN's predicted digit (``Int64``) for each image in ``column``.
 
@@ -138,6 +140,8 @@ def classify(
         confidence: Also add ``{output}_confidence`` (Float32, softmax probability of the
             prediction), to sort by least confident.
         on_error: ``"raise"`` or ``"null"`` (null images get a null prediction).
+        precision: ``"auto"`` (int8 on CPU for calibrated checkpoints such as the bundled
+            one, else float32), ``"float32"`` or ``"int8"``; see :class:`~daft_mnist.Classifier`.
 
     Returns:
         The frame with the prediction column (and the confidence column if asked).
@@ -169,6 +173,7 @@ def classify(
         cpus=cpus,
         num_threads=num_threads,
         on_error=on_error,
+        precision=precision,
     )
     batched = df.into_batches(batch_size)
     if not confidence:

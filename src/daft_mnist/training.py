@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EpochStats", "TrainResult", "train", "train_arrays"]
 
+CALIBRATION_IMAGES = 10_000
+"""Training images (the first ones, unaugmented) used to calibrate int8 inference."""
+
 
 @dataclass(frozen=True)
 class EpochStats:
@@ -239,6 +242,10 @@ def train_arrays(
         if progress is not None:
             progress(stats)
     model.eval()
+    from daft_mnist.quantize import CALIBRATION_KEY, calibrate_int8
+
+    # Activation ranges for int8 inference, from the (unaugmented) training images.
+    calibration = calibrate_int8(model, x_all[:CALIBRATION_IMAGES].reshape(-1, prep.height * prep.width).numpy())
     metadata: dict[str, Any] = {
         "recipe": "AdamW + OneCycleLR, random affine augmentation" if augment else "AdamW + OneCycleLR",
         "epochs": epochs,
@@ -255,6 +262,8 @@ def train_arrays(
             {"epoch": h.epoch, "loss": h.loss, "train_accuracy": h.train_accuracy, "eval_accuracy": h.eval_accuracy}
             for h in history
         ],
+        CALIBRATION_KEY: calibration.to_dict(),
+        "int8_calibration_data": f"the first {calibration.images} training images",
     }
     return TrainResult(model=model, preprocessing=prep, history=history, metadata=metadata)
 
