@@ -130,6 +130,33 @@ def test_classify_confidence_adds_the_top_probability(
     assert data["model_classification"] == _expected_predictions(source, random_weights)
 
 
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_classify_precision_reaches_the_model(
+    precision: str, tiny_json: TinyJson, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daft_mnist.udfs import LoadedModel
+
+    seen: list[str] = []
+    original = LoadedModel.log_probabilities
+
+    def spy(self: LoadedModel, pixels: np.ndarray) -> object:
+        seen.append(self.precision)
+        return original(self, pixels)
+
+    monkeypatch.setattr(LoadedModel, "log_probabilities", spy)
+    source, _, _ = tiny_json(n=20, seed=9)
+    output = tmp_path / "p.parquet"
+    assert main(["classify", str(source), "-o", str(output), "--precision", precision, "--confidence"]) == 0
+    assert seen, "the model ran"
+    assert set(seen) == {precision}
+    assert len(pq.read_table(output)) == 20
+
+
+def test_precision_must_be_one_of_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--precision", "fp16"]) == 2
+    assert "--precision: invalid choice: 'fp16'" in _one_error_line(capsys.readouterr().err)
+
+
 def test_train_writes_loadable_weights_and_test_metrics(
     tiny_json: TinyJson, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

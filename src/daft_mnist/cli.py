@@ -132,6 +132,7 @@ def _classified(args: argparse.Namespace, source: str | None, *, confidence: boo
         batch_size=args.batch_size,
         device=args.device,
         confidence=confidence,
+        precision=args.precision,
     )
 
 
@@ -226,6 +227,12 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sha256", default=None, help="expected SHA-256 of --weights (required for URLs)")
     p.add_argument("--batch-size", type=_positive_int, default=1024, help="rows per model call (default: 1024)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "float32", "int8"],
+        default="auto",
+        help="auto: int8 on CPU for calibrated weights (the bundled ones), else float32 (default: auto)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
