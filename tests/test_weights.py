@@ -6,72 +6,18 @@ Remote loading runs against a real HTTP server on 127.0.0.1, started by the test
 from __future__ import annotations
 
 import hashlib
-import http.server
 import multiprocessing
 import os
 import pickle
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import torch
+from tests.conftest import Server
 
 from daft_mnist import WeightsError
 from daft_mnist.model import load_checkpoint, load_model
 from daft_mnist.weights import file_sha256, resolve_weights
-
-
-@dataclass
-class Server:
-    """A tiny HTTP server of in-memory files that counts GET requests per path."""
-
-    files: dict[str, bytes] = field(default_factory=dict)
-    gets: dict[str, int] = field(default_factory=dict)
-    delay_s: float = 0.0
-    truncate: set[str] = field(default_factory=set)
-    base: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    state = Server()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            with state.lock:
-                state.gets[self.path] = state.gets.get(self.path, 0) + 1
-            body = state.files.get(self.path)
-            if body is None:
-                self.send_error(404, "no such file")
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.path in state.truncate:
-                self.wfile.write(body[: len(body) // 2])  # then hang up: an incomplete download
-                return
-            half = len(body) // 2
-            self.wfile.write(body[:half])
-            self.wfile.flush()
-            threading.Event().wait(state.delay_s)  # a slow link widens the window for races
-            self.wfile.write(body[half:])
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -9,10 +9,12 @@ length, pixel outside 0-255, fractional values) into a clear error.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import os
 import struct
+import tempfile
 import threading
 import zlib
 from dataclasses import dataclass
@@ -107,6 +109,7 @@ def load_mnist(
     split: Split = "test",
     io_config: IOConfig | None = None,
     on_error: OnError = "raise",
+    cache: bool = True,
 ) -> daft.DataFrame:
     """Load MNIST as a lazy DataFrame of ``image`` (784 uint8 pixels) and ``label`` (Int64).
 
@@ -125,6 +128,14 @@ def load_mnist(
             null, the rows are logged (logger ``"daft_mnist"``) and counted
             (:func:`daft_mnist.bad_row_count`, or count the nulls). File-level faults (a
             missing file, unreadable gzip, IDX files that disagree) always raise.
+        cache: For a remote JSON-lines file: ``True`` (default) downloads it once, when
+            ``load_mnist`` is called, into the download cache (``$DAFT_MNIST_CACHE_DIR``, else
+            ``~/.cache/daft-mnist``; reused while the remote size is unchanged) and reads it
+            from there, so it is checked like a local file (bad lines are reported with their
+            line numbers). ``False`` streams it with Daft's reader instead: for files too
+            large to copy, or Ray clusters whose workers do not share this machine's disk; a
+            line that is not JSON then fails the query with Daft's own JSON error, which
+            names neither the file nor the line.
 
     Returns:
         A lazy DataFrame with columns ``image`` (``List[UInt8; 784]``) and ``label`` (``Int64``).
@@ -156,7 +167,7 @@ def load_mnist(
         return _load_idx(Path(src), _labels_path_for(Path(src)), on_error)
     if name.endswith(_JSON_SUFFIXES) or _is_remote(src):
         if _is_remote(src):
-            return _load_json_remote(src, io_config, on_error)
+            return _load_json_remote(src, io_config, on_error, cache)
         return _load_json_local(Path(src), on_error)
     raise DataError(
         f"cannot tell the format of {src!r}: expected .json/.jsonl[.gz], .parquet, "
@@ -216,21 +227,23 @@ def _describe_line(raw: bytes) -> str:
     return f"a JSON {type(value).__name__}, expected an object with 'image' and 'label': {preview!r}{more}"
 
 
-def _scan_local_json(path: Path) -> _JsonScan:
+def _scan_local_json(path: Path, shown: str | None = None) -> _JsonScan:
     """Read a local JSON-lines file once (streaming) and find what Daft's reader would choke on.
 
     Checks that a ``.gz`` file is a complete gzip stream and that every non-blank line is
     a JSON object (``{...}``; the values are checked later, per batch, by the column
-    checks). The result is cached by path, size and modification time.
+    checks). The result is cached by path, size and modification time. Messages name the
+    file as ``shown`` (the URL of a cached remote file), else by its path.
 
     Raises:
         DataError: The file is missing, or compressed in a way that does not match its name,
             or a truncated / corrupt gzip stream.
     """
+    label = shown or str(path)
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise DataError(f"MNIST source not found: {path}") from None
+        raise DataError(f"MNIST source not found: {label}") from None
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     with _scan_lock:
         cached = _scan_cache.get(key)
@@ -241,9 +254,9 @@ def _scan_local_json(path: Path) -> _JsonScan:
     is_gzip = magic == b"\x1f\x8b"
     named_gz = path.name.lower().endswith(".gz")
     if named_gz and not is_gzip and st.st_size > 0:
-        raise DataError(f"{path}: named .gz but not gzip-compressed (expected the gzip magic bytes 1f 8b)")
+        raise DataError(f"{label}: named .gz but not gzip-compressed (expected the gzip magic bytes 1f 8b)")
     if is_gzip and not named_gz:
-        raise DataError(f"{path}: gzip-compressed but not named .gz; rename it to {path.name}.gz")
+        raise DataError(f"{label}: gzip-compressed but not named .gz; rename it to {path.name}.gz")
     rows = 0
     bad = 0
     first: list[tuple[int, str]] = []
@@ -260,7 +273,7 @@ def _scan_local_json(path: Path) -> _JsonScan:
                         first.append((lineno, _describe_line(stripped)))
     except (EOFError, OSError, zlib.error) as exc:
         raise DataError(
-            f"{path}: not a readable gzip file (truncated or corrupt: {type(exc).__name__}: {exc}); "
+            f"{label}: not a readable gzip file (truncated or corrupt: {type(exc).__name__}: {exc}); "
             "expected a complete gzip stream of JSON lines"
         ) from None
     scan = _JsonScan(rows, bad, tuple(first))
@@ -269,30 +282,31 @@ def _scan_local_json(path: Path) -> _JsonScan:
     return scan
 
 
-def _load_json_local(path: Path, on_error: OnError) -> daft.DataFrame:
+def _load_json_local(path: Path, on_error: OnError, shown: str | None = None) -> daft.DataFrame:
     import daft
 
-    scan = _scan_local_json(path)
+    label = shown or str(path)
+    scan = _scan_local_json(path, shown)
     if scan.rows == 0:
         return _empty_frame()
     if scan.bad_lines:
         detail = "; ".join(f"line {n}: {why}" for n, why in scan.first_bad)
         if on_error == "raise":
             raise DataError(
-                f"{path}: {scan.bad_lines} of {scan.rows} lines are not JSON objects ({detail}); "
+                f"{label}: {scan.bad_lines} of {scan.rows} lines are not JSON objects ({detail}); "
                 'expected one {"image": [...784 pixels], "label": 0-9} object per line; '
                 "pass on_error='null' to keep those lines as rows with a null image and label"
             )
         logger.warning(
             "%s: %d of %d lines are not JSON objects and are kept as rows with a null image and label (%s)",
-            path,
+            label,
             scan.bad_lines,
             scan.rows,
             detail,
         )
         return _finish(_read_json_lines_leniently(str(path)), on_error)
     df = daft.read_json(str(path), schema=_mnist_schema())
-    return _finish(_require_json_columns(df, str(path)), on_error)
+    return _finish(_require_json_columns(df, label), on_error)
 
 
 def _require_json_columns(df: daft.DataFrame, src: str) -> daft.DataFrame:
@@ -305,8 +319,72 @@ def _require_json_columns(df: daft.DataFrame, src: str) -> daft.DataFrame:
     return df.into_batches(_JSON_BATCH_ROWS)
 
 
-def _load_json_remote(src: str, io_config: IOConfig | None, on_error: OnError) -> daft.DataFrame:
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}{'...' if len(text) > 300 else ''}"
+
+
+def _cached_remote_copy(src: str, io_config: IOConfig | None) -> Path:
+    """A local copy of the remote file ``src`` in the download cache, fetched with Daft's IO.
+
+    Daft's IO means the same schemes and credentials (``io_config``) as ``daft.read_json``.
+    The copy is keyed by URL and reused while the remote size is unchanged; it is written to
+    a temporary file and renamed, under a file lock, so concurrent processes download it once
+    and never read a partial copy.
+
+    Raises:
+        DataError: The file cannot be reached, or the download is incomplete.
+    """
     import daft
+    from daft import col
+    from daft.functions import download
+    from filelock import FileLock
+
+    from daft_mnist.weights import cache_dir
+
+    try:
+        sizes = daft.from_glob_path(src, io_config=io_config).to_pydict()["size"]
+    except Exception as exc:
+        raise DataError(f"MNIST source not found or not reachable: {src} ({_short(exc)})") from None
+    if len(sizes) != 1:
+        raise DataError(f"{src}: expected one file, found {len(sizes)} (globs are not supported here)")
+    size = sizes[0]
+    name = os.path.basename(src.split("?", 1)[0]) or "mnist.json"
+    target_dir = cache_dir() / "data" / hashlib.sha256(src.encode()).hexdigest()[:16]
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / name
+    with FileLock(str(target) + ".lock", timeout=600):
+        # A gzip stream behind a URL without .gz is kept as NAME.gz, so readers decompress it.
+        for candidate in (target, target.with_name(name + ".gz")):
+            if candidate.is_file() and (size is None or candidate.stat().st_size == size):
+                return candidate
+        try:
+            fetched = daft.from_pydict({"url": [src]}).select(download(col("url"), io_config=io_config).alias("data"))
+            data = fetched.to_pydict()["data"][0]
+        except Exception as exc:
+            raise DataError(f"could not download {src}: {_short(exc)}") from None
+        if data is None or (size is not None and len(data) != size):
+            got = 0 if data is None else len(data)
+            raise DataError(f"could not download {src}: incomplete download, got {got} of {size} bytes")
+        if data[:2] == b"\x1f\x8b" and not name.lower().endswith(".gz"):
+            target = target.with_name(name + ".gz")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target_dir)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp_name, target)
+        finally:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+    logger.info("downloaded %s (%d bytes) to %s", src, len(data), target)
+    return target
+
+
+def _load_json_remote(src: str, io_config: IOConfig | None, on_error: OnError, cache: bool) -> daft.DataFrame:
+    import daft
+
+    if cache:
+        return _load_json_local(_cached_remote_copy(src, io_config), on_error, shown=src)
 
     try:
         df = daft.read_json(src, schema=_mnist_schema(), io_config=io_config)
