@@ -225,3 +225,12 @@ def test_when_torch_cannot_build_int8_auto_falls_back_and_int8_says_why(
     assert "int8 model could not be built (NotImplementedError: quantized tensors were removed)" in caplog.text
     with pytest.raises(RuntimeError, match=r"precision='int8': the int8 model could not be built with torch"):
         LoadedModel(ModelSpec(None, device="cpu", precision="int8"))
+
+
+def test_auto_is_float32_on_cuda_and_int8_says_cpu_only() -> None:
+    """The choice on a CUDA device, checked without one: the model is moved nowhere."""
+    model = LoadedModel(ModelSpec(None, device="cpu", precision="float32"))
+    model.device = torch.device("cuda")
+    assert model._choose_precision("auto") == "float32"
+    with pytest.raises(ValueError, match="int8 runs on CPU only, and this model is on cuda"):
+        model._choose_precision("int8")
