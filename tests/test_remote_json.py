@@ -121,3 +121,17 @@ def test_cache_false_streams_without_a_copy(server: Server, cache: Path) -> None
     server.files["/mnist.json.gz"] = _gz(lines)
     assert load_mnist(f"{server.base}/mnist.json.gz", cache=False).to_pydict()["label"] == labels.tolist()
     assert _cached(cache) == []
+
+
+def test_the_cached_copy_is_used_with_a_warning_when_the_remote_cannot_be_checked(
+    server: Server, cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines, _, labels = _lines(9)
+    server.files["/mnist.json.gz"] = _gz(lines)
+    url = f"{server.base}/mnist.json.gz"
+    assert load_mnist(url).count_rows() == 9
+    del server.files["/mnist.json.gz"]  # the server no longer answers for it (offline, moved)
+    with caplog.at_level("WARNING", logger="daft_mnist"):
+        assert load_mnist(url).to_pydict()["label"] == labels.tolist()
+    assert "could not check the remote file" in caplog.text
+    assert "using the cached copy" in caplog.text

@@ -328,9 +328,10 @@ def _cached_remote_copy(src: str, io_config: IOConfig | None) -> Path:
     """A local copy of the remote file ``src`` in the download cache, fetched with Daft's IO.
 
     Daft's IO means the same schemes and credentials (``io_config``) as ``daft.read_json``.
-    The copy is keyed by URL and reused while the remote size is unchanged; it is written to
-    a temporary file and renamed, under a file lock, so concurrent processes download it once
-    and never read a partial copy.
+    The copy is keyed by URL and reused while the remote size is unchanged (or, with a
+    warning, when the remote file cannot be checked: offline); it is written to a temporary
+    file and renamed, under a file lock, so concurrent processes download it once and never
+    read a partial copy.
 
     Raises:
         DataError: The file cannot be reached, or the download is incomplete.
@@ -342,13 +343,16 @@ def _cached_remote_copy(src: str, io_config: IOConfig | None) -> Path:
 
     from daft_mnist.weights import cache_dir
 
+    size: int | None = None
+    probe_error: BaseException | None = None
     try:
         sizes = daft.from_glob_path(src, io_config=io_config).to_pydict()["size"]
-    except Exception as exc:
-        raise DataError(f"MNIST source not found or not reachable: {src} ({_short(exc)})") from None
-    if len(sizes) != 1:
-        raise DataError(f"{src}: expected one file, found {len(sizes)} (globs are not supported here)")
-    size = sizes[0]
+    except Exception as exc:  # offline, 404, a server without HEAD: decided below
+        probe_error = exc
+    else:
+        if len(sizes) != 1:
+            raise DataError(f"{src}: expected one file, found {len(sizes)} (globs are not supported here)")
+        size = sizes[0]
     name = os.path.basename(src.split("?", 1)[0]) or "mnist.json"
     target_dir = cache_dir() / "data" / hashlib.sha256(src.encode()).hexdigest()[:16]
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -357,11 +361,20 @@ def _cached_remote_copy(src: str, io_config: IOConfig | None) -> Path:
         # A gzip stream behind a URL without .gz is kept as NAME.gz, so readers decompress it.
         for candidate in (target, target.with_name(name + ".gz")):
             if candidate.is_file() and (size is None or candidate.stat().st_size == size):
+                if probe_error is not None:
+                    logger.warning(
+                        "%s: could not check the remote file (%s); using the cached copy %s",
+                        src,
+                        _short(probe_error),
+                        candidate,
+                    )
                 return candidate
         try:
             fetched = daft.from_pydict({"url": [src]}).select(download(col("url"), io_config=io_config).alias("data"))
             data = fetched.to_pydict()["data"][0]
         except Exception as exc:
+            if probe_error is not None:
+                raise DataError(f"MNIST source not found or not reachable: {src} ({_short(probe_error)})") from None
             raise DataError(f"could not download {src}: {_short(exc)}") from None
         if data is None or (size is not None and len(data) != size):
             got = 0 if data is None else len(data)
