@@ -99,25 +99,26 @@ def server() -> Iterator[Server]:
     state = Server()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_HEAD(self) -> None:
+        def _headers(self) -> bytes | None:
+            """Send the status and headers; the body to send, or None after a 404."""
             body = state.files.get(self.path)
             if body is None:
                 self.send_error(404, "no such file")
-                return
+                return None
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            return body
+
+        def do_HEAD(self) -> None:
+            self._headers()
 
         def do_GET(self) -> None:
             with state.lock:
                 state.gets[self.path] = state.gets.get(self.path, 0) + 1
-            body = state.files.get(self.path)
+            body = self._headers()
             if body is None:
-                self.send_error(404, "no such file")
                 return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
             if self.path in state.truncate:
                 self.wfile.write(body[: len(body) // 2])  # then hang up: an incomplete download
                 return
@@ -140,3 +141,16 @@ def server() -> Iterator[Server]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The download cache ($DAFT_MNIST_CACHE_DIR), in tmp_path."""
+    d = tmp_path / "cache"
+    monkeypatch.setenv("DAFT_MNIST_CACHE_DIR", str(d))
+    return d
+
+
+def cached_files(cache: Path) -> list[Path]:
+    """The files in the download cache, without lock files."""
+    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import Server, random_images
+from tests.conftest import Server, cached_files, random_images
 
 from daft_mnist import DataError, bad_row_count, load_mnist, reset_bad_row_count
 
@@ -27,17 +27,6 @@ def _gz(lines: list[str]) -> bytes:
     return gzip.compress("".join(line + "\n" for line in lines).encode())
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "cache"
-    monkeypatch.setenv("DAFT_MNIST_CACHE_DIR", str(d))
-    return d
-
-
-def _cached(cache: Path) -> list[Path]:
-    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
-
-
 def test_remote_file_is_downloaded_once_and_read_like_a_local_one(server: Server, cache: Path) -> None:
     lines, images, labels = _lines(30)
     server.files["/mnist.json.gz"] = _gz(lines)
@@ -47,7 +36,7 @@ def test_remote_file_is_downloaded_once_and_read_like_a_local_one(server: Server
         np.testing.assert_array_equal(np.asarray(data["image"], dtype=np.uint8), images)
         assert data["label"] == labels.tolist()
     assert server.gets["/mnist.json.gz"] == 1, "the cached copy is reused while the remote size is unchanged"
-    assert [p.name for p in _cached(cache)] == ["mnist.json.gz"]
+    assert [p.name for p in cached_files(cache)] == ["mnist.json.gz"]
 
 
 def test_a_changed_remote_file_is_downloaded_again(server: Server, cache: Path) -> None:
@@ -92,7 +81,7 @@ def test_a_gzip_url_without_gz_in_its_name_is_read(server: Server, cache: Path) 
     lines, _, labels = _lines(7)
     server.files["/download"] = _gz(lines)
     assert load_mnist(f"{server.base}/download").to_pydict()["label"] == labels.tolist()
-    assert [p.name for p in _cached(cache)] == ["download.gz"]
+    assert [p.name for p in cached_files(cache)] == ["download.gz"]
 
 
 def test_an_empty_remote_file_gives_an_empty_frame(server: Server, cache: Path) -> None:
@@ -105,22 +94,22 @@ def test_an_empty_remote_file_gives_an_empty_frame(server: Server, cache: Path) 
 def test_a_missing_remote_file_is_a_data_error(server: Server, cache: Path) -> None:
     with pytest.raises(DataError, match=r"MNIST source not found or not reachable: http://127\.0\.0\.1:\d+/nope"):
         load_mnist(f"{server.base}/nope.json.gz")
-    assert _cached(cache) == []
+    assert cached_files(cache) == []
 
 
-def test_an_incomplete_download_is_refused_and_not_cached(server: Server, cache: Path) -> None:
+def test_an_incomplete_download_is_refused_and_notcached_files(server: Server, cache: Path) -> None:
     server.files["/mnist.json.gz"] = _gz(_lines(200)[0])
     server.truncate.add("/mnist.json.gz")
     with pytest.raises(DataError, match="could not download"):
         load_mnist(f"{server.base}/mnist.json.gz")
-    assert _cached(cache) == []
+    assert cached_files(cache) == []
 
 
 def test_cache_false_streams_without_a_copy(server: Server, cache: Path) -> None:
     lines, _, labels = _lines(12)
     server.files["/mnist.json.gz"] = _gz(lines)
     assert load_mnist(f"{server.base}/mnist.json.gz", cache=False).to_pydict()["label"] == labels.tolist()
-    assert _cached(cache) == []
+    assert cached_files(cache) == []
 
 
 def test_the_cached_copy_is_used_with_a_warning_when_the_remote_cannot_be_checked(

@@ -13,23 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.conftest import Server
+from tests.conftest import Server, cached_files
 
 from daft_mnist import WeightsError
 from daft_mnist.model import load_checkpoint, load_model
 from daft_mnist.weights import file_sha256, resolve_weights
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "cache"
-    monkeypatch.setenv("DAFT_MNIST_CACHE_DIR", str(d))
-    return d
-
-
-def _cached_files(cache: Path) -> list[Path]:
-    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
-
 
 # --- remote weights ---------------------------------------------------------------------
 
@@ -71,7 +59,7 @@ def test_remote_sha_mismatch_is_refused_and_nothing_is_cached(
         WeightsError, match=f"SHA-256 mismatch: expected {wrong}, got {hashlib.sha256(body).hexdigest()}"
     ):
         resolve_weights(server.base + "/m.pt", sha256=wrong)
-    assert _cached_files(cache) == []  # no half-trusted file, no leftover .part
+    assert cached_files(cache) == []  # no half-trusted file, no leftover .part
 
 
 def test_incomplete_download_is_refused_and_nothing_is_cached(server: Server, cache: Path) -> None:
@@ -83,7 +71,7 @@ def test_incomplete_download_is_refused_and_nothing_is_cached(server: Server, ca
         match=r"could not download weights from http://127\.0\.0\.1.*incomplete download, got 2048 of 4096 bytes",
     ):
         resolve_weights(server.base + "/cut.pt", sha256=hashlib.sha256(body).hexdigest())
-    assert _cached_files(cache) == []
+    assert cached_files(cache) == []
 
 
 def test_http_404_is_a_weights_error(server: Server, cache: Path) -> None:
@@ -117,7 +105,7 @@ def test_concurrent_processes_download_once(server: Server, cache: Path) -> None
         p.join(timeout=120)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     assert server.gets["/shared.pt"] == 1
-    files = _cached_files(cache)
+    files = cached_files(cache)
     assert len(files) == 1
     assert files[0].read_bytes() == body
 
