@@ -75,7 +75,23 @@ def test_bad_json_row_raises_naming_column_and_row(tmp_path: Path, case: str) ->
     row, fragments = ROW_CASES[case]
     path = _rows(tmp_path / f"{case}.json", [{"image": GOOD, "label": 3}, row, {"image": GOOD, "label": 4}])
     df = load_mnist(path)
-    _raises(df.collect, *fragments, "on_error='null'")
+    msg = _raises(df.collect, *fragments, "on_error='null'")
+    # ... and the line of the file: the row's reason again, after the file's name
+    in_file = msg[msg.index(f"(in {path}: line 2: ") :]
+    assert fragments[-1] in in_file
+
+
+def test_bad_rows_deep_in_a_file_are_named_by_their_line(tmp_path: Path) -> None:
+    """Batches cut the file into pieces; the error names the file line, not only the batch row."""
+    rows: list[dict[str, Any]] = [{"image": GOOD, "label": i % 10} for i in range(5000)]
+    rows[4320] = {"image": [*GOOD[:-1], 999], "label": 1}
+    rows[4999] = {"image": GOOD, "label": 42}
+    path = _rows(tmp_path / "deep.json.gz", rows)
+    _raises(lambda: load_mnist(path).select("image").collect(), f"(in {path}: line 4321: pixel value 999 ")
+    _raises(
+        lambda: load_mnist(path).select("label").collect(),
+        f"(in {path}: line 5000: expected an integer label 0-9, got 42)",
+    )
 
 
 def test_bad_rows_with_on_error_null_keep_every_row_and_count(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

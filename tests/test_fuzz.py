@@ -146,3 +146,36 @@ def test_json_preflight_on_arbitrary_bytes(tmp_path_factory: pytest.TempPathFact
     lines = [ln.strip() for ln in content.split(b"\n")] if not content.startswith(b"\x1f\x8b") else None
     if lines is not None:
         assert scan.rows == sum(1 for ln in lines if ln)
+
+
+@settings(max_examples=150, deadline=None)
+@given(row=image_rows())
+def test_the_file_line_locator_agrees_with_the_batch_check(row: list[Pixel] | None) -> None:
+    """The error path names a file's bad lines with its own validator: it must call exactly the
+    rows bad that the batch check calls bad, or it would point at the wrong line."""
+    from daft_mnist.io import _pixel_problem
+
+    assert (_pixel_problem(row) is None) == _valid(row)
+    arr = _arrow([row], as_float=True)
+    try:
+        _check_batch(daft.Series.from_arrow(arr, name="image"), "raise", "image")
+        batch_ok = True
+    except DataError:
+        batch_ok = False
+    assert batch_ok == (_pixel_problem(row) is None)
+
+
+@settings(max_examples=100, deadline=None)
+@given(label=st.one_of(st.integers(-20, 20), st.floats(allow_nan=True, allow_infinity=True), st.none()))
+def test_the_label_locator_agrees_with_the_label_check(label: float | int | None) -> None:
+    """(JSON booleans never get this far: the file scan refuses them.)"""
+    from daft_mnist.io import _label_problem
+    from daft_mnist.labels import _check_labels_batch
+
+    as_read = None if label is None else float(label)  # what the reader's Float64 hint gives
+    try:
+        _check_labels_batch(daft.Series.from_pylist([as_read], name="label"), "raise", "label")
+        batch_ok = True
+    except DataError:
+        batch_ok = False
+    assert batch_ok == (_label_problem(label) is None)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from daft import Expression
 
+    from daft_mnist.io import JsonLines
+
 __all__ = [
     "HEIGHT",
     "NUM_PIXELS",
@@ -191,8 +193,11 @@ def pixels_to_numpy(arr: pa.Array | pa.ChunkedArray, *, column: str = "image") -
     return np.ascontiguousarray(v, dtype=np.uint8).reshape(n, NUM_PIXELS)
 
 
-def _check_batch(series: Any, on_error: str, column: str) -> Any:
-    """Batch body shared by the checking UDF: returns FixedSizeList[UInt8; 784]."""
+def _check_batch(series: Any, on_error: str, column: str, source: JsonLines | None = None) -> Any:
+    """Batch body shared by the checking UDF: returns FixedSizeList[UInt8; 784].
+
+    ``source``: the JSON-lines file the column was read from, to name the bad lines too.
+    """
     import pyarrow as pa
 
     raw = _unwrap(series.to_arrow())
@@ -201,9 +206,10 @@ def _check_batch(series: Any, on_error: str, column: str) -> Any:
     out_type = pa.list_(pa.uint8(), NUM_PIXELS)
     if bad.any():
         if on_error == "raise":
+            lines = source.first_bad("image") if source is not None else ""
             raise DataError(
-                f"column {column!r}: {int(bad.sum())} of {n} rows are not valid MNIST images ({'; '.join(reasons)}); "
-                "pass on_error='null' to keep going with null for those rows"
+                f"column {column!r}: {int(bad.sum())} of {n} rows are not valid MNIST images ({'; '.join(reasons)})"
+                f"{lines}; pass on_error='null' to keep going with null for those rows"
             )
         from daft_mnist._log import record_bad_rows
 
@@ -224,7 +230,7 @@ def _check_batch(series: Any, on_error: str, column: str) -> Any:
     return pa.FixedSizeListArray.from_arrays(flat_u8, NUM_PIXELS)
 
 
-def _checker(on_error: OnError, column: str) -> Any:
+def _checker(on_error: OnError, column: str, source: JsonLines | None = None) -> Any:
     import daft
     from daft import DataType
 
@@ -233,7 +239,9 @@ def _checker(on_error: OnError, column: str) -> Any:
 
     @daft.func.batch(return_dtype=DataType.fixed_size_list(DataType.uint8(), NUM_PIXELS), use_process=False)
     def check_mnist_pixels(images: daft.Series) -> Any:
-        return _check_batch(images, on_error, column)
+        if source is None:
+            return _check_batch(images, on_error, column)
+        return _check_batch(images, on_error, column, source)
 
     return check_mnist_pixels
 

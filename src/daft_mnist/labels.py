@@ -11,10 +11,12 @@ from daft_mnist.errors import DataError
 if TYPE_CHECKING:
     from daft import Expression
 
+    from daft_mnist.io import JsonLines
+
 __all__ = ["checked_labels"]
 
 
-def _check_labels_batch(series: Any, on_error: str, column: str) -> Any:
+def _check_labels_batch(series: Any, on_error: str, column: str, source: JsonLines | None = None) -> Any:
     import pyarrow as pa
 
     arr = series.to_arrow()
@@ -43,8 +45,9 @@ def _check_labels_batch(series: Any, on_error: str, column: str) -> Any:
         where = f"row {i}" if n == 1 else f"row {i} of a {n}-row batch"
         reason = f"{where}: expected an integer label 0-9, got {what}"
         if on_error == "raise":
+            lines = source.first_bad("label") if source is not None else ""
             raise DataError(
-                f"column {column!r}: {int(bad.sum())} of {n} labels are invalid ({reason}); "
+                f"column {column!r}: {int(bad.sum())} of {n} labels are invalid ({reason}){lines}; "
                 "pass on_error='null' to keep those rows with a null label"
             )
         from daft_mnist._log import record_bad_rows
@@ -76,18 +79,23 @@ def checked_labels(expr: Expression, *, on_error: Literal["raise", "null"] = "ra
             ...
         daft_mnist.errors.DataError: column 'label': 1 of 2 labels are invalid (row 1 ...: expected ... got 12); ...
     """
+    try:
+        name = str(expr.name())
+    except Exception:
+        name = "label"
+    out: Expression = _labels_checker(on_error, name)(expr).alias(name)
+    return out
+
+
+def _labels_checker(on_error: str, column: str, source: JsonLines | None = None) -> Any:
     import daft
     from daft import DataType
 
     if on_error not in ("raise", "null"):
         raise ValueError(f"on_error must be 'raise' or 'null', got {on_error!r}")
-    try:
-        name = str(expr.name())
-    except Exception:
-        name = "label"
 
     @daft.func.batch(return_dtype=DataType.int64(), use_process=False)
     def check_mnist_labels(labels: daft.Series) -> Any:
-        return _check_labels_batch(labels, on_error, name)
+        return _check_labels_batch(labels, on_error, column, source)
 
-    return check_mnist_labels(expr).alias(name)
+    return check_mnist_labels
