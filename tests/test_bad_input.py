@@ -136,6 +136,48 @@ def test_non_json_line_names_file_and_line(tmp_path: Path) -> None:
     _raises(lambda: load_mnist(path), "broken.json.gz", "line 3", "not valid JSON", "1 of 4 lines")
 
 
+BRACED_BUT_BROKEN = {
+    "empty_slot_at_the_end": ('{"image": [1, 2,}', "not valid JSON"),
+    "missing_bracket": ('{"image": [1, 2, "label": 3}', "not valid JSON"),
+    "two_objects_on_a_line": ('{"image": [1], "label": 1}{"image": [2], "label": 2}', "not valid JSON"),
+    "bare_word": ('{"image": [1, 2], "label": seven}', "not valid JSON"),
+    "boolean_pixel": ('{"image": [true, 0], "label": 1}', "a JSON boolean in 'image'"),
+    "boolean_label": ('{"image": [0, 0], "label": false}', "a JSON boolean in 'label'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BRACED_BUT_BROKEN))
+def test_lines_that_look_like_objects_but_are_not_mnist_json(tmp_path: Path, case: str) -> None:
+    """Lines starting with { and ending with } that Daft's reader would reject without a line
+    number, or would silently read (a JSON true is read as 1.0): refused, naming the line."""
+    line, why = BRACED_BUT_BROKEN[case]
+    good = json.dumps({"image": GOOD, "label": 1})
+    path = _lines(tmp_path / f"{case}.json.gz", [good, good, good, line, good])
+    _raises(lambda: load_mnist(path), f"{case}.json.gz", "1 of 5 lines", f"line 4: {why}")
+
+
+def test_boolean_values_with_on_error_null_are_null_not_one(tmp_path: Path) -> None:
+    good = json.dumps({"image": GOOD, "label": 1})
+    path = _lines(tmp_path / "bools.json", [good, '{"image": [true, 0], "label": true}', good])
+    out = load_mnist(path, on_error="null").to_pydict()
+    assert out["label"] == [1, None, 1]
+    assert out["image"][1] is None
+
+
+def test_bad_lines_are_numbered_across_scan_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan reads the file in pieces (8 MB; 10 kB here): line numbers run on across them."""
+    from daft_mnist import io as io_mod
+
+    monkeypatch.setattr(io_mod, "_SCAN_CHUNK_BYTES", 10_000)
+    good = json.dumps({"image": GOOD, "label": 1})
+    lines = [good] * 300
+    lines[6], lines[211] = "<html>", '{"image": [1, 2,}'
+    path = _lines(tmp_path / "long.json.gz", lines)
+    _raises(lambda: load_mnist(path), "2 of 300 lines", "line 7: not valid JSON", "line 212: not valid JSON")
+    good_only = _lines(tmp_path / "long_good.json.gz", [good] * 300)
+    assert load_mnist(good_only).count_rows() == 300
+
+
 def test_json_array_line_is_not_an_object(tmp_path: Path) -> None:
     path = _lines(tmp_path / "arr.json", [json.dumps({"image": GOOD, "label": 1}), json.dumps([1, 2, 3])])
     _raises(lambda: load_mnist(path), "arr.json", "line 2", "a JSON list, expected an object")
@@ -283,3 +325,17 @@ def test_classifier_on_malformed_images(random_weights: Path) -> None:
     assert out[0] == out[4]
     assert 0 <= out[0] <= 9
     assert bad_row_count("image") == 2  # the two malformed rows; the null input was already null
+
+
+@pytest.mark.parametrize(
+    "line", ['{"image": [1 2], "label": 1}', '{"image": [1,,2], "label": 1}', '{"image": [1.2.3], "label": 1}']
+)
+def test_strict_json_names_lines_the_fast_check_lets_through(tmp_path: Path, line: str) -> None:
+    """Broken numbers or commas inside a well-shaped line: the fast check passes them on (Daft's
+    reader rejects them, without a line number); strict_json=True names the line."""
+    good = json.dumps({"image": GOOD, "label": 1})
+    path = _lines(tmp_path / "subtle.json", [good, line, good])
+    with pytest.raises(Exception, match="JSON") as info:
+        load_mnist(path).collect()
+    assert not isinstance(info.value, DataError), "the documented limit of the fast check moved: update the docs"
+    _raises(lambda: load_mnist(path, strict_json=True), "subtle.json", "1 of 3 lines", "line 2: not valid JSON")

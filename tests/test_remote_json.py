@@ -53,7 +53,9 @@ def test_a_bad_line_in_a_remote_file_names_the_url_and_the_line(server: Server, 
     lines.insert(3, "this is not json")
     server.files["/bad.json.gz"] = _gz(lines)
     url = f"{server.base}/bad.json.gz"
-    with pytest.raises(DataError, match=r"/bad\.json\.gz: 1 of 6 lines are not JSON objects \(line 4: not valid JSON"):
+    with pytest.raises(
+        DataError, match=r"/bad\.json\.gz: 1 of 6 lines are not JSON objects of numbers \(line 4: not valid JSON"
+    ):
         load_mnist(url)
 
 

@@ -17,6 +17,7 @@ import struct
 import tempfile
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -110,6 +111,7 @@ def load_mnist(
     io_config: IOConfig | None = None,
     on_error: OnError = "raise",
     cache: bool = True,
+    strict_json: bool = False,
 ) -> daft.DataFrame:
     """Load MNIST as a lazy DataFrame of ``image`` (784 uint8 pixels) and ``label`` (Int64).
 
@@ -136,6 +138,13 @@ def load_mnist(
             large to copy, or Ray clusters whose workers do not share this machine's disk; a
             line that is not JSON then fails the query with Daft's own JSON error, which
             names neither the file nor the line.
+        strict_json: Local and cached JSON files are checked before reading: a fast check of
+            each line's shape (brackets, braces, keys, number characters) catches text that
+            is not JSON, truncated or concatenated lines and ``true``/``false``/``null``, and
+            names their lines. It lets through lines whose numbers or commas alone are broken
+            (``[1 2]``, ``[1,,2]``); Daft's reader then fails with its own JSON error, without
+            a line number. ``True`` parses every line with Python's :mod:`json` instead (about
+            a second per 10,000 lines, once per file and process) and names those lines too.
 
     Returns:
         A lazy DataFrame with columns ``image`` (``List[UInt8; 784]``) and ``label`` (``Int64``).
@@ -167,8 +176,8 @@ def load_mnist(
         return _load_idx(Path(src), _labels_path_for(Path(src)), on_error)
     if name.endswith(_JSON_SUFFIXES) or _is_remote(src):
         if _is_remote(src):
-            return _load_json_remote(src, io_config, on_error, cache)
-        return _load_json_local(Path(src), on_error)
+            return _load_json_remote(src, io_config, on_error, cache, strict_json)
+        return _load_json_local(Path(src), on_error, strict=strict_json)
     raise DataError(
         f"cannot tell the format of {src!r}: expected .json/.jsonl[.gz], .parquet, "
         "an *-idx3-ubyte[.gz] file or a directory of IDX files"
@@ -214,7 +223,7 @@ class _JsonScan:
     first_bad: tuple[tuple[int, str], ...]
 
 
-_scan_cache: dict[tuple[str, int, int], _JsonScan] = {}
+_scan_cache: dict[tuple[str, int, int, bool], _JsonScan] = {}
 _scan_lock = threading.Lock()
 _MAX_REPORTED = 3
 
@@ -230,7 +239,75 @@ def _describe_line(raw: bytes) -> str:
     return f"a JSON {type(value).__name__}, expected an object with 'image' and 'label': {preview!r}{more}"
 
 
-def _scan_local_json(path: Path, shown: str | None = None) -> _JsonScan:
+_SCAN_CHUNK_BYTES = 8 << 20
+_PLAIN_CHARS = b'0123456789,.-+eE[]{}:" \t\r\n'
+
+
+def _line_chunks(fh: Any) -> Iterator[bytes]:
+    """The decompressed stream in pieces of about 8 MB that end at a line break."""
+    rest = b""
+    while block := fh.read(_SCAN_CHUNK_BYTES):
+        buf = rest + block
+        cut = buf.rfind(b"\n") + 1
+        if cut:
+            yield buf[:cut]
+        rest = buf[cut:]
+    if rest:
+        yield rest
+
+
+def _plain_mnist_rows(chunk: bytes) -> int | None:
+    """How many rows, if every line of ``chunk`` is one ``{"image": [...], "label": ...}`` of numbers.
+
+    A few C-level passes over the whole chunk, no per-line Python: one object per line (no
+    blank lines, no text around it), one pair of brackets and braces per line, and nothing but
+    the two keys (in that order), number characters and whitespace besides. ``None``
+    when any of that fails; the caller then looks at each line. This catches text that is
+    not JSON, truncated and concatenated lines, ``true``/``false``/``null`` and strings;
+    a malformed number or an empty slot (``[1,,2]``) passes, and Daft's reader rejects it.
+    """
+    if not chunk:
+        return None
+    k = chunk.count(b"{")
+    if not (
+        chunk.startswith(b"{")
+        and chunk.rstrip(b"\n").endswith(b"}")
+        and chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1) == k  # no blank or partial lines
+        and chunk.count(b"}\n{") == k - 1  # each line is exactly one object
+        and chunk.count(b"}") == k
+        and chunk.count(b"[") == k
+        and chunk.count(b"]") == k
+    ):
+        return None
+    if chunk.translate(None, _PLAIN_CHARS) != b"imaglabl" * k:
+        return None
+    return k
+
+
+def _line_problem(line: bytes, *, strict: bool = False) -> str | None:
+    """Why one stripped, non-blank line cannot be an MNIST JSON object (None when it can).
+
+    ``strict`` parses every line with :mod:`json` instead of trusting the fast shape check.
+    """
+    if line[:1] != b"{" or line[-1:] != b"}":
+        return _describe_line(line)
+    if not strict and _plain_mnist_rows(line) == 1:
+        return None  # (a malformed number inside still reaches Daft's reader, see above)
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return _describe_line(line)
+    if not isinstance(obj, dict):
+        return _describe_line(line)
+    for key in ("image", "label"):
+        value = obj.get(key)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, bool) for v in values):
+            return f"a JSON boolean in {key!r} (true/false is not a number)"
+    return None
+
+
+def _scan_local_json(path: Path, shown: str | None = None, *, strict: bool = False) -> _JsonScan:
     """Read a local JSON-lines file once (streaming) and find what Daft's reader would choke on.
 
     Checks that a ``.gz`` file is a complete gzip stream and that every non-blank line is
@@ -247,7 +324,7 @@ def _scan_local_json(path: Path, shown: str | None = None) -> _JsonScan:
         st = path.stat()
     except FileNotFoundError:
         raise DataError(f"MNIST source not found: {label}") from None
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, strict)
     with _scan_lock:
         cached = _scan_cache.get(key)
     if cached is not None:
@@ -263,17 +340,25 @@ def _scan_local_json(path: Path, shown: str | None = None) -> _JsonScan:
     rows = 0
     bad = 0
     first: list[tuple[int, str]] = []
+    lines_before = 0
     try:
         with gzip.open(path, "rb") if is_gzip else open(path, "rb") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                stripped = line.strip()
-                if not stripped:
-                    continue
-                rows += 1
-                if stripped[:1] != b"{" or stripped[-1:] != b"}":
-                    bad += 1
-                    if len(first) < _MAX_REPORTED:
-                        first.append((lineno, _describe_line(stripped)))
+            for chunk in _line_chunks(fh):
+                fast = None if strict else _plain_mnist_rows(chunk)
+                if fast is not None:  # the whole chunk is well-formed MNIST objects
+                    rows += fast
+                else:
+                    for offset, line in enumerate(chunk.split(b"\n"), start=1):
+                        stripped = line.strip()
+                        if not stripped:
+                            continue
+                        rows += 1
+                        problem = _line_problem(stripped, strict=strict)
+                        if problem is not None:
+                            bad += 1
+                            if len(first) < _MAX_REPORTED:
+                                first.append((lines_before + offset, problem))
+                lines_before += chunk.count(b"\n")
     except (EOFError, OSError, zlib.error) as exc:
         raise DataError(
             f"{label}: not a readable gzip file (truncated or corrupt: {type(exc).__name__}: {exc}); "
@@ -355,23 +440,23 @@ def _is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def _load_json_local(path: Path, on_error: OnError, shown: str | None = None) -> daft.DataFrame:
+def _load_json_local(path: Path, on_error: OnError, shown: str | None = None, strict: bool = False) -> daft.DataFrame:
     import daft
 
     label = shown or str(path)
-    scan = _scan_local_json(path, shown)
+    scan = _scan_local_json(path, shown, strict=strict)
     if scan.rows == 0:
         return _empty_frame()
     if scan.bad_lines:
         detail = "; ".join(f"line {n}: {why}" for n, why in scan.first_bad)
         if on_error == "raise":
             raise DataError(
-                f"{label}: {scan.bad_lines} of {scan.rows} lines are not JSON objects ({detail}); "
+                f"{label}: {scan.bad_lines} of {scan.rows} lines are not JSON objects of numbers ({detail}); "
                 'expected one {"image": [...784 pixels], "label": 0-9} object per line; '
                 "pass on_error='null' to keep those lines as rows with a null image and label"
             )
         logger.warning(
-            "%s: %d of %d lines are not JSON objects and are kept as rows with a null image and label (%s)",
+            "%s: %d of %d lines are not JSON objects of numbers and are kept as rows with a null image and label (%s)",
             label,
             scan.bad_lines,
             scan.rows,
@@ -466,11 +551,13 @@ def _cached_remote_copy(src: str, io_config: IOConfig | None) -> Path:
     return target
 
 
-def _load_json_remote(src: str, io_config: IOConfig | None, on_error: OnError, cache: bool) -> daft.DataFrame:
+def _load_json_remote(
+    src: str, io_config: IOConfig | None, on_error: OnError, cache: bool, strict_json: bool = False
+) -> daft.DataFrame:
     import daft
 
     if cache:
-        return _load_json_local(_cached_remote_copy(src, io_config), on_error, shown=src)
+        return _load_json_local(_cached_remote_copy(src, io_config), on_error, shown=src, strict=strict_json)
 
     try:
         df = daft.read_json(src, schema=_mnist_schema(), io_config=io_config)
