@@ -110,38 +110,6 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def _tutorial_net() -> Any:
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    class Net(nn.Module):  # the tutorial's scaffold, verbatim in substance
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 32, 3, 1)
-            self.conv2 = nn.Conv2d(32, 64, 3, 1)
-            self.dropout1 = nn.Dropout(0.25)
-            self.dropout2 = nn.Dropout(0.5)
-            self.fc1 = nn.Linear(9216, 128)
-            self.fc2 = nn.Linear(128, 10)
-
-        def forward(self, x: Any) -> Any:
-            x = self.conv1(x)
-            x = F.relu(x)
-            x = self.conv2(x)
-            x = F.relu(x)
-            x = F.max_pool2d(x, 2)
-            x = self.dropout1(x)
-            x = torch.flatten(x, 1)
-            x = self.fc1(x)
-            x = F.relu(x)
-            x = self.dropout2(x)
-            x = self.fc2(x)
-            return F.log_softmax(x, dim=1)
-
-    return Net
-
-
 def tutorial_frame(json_path: str, weights: Path, limit: int | None) -> Any:
     """The tutorial's pipeline, step for step, ending in its analysis frame.
 
@@ -155,12 +123,14 @@ def tutorial_frame(json_path: str, weights: Path, limit: int | None) -> Any:
     from daft import DataType, col, udf
     from PIL import Image
 
-    from daft_mnist.model import load_checkpoint
+    # The tutorial's Net is daft_mnist.model.Net layer for layer (same modules, same forward,
+    # same state-dict keys: tests/test_model.py); built here as the tutorial builds it, with
+    # no eval() and with autograd on.
+    from daft_mnist.model import Net, load_checkpoint
 
     ckpt = load_checkpoint(weights)
     state_dict = ckpt.state_dict
     mean, std = ckpt.preprocessing.mean, ckpt.preprocessing.std
-    net_cls = _tutorial_net()
 
     images_df = daft.read_json(json_path)
     if limit is not None:
@@ -179,7 +149,7 @@ def tutorial_frame(json_path: str, weights: Path, limit: int | None) -> Any:
     @udf(return_dtype=DataType.int64())
     class ClassifyImages:
         def __init__(self) -> None:
-            self.model = net_cls()
+            self.model = Net()
             self.model.load_state_dict(state_dict)
 
         def __call__(self, images_2d_col: Any) -> Any:

@@ -14,10 +14,11 @@ from daft_mnist.metrics import _require_columns
 if TYPE_CHECKING:
     import daft
 
+    from daft_mnist.udfs import Precision
+
 __all__ = ["add_image_2d", "add_pil_image", "classify"]
 
 OnError = Literal["raise", "null"]
-Precision = Literal["auto", "float32", "int8"]
 
 
 def add_image_2d(

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import struct
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterator
@@ -64,6 +63,7 @@ DATA_DIR_ENV = "DAFT_MNIST_DATA_DIR"
 _URLS: dict[str, str] = {"test": TEST_URL, "train": TRAIN_URL}
 _IDX_PREFIX: dict[str, str] = {"test": "t10k", "train": "train"}
 _JSON_BATCH_ROWS = 4096
+_GZIP_MAGIC = b"\x1f\x8b"
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 
 
@@ -271,7 +271,7 @@ def _plain_mnist_rows(chunk: bytes) -> int | None:
     k = chunk.count(b"{")
     if not (
         chunk.startswith(b"{")
-        and chunk.rstrip(b"\n").endswith(b"}")
+        and (chunk.endswith(b"}\n") or chunk.endswith(b"}"))
         and chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1) == k  # no blank or partial lines
         and chunk.count(b"}\n{") == k - 1  # each line is exactly one object
         and chunk.count(b"}") == k
@@ -329,9 +329,7 @@ def _scan_local_json(path: Path, shown: str | None = None, *, strict: bool = Fal
         cached = _scan_cache.get(key)
     if cached is not None:
         return cached
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    is_gzip = magic == b"\x1f\x8b"
+    is_gzip = _is_gzip(path)
     named_gz = path.name.lower().endswith(".gz")
     if named_gz and not is_gzip and st.st_size > 0:
         raise DataError(f"{label}: named .gz but not gzip-compressed (expected the gzip magic bytes 1f 8b)")
@@ -437,7 +435,7 @@ class JsonLines:
 
 def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
+        return fh.read(2) == _GZIP_MAGIC
 
 
 def _load_json_local(path: Path, on_error: OnError, shown: str | None = None, strict: bool = False) -> daft.DataFrame:
@@ -499,7 +497,7 @@ def _cached_remote_copy(src: str, io_config: IOConfig | None) -> Path:
     from daft.functions import download
     from filelock import FileLock
 
-    from daft_mnist.weights import cache_dir
+    from daft_mnist.weights import cache_dir, write_atomically
 
     size: int | None = None
     probe_error: BaseException | None = None
@@ -537,16 +535,9 @@ def _cached_remote_copy(src: str, io_config: IOConfig | None) -> Path:
         if data is None or (size is not None and len(data) != size):
             got = 0 if data is None else len(data)
             raise DataError(f"could not download {src}: incomplete download, got {got} of {size} bytes")
-        if data[:2] == b"\x1f\x8b" and not name.lower().endswith(".gz"):
+        if data[:2] == _GZIP_MAGIC and not name.lower().endswith(".gz"):
             target = target.with_name(name + ".gz")
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target_dir)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp_name, target)
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+        write_atomically(target, lambda out: out.write(data))
     logger.info("downloaded %s (%d bytes) to %s", src, len(data), target)
     return target
 
@@ -622,7 +613,7 @@ def _open_maybe_gzip(path: Path) -> bytes:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"IDX file not found: {path}") from None
-    if raw[:2] == b"\x1f\x8b":
+    if raw[:2] == _GZIP_MAGIC:
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError) as exc:

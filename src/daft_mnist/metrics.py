@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import daft
@@ -32,6 +32,20 @@ def _with_outcome(df: daft.DataFrame, label: str, prediction: str) -> daft.DataF
     )
 
 
+def _outcome_counts(frame: Any, label: str) -> daft.DataFrame:
+    """``num_rows, correct, wrong, accuracy`` of a frame from :func:`_with_outcome`, or of its groups."""
+    from daft import DataType, col
+
+    counts: daft.DataFrame = frame.agg(
+        col(label).count().alias("num_rows"),
+        col("__correct").sum().alias("correct"),
+        col("__wrong").sum().alias("wrong"),
+    )
+    return counts.with_column(
+        "accuracy", col("correct").cast(DataType.float64()) / col("num_rows").cast(DataType.float64())
+    )
+
+
 def accuracy_by_label(
     df: daft.DataFrame, *, label: str = "label", prediction: str = "model_classification"
 ) -> daft.DataFrame:
@@ -54,19 +68,9 @@ def accuracy_by_label(
         >>> accuracy_by_label(df).to_pydict()
         {'label': [3, 7], 'num_rows': [2, 2], 'correct': [1, 1], 'wrong': [1, 1], 'accuracy': [0.5, 0.5]}
     """
-    from daft import DataType, col
+    from daft import col
 
-    return (
-        _with_outcome(df, label, prediction)
-        .groupby(col(label))
-        .agg(
-            col(label).count().alias("num_rows"),
-            col("__correct").sum().alias("correct"),
-            col("__wrong").sum().alias("wrong"),
-        )
-        .with_column("accuracy", col("correct").cast(DataType.float64()) / col("num_rows").cast(DataType.float64()))
-        .sort(col(label))
-    )
+    return _outcome_counts(_with_outcome(df, label, prediction).groupby(col(label)), label).sort(col(label))
 
 
 def overall_accuracy(
@@ -81,17 +85,7 @@ def overall_accuracy(
         >>> overall_accuracy(df).to_pydict()
         {'num_rows': [4], 'correct': [2], 'wrong': [2], 'accuracy': [0.5]}
     """
-    from daft import DataType, col
-
-    return (
-        _with_outcome(df, label, prediction)
-        .agg(
-            col(label).count().alias("num_rows"),
-            col("__correct").sum().alias("correct"),
-            col("__wrong").sum().alias("wrong"),
-        )
-        .with_column("accuracy", col("correct").cast(DataType.float64()) / col("num_rows").cast(DataType.float64()))
-    )
+    return _outcome_counts(_with_outcome(df, label, prediction), label)
 
 
 def confusion_matrix(

@@ -120,11 +120,13 @@ class LoadedModel:
     (2.0 s per 10,000 images, against 3.2 s at 256 and 3.4 s at 512)."""
 
     int8_chunk_size: int = 512
-    """Images per forward pass of the int8 model (0.49 s per 10,000 images at 512 against 0.52 s
-    at 128 and 0.66 s at 64, on the benchmark machine)."""
+    """Images per forward pass of the int8 model. One prototype run on the benchmark machine,
+    per 10,000 images: 0.49 s at 512, 0.51 s at 256, 0.52 s at 128, 0.62 s at 64."""
 
-    cuda_chunk_size: int = 8192
-    """Images per forward pass on CUDA (about 0.3 GB of activations)."""
+    cuda_chunk_size: int = 4096
+    """Images per forward pass on CUDA: about 1 GB of float32 activations at the peak (the conv1
+    and conv2 outputs, 234 kB per image; computed, not measured). 4,096-image batches are what
+    ran on the H100 (``benchmarks/gpu_check.py``)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         import torch
@@ -141,6 +143,8 @@ class LoadedModel:
         self.compiled = False
         self._forward: Any = self.net
         self._int8: Any = None
+        self.calibration = self._read_calibration()
+        """The checkpoint's :class:`~daft_mnist.quantize.Int8Calibration`, or ``None``."""
         self.precision = self._choose_precision(spec.precision)
         if self.precision == "int8":
             self._int8 = self._build_int8(required=spec.precision == "int8")
@@ -154,7 +158,7 @@ class LoadedModel:
         from daft_mnist.quantize import Int8Net
 
         try:
-            model = Int8Net(self.net, self._calibration())
+            model = Int8Net(self.net, self.calibration)
         except Exception as exc:
             if required:
                 raise RuntimeError(
@@ -167,7 +171,7 @@ class LoadedModel:
             return None
         return model
 
-    def _calibration(self) -> Any:
+    def _read_calibration(self) -> Any:
         from daft_mnist.quantize import CALIBRATION_KEY, Int8Calibration
 
         raw = self.net.metadata.get(CALIBRATION_KEY)
@@ -189,7 +193,7 @@ class LoadedModel:
         problems = []
         if self.device.type != "cpu":
             problems.append(f"int8 runs on CPU only, and this model is on {self.device}")
-        if self._calibration() is None:
+        if self.calibration is None:
             problems.append(
                 f"the checkpoint has no {CALIBRATION_KEY!r} (write one with daft_mnist.calibrate_int8 "
                 "and save_checkpoint, or train with daft_mnist.train)"

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -133,17 +134,29 @@ def _download_cached(url: str, sha256: str) -> Path:
             if file_sha256(target) == sha256:
                 return target
             target.unlink()  # a stale or tampered cache entry: fetch again
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target_dir)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                _fetch(url, out)
-            _verify(tmp, sha256, url)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_atomically(target, lambda out: _fetch(url, out), check=lambda tmp: _verify(tmp, sha256, url))
     return target
+
+
+def write_atomically(
+    target: Path, write: Callable[[BinaryIO], object], *, check: Callable[[Path], object] | None = None
+) -> None:
+    """Write ``target`` through a temporary file beside it, renamed into place only when complete.
+
+    ``write`` fills the open file; ``check`` may inspect the finished temporary file and raise.
+    A reader never sees a partial file, and nothing is left behind when either raises.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+        if check is not None:
+            check(tmp)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _copy_counting(src: Any, out: BinaryIO) -> int:
