@@ -153,7 +153,7 @@ def test_json_preflight_on_arbitrary_bytes(tmp_path_factory: pytest.TempPathFact
 def test_the_file_line_locator_agrees_with_the_batch_check(row: list[Pixel] | None) -> None:
     """The error path names a file's bad lines with its own validator: it must call exactly the
     rows bad that the batch check calls bad, or it would point at the wrong line."""
-    from daft_mnist.io import _pixel_problem
+    from daft_mnist._rules import pixel_problem as _pixel_problem
 
     assert (_pixel_problem(row) is None) == _valid(row)
     arr = _arrow([row], as_float=True)
@@ -169,7 +169,7 @@ def test_the_file_line_locator_agrees_with_the_batch_check(row: list[Pixel] | No
 @given(label=st.one_of(st.integers(-20, 20), st.floats(allow_nan=True, allow_infinity=True), st.none()))
 def test_the_label_locator_agrees_with_the_label_check(label: float | int | None) -> None:
     """(JSON booleans never get this far: the file scan refuses them.)"""
-    from daft_mnist.io import _label_problem
+    from daft_mnist._rules import label_problem as _label_problem
     from daft_mnist.labels import _check_labels_batch
 
     as_read = None if label is None else float(label)  # what the reader's Float64 hint gives

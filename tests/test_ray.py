@@ -318,7 +318,7 @@ def _require_ray() -> None:
 @pytest.mark.ray
 def test_ray_runner_matches_native(tmp_path: Path, random_weights: Path, mnist_dir: Path) -> None:
     _require_ray()
-    from daft_mnist.weights import file_sha256
+    from daft_mnist._files import file_sha256
 
     weights_dir = tmp_path / "weights"
     weights_dir.mkdir()

@@ -16,8 +16,9 @@ import torch
 from tests.conftest import Server, cached_files
 
 from daft_mnist import WeightsError
+from daft_mnist._files import file_sha256
 from daft_mnist.model import load_checkpoint, load_model
-from daft_mnist.weights import file_sha256, resolve_weights
+from daft_mnist.weights import resolve_weights
 
 # --- remote weights ---------------------------------------------------------------------
 

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import daft_mnist
+from daft_mnist._files import file_sha256, write_atomically
 
 if TYPE_CHECKING:
     import daft
@@ -99,24 +98,10 @@ def _write_table(table: Any, path: Path) -> None:
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if path.suffix.lower() == ".csv":
-            pa_csv.write_csv(table, tmp)
-        else:
-            pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    if path.suffix.lower() == ".csv":
+        write_atomically(path, lambda out: pa_csv.write_csv(table, out))
+    else:
+        write_atomically(path, lambda out: pq.write_table(table, out))
 
 
 # ---------------------------------------------------------------------------- commands
@@ -207,7 +192,7 @@ def _train(args: argparse.Namespace) -> int:
     _print_report(by_label, overall)
     report = {
         "weights": str(output),
-        "sha256": _sha256(output),
+        "sha256": file_sha256(output),
         "test_source": args.test or "default test set",
         "overall": overall,
         "by_label": [dict(zip(by_label, row, strict=True)) for row in zip(*by_label.values(), strict=True)],

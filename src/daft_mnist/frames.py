@@ -7,9 +7,9 @@ tutorial's); nothing is collected or shown.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from daft_mnist.metrics import _require_columns
+from daft_mnist._rules import OnError, require_columns
 
 if TYPE_CHECKING:
     import daft
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from daft_mnist.udfs import Precision
 
 __all__ = ["add_image_2d", "add_pil_image", "classify"]
-
-OnError = Literal["raise", "null"]
 
 
 def add_image_2d(
@@ -45,7 +43,7 @@ def add_image_2d(
 
     from daft_mnist.images import image_2d
 
-    _require_columns(df, [column])
+    require_columns(df, [column])
     return df.with_column(output, image_2d(col(column), on_error=on_error))
 
 
@@ -53,9 +51,9 @@ def _to_pil_batch(images: Any) -> Any:
     import daft
     from PIL import Image
 
-    from daft_mnist.images import _unwrap, pixels_to_numpy
+    from daft_mnist._rules import pixels_to_numpy, unwrap
 
-    arr = _unwrap(images.to_arrow())
+    arr = unwrap(images.to_arrow())
     pixels = pixels_to_numpy(arr, column=images.name()).reshape(-1, 28, 28)
     # An explicit Python-typed Series: a plain list would be coerced back to arrays.
     return daft.Series.from_pylist([Image.fromarray(p) for p in pixels], dtype=daft.DataType.python())
@@ -91,7 +89,7 @@ def add_pil_image(
 
     from daft_mnist.images import to_image
 
-    _require_columns(df, [column])
+    require_columns(df, [column])
     if not as_pil:
         return df.with_column(output, to_image(col(column)))
 
@@ -163,7 +161,7 @@ def classify(
 
     from daft_mnist.udfs import Classifier
 
-    _require_columns(df, [column])
+    require_columns(df, [column])
     clf = Classifier(
         weights=None if weights is None else os.fspath(weights),
         sha256=sha256,

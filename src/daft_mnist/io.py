@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist._files import GZIP_MAGIC, cache_dir, is_gzip, is_remote, write_atomically
+from daft_mnist._rules import OnError, check_on_error, label_problem, pixel_problem
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
@@ -42,7 +44,6 @@ __all__ = [
 ]
 
 Split = Literal["test", "train"]
-OnError = Literal["raise", "null"]
 
 logger = logging.getLogger("daft_mnist")
 
@@ -63,7 +64,6 @@ DATA_DIR_ENV = "DAFT_MNIST_DATA_DIR"
 _URLS: dict[str, str] = {"test": TEST_URL, "train": TRAIN_URL}
 _IDX_PREFIX: dict[str, str] = {"test": "t10k", "train": "train"}
 _JSON_BATCH_ROWS = 4096
-_GZIP_MAGIC = b"\x1f\x8b"
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 
 
@@ -90,10 +90,6 @@ def default_source(split: Split = "test") -> str:
         if p.is_file():
             return str(p)
     return _URLS[split]
-
-
-def _is_remote(source: str) -> bool:
-    return "://" in source and not source.startswith("file://")
 
 
 def _mnist_schema() -> dict[str, Any]:
@@ -157,10 +153,9 @@ def load_mnist(
         ValueError: ``split`` or ``on_error`` is not one of the accepted values.
     """
     _check_split(split)
-    if on_error not in ("raise", "null"):
-        raise ValueError(f"on_error must be 'raise' or 'null', got {on_error!r}")
+    check_on_error(on_error)
     src = default_source(split) if source is None else os.fspath(source)
-    if not _is_remote(src):
+    if not is_remote(src):
         local = Path(src.removeprefix("file://"))
         if local.is_dir():
             return _load_idx_dir(local, split, on_error)
@@ -171,11 +166,11 @@ def load_mnist(
     if name.endswith(".parquet") or name.endswith(".pq"):
         return _load_parquet(src, io_config, on_error)
     if "idx3-ubyte" in name:
-        if _is_remote(src):
+        if is_remote(src):
             raise DataError(f"IDX files are read from local paths only; got {src}")
         return _load_idx(Path(src), _labels_path_for(Path(src)), on_error)
-    if name.endswith(_JSON_SUFFIXES) or _is_remote(src):
-        if _is_remote(src):
+    if name.endswith(_JSON_SUFFIXES) or is_remote(src):
+        if is_remote(src):
             return _load_json_remote(src, io_config, on_error, cache, strict_json)
         return _load_json_local(Path(src), on_error, strict=strict_json)
     raise DataError(
@@ -329,18 +324,18 @@ def _scan_local_json(path: Path, shown: str | None = None, *, strict: bool = Fal
         cached = _scan_cache.get(key)
     if cached is not None:
         return cached
-    is_gzip = _is_gzip(path)
+    gzipped = is_gzip(path)
     named_gz = path.name.lower().endswith(".gz")
-    if named_gz and not is_gzip and st.st_size > 0:
+    if named_gz and not gzipped and st.st_size > 0:
         raise DataError(f"{label}: named .gz but not gzip-compressed (expected the gzip magic bytes 1f 8b)")
-    if is_gzip and not named_gz:
+    if gzipped and not named_gz:
         raise DataError(f"{label}: gzip-compressed but not named .gz; rename it to {path.name}.gz")
     rows = 0
     bad = 0
     first: list[tuple[int, str]] = []
     lines_before = 0
     try:
-        with gzip.open(path, "rb") if is_gzip else open(path, "rb") as fh:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as fh:
             for chunk in _line_chunks(fh):
                 fast = None if strict else _plain_mnist_rows(chunk)
                 if fast is not None:  # the whole chunk is well-formed MNIST objects
@@ -368,31 +363,6 @@ def _scan_local_json(path: Path, shown: str | None = None, *, strict: bool = Fal
     return scan
 
 
-def _pixel_problem(image: Any) -> str | None:
-    """Why a parsed JSON ``image`` is not 784 integer pixels in 0-255 (None when it is)."""
-    from daft_mnist.images import NUM_PIXELS
-
-    if not isinstance(image, list):
-        return "image is null, missing or not a list of numbers"
-    if len(image) != NUM_PIXELS:
-        return f"expected {NUM_PIXELS} pixels, got {len(image)}"
-    for v in image:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return "a pixel value is null or not a number"
-        if not (0 <= v <= 255 and float(v).is_integer()):
-            return f"pixel value {v!r} is not an integer in 0-255"
-    return None
-
-
-def _label_problem(label: Any) -> str | None:
-    """Why a parsed JSON ``label`` is not an integer 0-9 (None when it is)."""
-    if isinstance(label, bool) or not isinstance(label, (int, float)):
-        return "expected an integer label 0-9, got null, missing or not a number"
-    if not (0 <= label <= 9 and float(label).is_integer()):
-        return f"expected an integer label 0-9, got {label!r}"
-    return None
-
-
 @dataclass(frozen=True)
 class JsonLines:
     """Where a column came from: a JSON-lines file, to name the lines of bad rows in errors.
@@ -411,11 +381,11 @@ class JsonLines:
         the error path only. Returns ``""`` when the file cannot be read here (another
         machine of a cluster) or no line is bad.
         """
-        check = _pixel_problem if field == "image" else _label_problem
+        check = pixel_problem if field == "image" else label_problem
         found: list[str] = []
         path = Path(self.path)
         try:
-            with gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb") as fh:
+            with gzip.open(path, "rb") if is_gzip(path) else open(path, "rb") as fh:
                 for lineno, line in enumerate(fh, start=1):
                     if not line.strip():
                         continue
@@ -431,11 +401,6 @@ class JsonLines:
         except (OSError, EOFError, zlib.error):
             return ""
         return f" (in {self.shown}: {'; '.join(found)})" if found else ""
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == _GZIP_MAGIC
 
 
 def _load_json_local(path: Path, on_error: OnError, shown: str | None = None, strict: bool = False) -> daft.DataFrame:
@@ -497,8 +462,6 @@ def _cached_remote_copy(src: str, io_config: IOConfig | None) -> Path:
     from daft.functions import download
     from filelock import FileLock
 
-    from daft_mnist.weights import cache_dir, write_atomically
-
     size: int | None = None
     probe_error: BaseException | None = None
     try:
@@ -535,7 +498,7 @@ def _cached_remote_copy(src: str, io_config: IOConfig | None) -> Path:
         if data is None or (size is not None and len(data) != size):
             got = 0 if data is None else len(data)
             raise DataError(f"could not download {src}: incomplete download, got {got} of {size} bytes")
-        if data[:2] == _GZIP_MAGIC and not name.lower().endswith(".gz"):
+        if data[:2] == GZIP_MAGIC and not name.lower().endswith(".gz"):
             target = target.with_name(name + ".gz")
         write_atomically(target, lambda out: out.write(data))
     logger.info("downloaded %s (%d bytes) to %s", src, len(data), target)
@@ -613,7 +576,7 @@ def _open_maybe_gzip(path: Path) -> bytes:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"IDX file not found: {path}") from None
-    if raw[:2] == _GZIP_MAGIC:
+    if raw[:2] == GZIP_MAGIC:
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError) as exc:

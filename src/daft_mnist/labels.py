@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from daft_mnist._rules import OnError, check_on_error, label_check
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
@@ -19,45 +20,22 @@ __all__ = ["checked_labels"]
 def _check_labels_batch(series: Any, on_error: str, column: str, source: JsonLines | None = None) -> Any:
     import pyarrow as pa
 
-    arr = series.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    n = len(arr)
-    t = arr.type
-    if isinstance(arr, pa.ExtensionArray):
-        arr = arr.storage
-        t = arr.type
-    if n and not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)):
-        raise DataError(f"column {column!r}: expected integer labels 0-9, got values of type {t}")
-    if pa.types.is_null(t):
-        values = np.zeros(n, dtype=np.float64)
-        nulls = np.ones(n, dtype=bool)
-    else:
-        values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
-        nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    with np.errstate(invalid="ignore"):
-        bad = nulls | ~((values >= 0) & (values <= 9) & (values == np.floor(values)))
+    bad, reasons, values = label_check(series.to_arrow(), column)
     if bad.any():
-        from daft_mnist.images import _fmt_value
-
-        i = int(np.flatnonzero(bad)[0])
-        what = "null, missing or not a number" if nulls[i] else _fmt_value(values[i])
-        where = f"row {i}" if n == 1 else f"row {i} of a {n}-row batch"
-        reason = f"{where}: expected an integer label 0-9, got {what}"
         if on_error == "raise":
             lines = source.first_bad("label") if source is not None else ""
             raise DataError(
-                f"column {column!r}: {int(bad.sum())} of {n} labels are invalid ({reason}){lines}; "
+                f"column {column!r}: {int(bad.sum())} of {len(bad)} labels are invalid ({'; '.join(reasons)}){lines}; "
                 "pass on_error='null' to keep those rows with a null label"
             )
         from daft_mnist._log import record_bad_rows
 
-        record_bad_rows(column, int(bad.sum()), [reason])
+        record_bad_rows(column, int(bad.sum()), reasons)
     out = np.where(bad, 0, values).astype(np.int64)
     return pa.array(out, type=pa.int64(), mask=bad if bad.any() else None)
 
 
-def checked_labels(expr: Expression, *, on_error: Literal["raise", "null"] = "raise") -> Expression:
+def checked_labels(expr: Expression, *, on_error: OnError = "raise") -> Expression:
     """Check that every label is an integer 0-9 (given as int or integral float); return ``Int64``.
 
     Args:
@@ -91,8 +69,7 @@ def _labels_checker(on_error: str, column: str, source: JsonLines | None = None)
     import daft
     from daft import DataType
 
-    if on_error not in ("raise", "null"):
-        raise ValueError(f"on_error must be 'raise' or 'null', got {on_error!r}")
+    check_on_error(on_error)
 
     @daft.func.batch(return_dtype=DataType.int64(), use_process=False)
     def check_mnist_labels(labels: daft.Series) -> Any:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+from daft_mnist._rules import require_columns
 
 if TYPE_CHECKING:
     import daft
@@ -11,17 +12,10 @@ if TYPE_CHECKING:
 __all__ = ["accuracy_by_label", "confusion_matrix", "misclassified", "overall_accuracy"]
 
 
-def _require_columns(df: daft.DataFrame, names: Iterable[str]) -> None:
-    have = df.column_names
-    missing = [n for n in names if n not in have]
-    if missing:
-        raise ValueError(f"expected column(s) {missing} in the DataFrame, got columns {have}")
-
-
 def _with_outcome(df: daft.DataFrame, label: str, prediction: str) -> daft.DataFrame:
     from daft import DataType, col
 
-    _require_columns(df, [label, prediction])
+    require_columns(df, [label, prediction])
     # A null prediction (a row kept under on_error="null") counts as wrong, never as missing.
     hit = (col(prediction) == col(label)).fill_null(False)
     return df.with_columns(
@@ -102,7 +96,7 @@ def confusion_matrix(
     """
     from daft import col
 
-    _require_columns(df, [label, prediction])
+    require_columns(df, [label, prediction])
     return (
         df.groupby(col(label), col(prediction).alias("prediction"))
         .agg(col(label).count().alias("count"))
@@ -124,5 +118,5 @@ def misclassified(
     """
     from daft import col
 
-    _require_columns(df, [label, prediction])
+    require_columns(df, [label, prediction])
     return df.where((col(label) != col(prediction)).fill_null(True))

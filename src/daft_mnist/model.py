@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from daft_mnist._files import write_atomically
 from daft_mnist.errors import WeightsError
 
 __all__ = [
@@ -314,9 +315,7 @@ def save_checkpoint(
         # as globals that weights_only loading refuses).
         "metadata": json.loads(json.dumps(dict(metadata or {}), default=str)),
     }
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, p)
+    write_atomically(p, lambda out: torch.save(payload, out))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -120,13 +120,13 @@ def plot_digits(
     """
     from PIL import Image, ImageDraw
 
-    from daft_mnist.metrics import _require_columns
+    from daft_mnist._rules import require_columns
 
     for name, value in (("limit", limit), ("columns", columns), ("scale", scale)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     needed = [image] + [c for c in (label, prediction) if c is not None and caption is None]
-    _require_columns(df, needed)
+    require_columns(df, needed)
     rows = df.limit(limit) if caption is not None else df.select(*needed).limit(limit)
     if df.schema()[image].dtype.is_python():
         data = rows.to_pydict()

@@ -60,10 +60,10 @@ class TrainResult:
 
 
 def _frame_to_arrays(df: daft.DataFrame, image: str, label: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    from daft_mnist._rules import require_columns
     from daft_mnist.images import pixels_to_numpy
-    from daft_mnist.metrics import _require_columns
 
-    _require_columns(df, [image, label])
+    require_columns(df, [image, label])
     table = df.select(image, label).to_arrow()
     pixels = pixels_to_numpy(table.column(image), column=image)
     labels_arr = table.column(label)

@@ -24,8 +24,10 @@ import numpy as np
 import numpy.typing as npt
 from daft import DataType
 
+from daft_mnist._files import is_remote
+from daft_mnist._log import record_bad_rows
+from daft_mnist._rules import DEFAULT_BATCH_SIZE, OnError
 from daft_mnist.errors import DataError, WeightsError
-from daft_mnist.weights import _is_remote
 
 if TYPE_CHECKING:
     from daft import Expression
@@ -42,8 +44,6 @@ __all__ = [
     "model_build_count",
 ]
 
-DEFAULT_BATCH_SIZE = 1024
-OnError = Literal["raise", "null"]
 Precision = Literal["auto", "float32", "int8"]
 
 log = logging.getLogger("daft_mnist")
@@ -314,11 +314,10 @@ def _series_pixels(images: daft.Series, on_error: str) -> tuple[npt.NDArray[np.u
     """
     import pyarrow as pa
 
-    from daft_mnist._log import record_bad_rows
-    from daft_mnist.images import NUM_PIXELS, _bad_rows, _unwrap, pixels_to_numpy
+    from daft_mnist._rules import NUM_PIXELS, pixel_check, pixels_to_numpy, unwrap
 
     column = images.name()
-    arr = _unwrap(images.to_arrow())
+    arr = unwrap(images.to_arrow())
     if on_error == "raise":
         if arr.null_count:
             nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -329,7 +328,7 @@ def _series_pixels(images: daft.Series, on_error: str) -> tuple[npt.NDArray[np.u
                 "pass on_error='null' to give them a null prediction"
             )
         return pixels_to_numpy(arr, column=column), None
-    bad, reasons, _, _ = _bad_rows(arr, column, NUM_PIXELS)
+    bad, reasons, _, _ = pixel_check(arr, column, NUM_PIXELS)
     if not bad.any():
         return pixels_to_numpy(arr, column=column), None
     nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -554,7 +553,7 @@ class Classifier:
     def __post_init__(self) -> None:
         if self.weights is not None:
             weights = os.fspath(self.weights)
-            if not _is_remote(weights):
+            if not is_remote(weights):
                 weights = os.path.abspath(os.path.expanduser(weights.removeprefix("file://")))
             object.__setattr__(self, "weights", weights)
         if not isinstance(self.batch_size, int) or self.batch_size < 1:

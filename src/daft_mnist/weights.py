@@ -8,31 +8,24 @@ rename), so a half-written file is never used.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
-import tempfile
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from daft_mnist._files import cache_dir, file_sha256, is_remote, write_atomically
 from daft_mnist.errors import WeightsError
 
 __all__ = [
     "BUNDLED_WEIGHTS",
-    "CACHE_DIR_ENV",
     "bundled_weights_path",
-    "cache_dir",
-    "file_sha256",
     "resolve_weights",
 ]
 
 BUNDLED_WEIGHTS = "mnist_cnn.pt"
 """File name of the weights shipped inside the package (``daft_mnist/weights/``)."""
-CACHE_DIR_ENV = "DAFT_MNIST_CACHE_DIR"
-"""Environment variable overriding the download cache directory."""
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -45,25 +38,6 @@ def bundled_weights_path() -> Path:
     return path
 
 
-def cache_dir() -> Path:
-    """Download cache: ``$DAFT_MNIST_CACHE_DIR``, else ``$XDG_CACHE_HOME/daft-mnist``, else ``~/.cache/daft-mnist``."""
-    env = os.environ.get(CACHE_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "daft-mnist"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's contents."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _normalize_sha(sha256: str | None) -> str | None:
     if sha256 is None:
         return None
@@ -71,10 +45,6 @@ def _normalize_sha(sha256: str | None) -> str | None:
     if not _SHA256_RE.match(s):
         raise WeightsError(f"sha256 must be 64 hexadecimal characters, got {sha256!r}")
     return s
-
-
-def _is_remote(weights: str) -> bool:
-    return "://" in weights and not weights.startswith("file://")
 
 
 def _verify(path: Path, sha256: str | None, source: str) -> None:
@@ -108,7 +78,7 @@ def resolve_weights(weights: str | os.PathLike[str] | None = None, *, sha256: st
         _verify(path, expected, "bundled weights")
         return path
     text = os.fspath(weights)
-    if not _is_remote(text):
+    if not is_remote(text):
         path = Path(text.removeprefix("file://")).expanduser()
         if not path.is_file():
             raise WeightsError(f"weights file not found: {path}")
@@ -136,27 +106,6 @@ def _download_cached(url: str, sha256: str) -> Path:
             target.unlink()  # a stale or tampered cache entry: fetch again
         write_atomically(target, lambda out: _fetch(url, out), check=lambda tmp: _verify(tmp, sha256, url))
     return target
-
-
-def write_atomically(
-    target: Path, write: Callable[[BinaryIO], object], *, check: Callable[[Path], object] | None = None
-) -> None:
-    """Write ``target`` through a temporary file beside it, renamed into place only when complete.
-
-    ``write`` fills the open file; ``check`` may inspect the finished temporary file and raise.
-    A reader never sees a partial file, and nothing is left behind when either raises.
-    """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        if check is not None:
-            check(tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _copy_counting(src: Any, out: BinaryIO) -> int:
