@@ -1,0 +1,126 @@
+"""Expression builder that prepares real pictures of digits the way MNIST's were made.
+
+Photos, scans and drawings of any size and mode become ``Tensor[UInt8; [28, 28]]`` MNIST
+images: grayscale (transparency composited onto the paper), ink made bright on dark, the
+background level removed, cropped to the ink, the longest side scaled to 20 pixels with
+antialiasing, and the centre of mass moved to the centre of the 28x28 frame. The work is
+vectorized numpy over each batch (``daft_mnist._prepare``); images of one shape go through
+together.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from daft_mnist._rules import HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error
+
+if TYPE_CHECKING:
+    import daft
+    from daft import Expression
+
+__all__ = ["mnist_style"]
+
+
+def mnist_style(image: Expression, *, on_error: OnError = "raise") -> Expression:
+    """Prepare images of any size and mode as MNIST digits: ``Tensor[UInt8; [28, 28]]``.
+
+    Args:
+        image: A Daft ``Image`` column of any size and 8-bit mode (L, LA, RGB, RGBA), for
+            example from :func:`~daft_mnist.load_images` or ``decode_image()``, or a uint8
+            ``Tensor`` of images.
+        on_error: A row that is not a usable image (corrupt, empty, an unsupported mode):
+            ``"raise"`` (default) fails with a :class:`~daft_mnist.errors.DataError` naming it;
+            ``"null"`` gives a null (logged and counted, see :func:`daft_mnist.bad_row_count`).
+            A null image stays null. A picture with no digit to find (a blank page) is null
+            whatever the setting, with its reason logged and counted: it must not get a
+            confident digit.
+
+    Returns:
+        A ``Tensor[UInt8; [28, 28]]`` expression named like ``image``, ready for
+        :func:`~daft_mnist.classify_digit`.
+
+    Examples:
+        >>> import daft, numpy as np
+        >>> from daft_mnist import mnist_style
+        >>> page = np.full((200, 120, 3), 255, np.uint8)  # white paper, a dark bar of ink
+        >>> page[40:160, 50:70] = 0
+        >>> df = daft.from_pydict({"image": [page]}).select(daft.col("image").cast(daft.DataType.image("RGB")))
+        >>> out = df.select(mnist_style(daft.col("image"))).to_pydict()["image"][0]
+        >>> out.shape, int(out.max()), int(out[0, 0])
+        ((28, 28), 255, 0)
+    """
+    from daft import DataType
+
+    check_on_error(on_error)
+    try:
+        name = str(image.name())
+    except Exception:
+        name = "image"
+    out: Expression = _styler(on_error, name)(image).cast(DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH)))
+    return out.alias(name)
+
+
+def _styler(on_error: OnError, column: str) -> Any:
+    import daft
+    from daft import DataType
+
+    @daft.func.batch(return_dtype=DataType.fixed_size_list(DataType.uint8(), NUM_PIXELS), use_process=False)
+    def mnist_style_images(images: daft.Series) -> Any:
+        return _style_batch(images, on_error, column)
+
+    return mnist_style_images
+
+
+def _fixed_shape(dtype: Any) -> tuple[int, ...] | None:
+    """``(H, W[, C])`` of a fixed-shape Daft image or tensor type, else ``None``."""
+    if dtype.is_fixed_shape_image():
+        channels = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}.get(str(dtype.image_mode).split(".")[-1])
+        return None if channels is None else (*tuple(dtype.shape), channels)
+    if dtype.is_fixed_shape_tensor():
+        return tuple(dtype.shape)
+    return None
+
+
+def _style_batch(images: daft.Series, on_error: OnError, column: str) -> Any:
+    import pyarrow as pa
+
+    from daft_mnist._image_arrays import image_batch
+    from daft_mnist._log import record_bad_rows
+    from daft_mnist._prepare import prepare_batch, prepare_stack
+    from daft_mnist.errors import DataError
+
+    batch = image_batch(images.to_arrow(), shape=_fixed_shape(images.datatype()))
+    n = len(batch.images)
+    if batch.stack is not None:
+        prepared = prepare_stack(batch.stack)
+    else:
+        present = [i for i, img in enumerate(batch.images) if img is not None]
+        prepared = prepare_batch([batch.images[i] for i in present])
+    malformed = [(i, why) for i, why in enumerate(batch.reasons) if why is not None]
+    if malformed and on_error == "raise":
+        i, why = malformed[0]
+        where = f"row {i}" if n == 1 else f"row {i} of a {n}-row batch"
+        raise DataError(
+            f"column {column!r}: {len(malformed)} of {n} images cannot be prepared ({where}: {why}); "
+            "pass on_error='null' to keep going with null for those rows"
+        )
+    pixels = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
+    valid = np.zeros(n, dtype=bool)
+    rows = range(n) if batch.stack is not None else present
+    no_digit: list[str] = []
+    for k, i in enumerate(rows):
+        why = prepared.reasons[k]
+        if why is None:
+            pixels[i] = prepared.pixels[k].reshape(-1)
+            valid[i] = True
+        else:
+            no_digit.append(f"row {i}: {why}")
+    if malformed:
+        record_bad_rows(column, len(malformed), [f"row {i}: {why}" for i, why in malformed[:3]])
+    if no_digit:
+        record_bad_rows(column, len(no_digit), no_digit[:3])
+    return pa.FixedSizeListArray.from_arrays(
+        pa.array(pixels.reshape(-1), type=pa.uint8()), NUM_PIXELS, mask=None if valid.all() else pa.array(~valid)
+    )
