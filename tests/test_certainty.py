@@ -264,3 +264,7 @@ def test_temperature_travels_in_checkpoint_metadata(tmp_path: Path, random_weigh
     for bad in ({"value": "x"}, {"value": 0}, {"value": 100.0}, 3.0):
         with pytest.raises(ValueError, match="temperature"):
             C.temperature_from_metadata({C.TEMPERATURE_KEY: bad})
+
+
+def test_fit_temperature_of_uniform_rows_is_one() -> None:
+    assert C.fit_temperature(np.zeros((5, 10)), np.arange(5)) == 1.0

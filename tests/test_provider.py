@@ -337,3 +337,17 @@ def test_provider_on_the_ray_runner_matches_native(tmp_path: Path, test_json: Pa
         i = at[key]
         assert ray_rows["digit"][j] == native["digit"][i]
         np.testing.assert_allclose(ray_rows["emb"][j], native["emb"][i], atol=1e-4)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Daft 0.7.26's classify_image calls PIL Image.fromarray on (H, W, 1) arrays of Image[L] columns, "
+    "which PIL refuses before the provider is called; convert_image('RGB') or a tensor column works",
+)
+def test_classify_image_takes_grayscale_image_columns(test_json: Path) -> None:
+    from daft import col
+    from daft.functions import classify_image
+
+    df = daft_mnist.load_mnist(test_json).limit(5)
+    df = df.with_column("img", daft_mnist.to_image(col("image")))
+    df.with_column("d", classify_image(col("img"), labels=DIGITS, provider=P.MnistProvider())).collect()
