@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from daft_mnist._log import record_bad_rows
 from daft_mnist._rules import HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error, pixel_check, pixels_to_numpy, unwrap
+from daft_mnist.diagnostics import record_bad_rows
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ def _check_labels_batch(series: Any, on_error: str, column: str, source: JsonLin
                 f"column {column!r}: {int(bad.sum())} of {len(bad)} labels are invalid ({'; '.join(reasons)}){lines}; "
                 "pass on_error='null' to keep those rows with a null label"
             )
-        from daft_mnist._log import record_bad_rows
+        from daft_mnist.diagnostics import record_bad_rows
 
         record_bad_rows(column, int(bad.sum()), reasons)
     out = np.where(bad, 0, values).astype(np.int64)

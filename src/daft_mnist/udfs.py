@@ -25,8 +25,8 @@ import numpy.typing as npt
 from daft import DataType
 
 from daft_mnist._files import is_remote
-from daft_mnist._log import record_bad_rows
 from daft_mnist._rules import DEFAULT_BATCH_SIZE, OnError
+from daft_mnist.diagnostics import record_bad_rows
 from daft_mnist.errors import DataError, WeightsError
 
 if TYPE_CHECKING:
