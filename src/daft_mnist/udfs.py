@@ -314,7 +314,8 @@ def _series_pixels(images: daft.Series, on_error: str) -> tuple[npt.NDArray[np.u
     """
     import pyarrow as pa
 
-    from daft_mnist._rules import NUM_PIXELS, pixel_check, pixels_to_numpy, unwrap
+    from daft_mnist._rules import NUM_PIXELS, pixels_to_numpy, unwrap
+    from daft_mnist._rules import pixel_check_tuple as pixel_check
 
     column = images.name()
     arr = unwrap(images.to_arrow())
