@@ -2,11 +2,13 @@
 
 The loaders live in private modules, one per format: ``_json`` (the tutorial's JSON lines,
 local or remote through ``_remote``'s download cache), ``_idx`` (the original IDX files) and
-``_parquet``; each ends with the checked cast of ``_columns``. Every loader returns a lazy
-:class:`daft.DataFrame` with ``image`` (``List[UInt8; 784]``, the 784 pixels row-major) and
-``label`` (``Int64``). JSON is read with a schema hint, so no Python
-runs per row; a vectorized check per batch turns what a bare cast would silently null (wrong
-length, pixel outside 0-255, fractional values) into a clear error.
+``_parquet``; each ends with the checked cast of ``_columns``. A new format (image files,
+say) is one more private module with a ``load_*`` function and one more branch here.
+
+Every loader returns a lazy :class:`daft.DataFrame` with ``image`` (``List[UInt8; 784]``,
+the 784 pixels row-major) and ``label`` (``Int64``). JSON is read with a schema hint, so no
+Python runs per row; a vectorized check per batch turns what a bare cast would silently null
+(wrong length, pixel outside 0-255, fractional values) into a clear error.
 """
 
 from __future__ import annotations
