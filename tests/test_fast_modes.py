@@ -77,14 +77,14 @@ def test_json_pipeline_reaches_the_model_in_large_batches(
     """read_json emits tiny batches; neither the pixel checks nor the model may see them one row at a time."""
     from daft import col
 
+    from daft_mnist import _columns as columns_mod
     from daft_mnist import add_image_2d, classify, load_mnist
-    from daft_mnist import images as images_mod
 
     path, pixels, _ = tiny_json(n=600)
     model_sizes: list[int] = []
     check_sizes: list[int] = []
     orig_lp = LoadedModel.log_probabilities
-    orig_check = images_mod._check_batch
+    orig_check = columns_mod.check_pixels_batch
 
     def spy_lp(self: LoadedModel, px: np.ndarray) -> torch.Tensor:
         model_sizes.append(len(px))
@@ -95,7 +95,7 @@ def test_json_pipeline_reaches_the_model_in_large_batches(
         return orig_check(series, on_error, column, source)
 
     monkeypatch.setattr(LoadedModel, "log_probabilities", spy_lp)
-    monkeypatch.setattr(images_mod, "_check_batch", spy_check)
+    monkeypatch.setattr(columns_mod, "check_pixels_batch", spy_check)
     df = classify(add_image_2d(load_mnist(path)), weights=random_weights, batch_size=256)
     got = df.select(col("model_classification")).to_pydict()["model_classification"]
 
@@ -103,9 +103,10 @@ def test_json_pipeline_reaches_the_model_in_large_batches(
     assert sum(model_sizes) == 600
     assert len(model_sizes) <= 4, f"expected a few batches of up to 256 rows, got sizes {model_sizes}"
     assert max(model_sizes) <= 256
-    # two checks per row (load_mnist's and image_2d's), each in a handful of batches
-    assert sum(check_sizes) == 1200
-    assert len(check_sizes) <= 8, f"expected the pixel checks to run on whole batches, got {len(check_sizes)} calls"
+    # one check per row (load_mnist's: add_image_2d sees List[UInt8; 784] and casts natively),
+    # in a handful of batches
+    assert sum(check_sizes) == 600
+    assert len(check_sizes) <= 4, f"expected the pixel check to run on whole batches, got {len(check_sizes)} calls"
     want = LoadedModel(ModelSpec(str(random_weights), device="cpu")).predict(pixels)
     np.testing.assert_array_equal(np.asarray(got), want)
 

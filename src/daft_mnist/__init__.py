@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from daft_mnist._log import bad_row_count, reset_bad_row_count
+    from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
     from daft_mnist.errors import DaftMnistError, DataError, WeightsError
     from daft_mnist.frames import add_image_2d, add_pil_image, classify
     from daft_mnist.images import checked_pixels, image_2d, pixels_to_numpy, to_image
@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "accuracy_by_label": "daft_mnist.metrics",
     "add_image_2d": "daft_mnist.frames",
     "add_pil_image": "daft_mnist.frames",
-    "bad_row_count": "daft_mnist._log",
+    "bad_row_count": "daft_mnist.diagnostics",
     "calibrate_int8": "daft_mnist.quantize",
     "checked_labels": "daft_mnist.labels",
     "checked_pixels": "daft_mnist.images",
@@ -58,7 +58,7 @@ _EXPORTS: dict[str, str] = {
     "plot_confusion_matrix": "daft_mnist.plots",
     "plot_digits": "daft_mnist.plots",
     "read_idx": "daft_mnist.io",
-    "reset_bad_row_count": "daft_mnist._log",
+    "reset_bad_row_count": "daft_mnist.diagnostics",
     "resolve_weights": "daft_mnist.weights",
     "to_image": "daft_mnist.images",
     "train": "daft_mnist.training",

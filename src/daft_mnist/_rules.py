@@ -1,14 +1,16 @@
 """The MNIST data rules, in one place: sizes, label range, ``on_error``, and the row checks.
 
 Everything that decides whether a value is a valid MNIST image or label lives here: the
-vectorized checks the column builders and the classifier run per batch, and the per-value
-reasons the JSON line finder uses. No Daft, no torch: pyarrow and numpy only.
+vectorized checks (:func:`pixel_check`, :func:`label_check`) that the column checks, the
+classifier and the JSON line finder all run, and their per-row reasons (:class:`RowCheck`).
+No Daft, no torch: pyarrow and numpy only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -22,17 +24,21 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "HEIGHT",
+    "MAX_REPORTED",
     "NUM_CLASSES",
     "NUM_PIXELS",
     "ON_ERROR_VALUES",
     "WIDTH",
+    "LabelCheck",
     "OnError",
+    "PixelCheck",
+    "RowCheck",
+    "RowSource",
     "check_on_error",
     "fmt_value",
     "label_check",
-    "label_problem",
     "pixel_check",
-    "pixel_problem",
+    "pixel_check_tuple",
     "pixels_to_numpy",
     "require_columns",
     "unwrap",
@@ -48,6 +54,8 @@ NUM_CLASSES = 10
 """Digits 0-9."""
 DEFAULT_BATCH_SIZE = 1024
 """Rows per model call unless the user says otherwise."""
+MAX_REPORTED = 3
+"""Bad rows (or lines) named in one error message."""
 
 OnError = Literal["raise", "null"]
 """What a malformed row does: ``"raise"`` fails the query, ``"null"`` keeps the row with a null."""
@@ -118,75 +126,203 @@ def fmt_value(v: float) -> str:
     return repr(float(v))
 
 
-def pixel_check(
-    arr: pa.Array, column: str, expected: int
-) -> tuple[npt.NDArray[np.bool_], list[str], pa.Array, npt.NDArray[np.int64] | None]:
-    """Vectorized check: boolean mask of bad rows plus a human description of the first few.
+class RowSource(Protocol):
+    """Where a column came from (a file), to name the lines of its bad rows in errors.
 
-    Returns (bad-row mask, reasons, flat values of the non-null rows, per-row lengths or None).
+    Implemented by the JSON-lines loader; the column checks only call :meth:`first_bad`, on
+    the error path.
+    """
+
+    def first_bad(self, field: str, limit: int = ...) -> str:
+        """`` (in FILE: line N: why; ...)`` for the first bad values of ``field``, or ``""``."""
+        ...
+
+
+# Reason codes of RowCheck.code (0: the row is good).
+GOOD = 0
+NULL_IMAGE = 1
+WRONG_LENGTH = 2
+NULL_PIXEL = 3
+NULL_PIXEL_U8 = 4
+BAD_PIXEL = 5
+NULL_LABEL = 6
+BAD_LABEL = 7
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """Which rows of a batch are bad and why: the one implementation of the row rules.
+
+    Computed with numpy over the whole batch (no Python per row); a reason string is built
+    only for the rows asked about. Used by the column checks, the classifier and the JSON
+    line finder alike, so they call the same rows bad for the same reasons.
+
+    Attributes:
+        bad: Boolean mask, one entry per row.
+        code: Reason code per row (``0`` for a good row).
+        detail: Per row, the list length (wrong length) or the index into ``numbers`` of
+            the offending value (bad pixel or label); unused otherwise.
+        numbers: The values that ``detail`` points into (flat pixels, or labels).
+        expected: Pixels per image the check asked for.
+    """
+
+    bad: npt.NDArray[np.bool_]
+    code: npt.NDArray[np.int8]
+    detail: npt.NDArray[np.int64]
+    numbers: npt.NDArray[Any]
+    expected: int = NUM_PIXELS
+
+    def __len__(self) -> int:
+        return len(self.bad)
+
+    @property
+    def count(self) -> int:
+        """How many rows are bad."""
+        return int(self.bad.sum())
+
+    def any(self) -> bool:
+        """Whether any row is bad."""
+        return bool(self.bad.any())
+
+    def reason(self, i: int) -> str | None:
+        """Why row ``i`` is bad (``None`` when it is good), without its place in the batch.
+
+        E.g. ``"expected 784 pixels, got 783"``, ``"pixel value 300 is not an integer in 0-255"``.
+        """
+        code = int(self.code[i])
+        if code == GOOD:
+            return None
+        if code == NULL_IMAGE:
+            return "image is null, missing or not a list of numbers"
+        if code == WRONG_LENGTH:
+            return f"expected {self.expected} pixels, got {int(self.detail[i])}"
+        if code == NULL_PIXEL:
+            return "a pixel value is null or not a number"
+        if code == NULL_PIXEL_U8:
+            return "a pixel value is null"
+        if code == BAD_PIXEL:
+            return f"pixel value {fmt_value(self.numbers[self.detail[i]])} is not an integer in 0-255"
+        if code == NULL_LABEL:
+            return "expected an integer label 0-9, got null, missing or not a number"
+        return f"expected an integer label 0-9, got {fmt_value(self.numbers[self.detail[i]])}"
+
+    def reasons(self, rows: Iterable[int] | None = None) -> list[str | None]:
+        """:meth:`reason` of each of ``rows`` (default: every row)."""
+        return [self.reason(int(i)) for i in (range(len(self)) if rows is None else rows)]
+
+    def bad_rows(self, limit: int | None = None) -> npt.NDArray[np.intp]:
+        """Indices of the bad rows, in order (the first ``limit`` of them)."""
+        rows = np.flatnonzero(self.bad)
+        return rows if limit is None else rows[:limit]
+
+    def described(self, limit: int = MAX_REPORTED) -> list[str]:
+        """The first ``limit`` bad rows as ``"row i of a n-row batch: why"`` (``"row i: why"`` for one row)."""
+        n = len(self)
+        return [
+            f"{f'row {i}' if n == 1 else f'row {i} of a {n}-row batch'}: {self.reason(int(i))}"
+            for i in self.bad_rows(limit)
+        ]
+
+    def summary(self, limit: int = MAX_REPORTED) -> str:
+        """:meth:`described` joined for a message: ``"row 1 of a 3-row batch: ...; row 2 ..."``."""
+        return "; ".join(self.described(limit))
+
+
+@dataclass(frozen=True)
+class PixelCheck(RowCheck):
+    """:class:`RowCheck` of an image column, with the values it read.
+
+    Attributes:
+        values: Flat pixel values of the non-null rows (Arrow).
+        lengths: Per-row lengths (``-1`` for null rows), or ``None`` when every row holds
+            exactly ``expected`` values (value ``i`` belongs to row ``i // expected``).
+    """
+
+    values: Any = None
+    lengths: npt.NDArray[np.int64] | None = None
+
+
+@dataclass(frozen=True)
+class LabelCheck(RowCheck):
+    """:class:`RowCheck` of a label column; ``numbers`` are the labels as float64."""
+
+
+def _first_per_row(
+    flagged_values: npt.NDArray[np.bool_], rows_of: Any
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """(rows with a flagged value, index of the first flagged value of each)."""
+    idx = np.flatnonzero(flagged_values)
+    rows = rows_of(idx)
+    first_rows, first_pos = np.unique(rows, return_index=True)
+    return first_rows, idx[first_pos]
+
+
+def pixel_check(arr: pa.Array, column: str, expected: int = NUM_PIXELS) -> PixelCheck:
+    """Vectorized check of an image column: which rows are not ``expected`` integer pixels in 0-255, and why.
+
+    A row's reason is the first that applies: the image is null (or not a list); its
+    length is wrong; else its first pixel that is null or outside 0-255 / fractional.
+
+    Raises:
+        DataError: The column as a whole is not images (wrong type, fixed size not ``expected``).
     """
     import pyarrow as pa
 
     n = len(arr)
     values, lengths, fixed = _values_and_lengths(arr, column)
-    bad = np.zeros(n, dtype=bool)
-    reasons: list[str] = []
-
-    def where(i: int) -> str:
-        return f"row {i}" if n == 1 else f"row {i} of a {n}-row batch"
-
-    nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    if nulls.any():
-        bad |= nulls
-        reasons.append(f"{where(int(np.flatnonzero(nulls)[0]))}: image is null, missing or not a list of numbers")
     if fixed is not None and fixed != expected:
         raise DataError(f"column {column!r}: expected {expected} pixels per image, got fixed-size lists of {fixed}")
-    if lengths is None:
-        row_of_value = None
-    else:
-        wrong = (lengths != expected) & ~nulls
-        if wrong.any():
-            i = int(np.flatnonzero(wrong)[0])
-            reasons.append(f"{where(i)}: expected {expected} pixels, got {int(lengths[i])}")
-            bad |= wrong
-        row_of_value = np.repeat(np.arange(n), np.where(lengths > 0, lengths, 0))
+    code = np.zeros(n, dtype=np.int8)
+    detail = np.zeros(n, dtype=np.int64)
+    if arr.null_count:
+        code[np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = NULL_IMAGE
+    if lengths is not None:
+        wrong = (lengths != expected) & (code == GOOD)
+        code[wrong] = WRONG_LENGTH
+        detail[wrong] = lengths[wrong]
 
     def rows_of(value_idx: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
-        out = value_idx // expected if row_of_value is None else row_of_value[value_idx]
-        return np.asarray(out, dtype=np.int64)
+        if lengths is None:
+            return np.asarray(value_idx // expected, dtype=np.int64)
+        row_of_value = np.repeat(np.arange(n), np.where(lengths > 0, lengths, 0))
+        return np.asarray(row_of_value[value_idx], dtype=np.int64)
 
     t = values.type
     if pa.types.is_null(t):  # only empty or null lists: Arrow types the (absent) values as null
         values = values.cast(pa.float64())
         t = values.type
+    numbers: npt.NDArray[Any] = np.zeros(0)
+    vnull = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool) if values.null_count else None
+    flagged, null_code = vnull, NULL_PIXEL_U8
     if len(values) and not pa.types.is_uint8(t):
         if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
             raise DataError(f"column {column!r}: expected integer pixel values 0-255, got values of type {t}")
-        v = values.to_numpy(zero_copy_only=False)
-        vnull = (
-            np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-            if values.null_count
-            else np.zeros(len(v), dtype=bool)
-        )
+        numbers = values.to_numpy(zero_copy_only=False)
         with np.errstate(invalid="ignore"):
-            vbad = ~((v >= 0) & (v <= 255))
+            flagged = ~((numbers >= 0) & (numbers <= 255))
             if pa.types.is_floating(t):
-                vbad |= v != np.floor(v)
-        vbad &= ~vnull
-        if vnull.any():
-            rows_null = rows_of(np.flatnonzero(vnull))
-            reasons.append(f"{where(int(rows_null[0]))}: a pixel value is null or not a number")
-            bad[np.unique(rows_null)] = True
-        if vbad.any():
-            first = int(np.flatnonzero(vbad)[0])
-            rows_bad = rows_of(np.flatnonzero(vbad))
-            reasons.append(f"{where(int(rows_bad[0]))}: pixel value {fmt_value(v[first])} is not an integer in 0-255")
-            bad[np.unique(rows_bad)] = True
-    elif values.null_count:
-        rows_null = rows_of(np.flatnonzero(np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)))
-        reasons.append(f"{where(int(rows_null[0]))}: a pixel value is null")
-        bad[np.unique(rows_null)] = True
-    return bad, reasons, values, lengths
+                flagged |= numbers != np.floor(numbers)
+        if vnull is not None:
+            flagged |= vnull
+        null_code = NULL_PIXEL
+    if flagged is not None and flagged.any():
+        rows, first = _first_per_row(flagged, rows_of)
+        free = code[rows] == GOOD
+        rows, first = rows[free], first[free]
+        code[rows] = BAD_PIXEL if vnull is None else np.where(vnull[first], null_code, BAD_PIXEL)
+        detail[rows] = first
+    return PixelCheck(code != GOOD, code, detail, numbers, expected, values, lengths)
+
+
+def pixel_check_tuple(
+    arr: pa.Array, column: str, expected: int = NUM_PIXELS
+) -> tuple[npt.NDArray[np.bool_], list[str], pa.Array, npt.NDArray[np.int64] | None]:
+    """Deprecated tuple form of :func:`pixel_check` (bad mask, described rows, values, lengths).
+
+    Kept only for ``udfs`` until it reads :class:`PixelCheck`; same implementation.
+    """
+    check = pixel_check(arr, column, expected)
+    return check.bad, check.described(), check.values, check.lengths
 
 
 def pixels_to_numpy(arr: pa.Array | pa.ChunkedArray, *, column: str = "image") -> npt.NDArray[np.uint8]:
@@ -207,23 +343,20 @@ def pixels_to_numpy(arr: pa.Array | pa.ChunkedArray, *, column: str = "image") -
     """
     raw = unwrap(arr)
     n = len(raw)
-    bad, reasons, values, _ = pixel_check(raw, column, NUM_PIXELS)
-    if bad.any():
-        raise DataError(
-            f"column {column!r}: {int(bad.sum())} of {n} rows are not valid MNIST images ({'; '.join(reasons)})"
-        )
+    check = pixel_check(raw, column, NUM_PIXELS)
+    if check.any():
+        raise DataError(f"column {column!r}: {check.count} of {n} rows are not valid MNIST images ({check.summary()})")
     if n == 0:
         return np.empty((0, NUM_PIXELS), dtype=np.uint8)
-    v = values.to_numpy(zero_copy_only=False)
+    v = check.values.to_numpy(zero_copy_only=False)
     return np.ascontiguousarray(v, dtype=np.uint8).reshape(n, NUM_PIXELS)
 
 
-def label_check(
-    arr: pa.Array | pa.ChunkedArray, column: str
-) -> tuple[npt.NDArray[np.bool_], list[str], npt.NDArray[np.float64]]:
-    """Vectorized check of a label column: (bad-row mask, reasons for the first bad row, values as float64).
+def label_check(arr: pa.Array | pa.ChunkedArray, column: str) -> LabelCheck:
+    """Vectorized check of a label column: which rows are not an integer 0-9, and why.
 
     A label is good when it is an integer 0-9 (given as an int or an integral float).
+    ``numbers`` of the result holds the labels as float64 (0 for null).
 
     Raises:
         DataError: The column is not numeric.
@@ -243,36 +376,8 @@ def label_check(
         nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     with np.errstate(invalid="ignore"):
         bad = nulls | ~((values >= 0) & (values <= NUM_CLASSES - 1) & (values == np.floor(values)))
-    reasons: list[str] = []
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        what = "null, missing or not a number" if nulls[i] else fmt_value(values[i])
-        where = f"row {i}" if n == 1 else f"row {i} of a {n}-row batch"
-        reasons.append(f"{where}: expected an integer label 0-9, got {what}")
-    return bad, reasons, values
-
-
-def pixel_problem(image: Any) -> str | None:
-    """Why a parsed JSON ``image`` is not 784 integer pixels in 0-255 (None when it is)."""
-    if not isinstance(image, list):
-        return "image is null, missing or not a list of numbers"
-    if len(image) != NUM_PIXELS:
-        return f"expected {NUM_PIXELS} pixels, got {len(image)}"
-    for v in image:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return "a pixel value is null or not a number"
-        if not (0 <= v <= 255 and float(v).is_integer()):
-            return f"pixel value {v!r} is not an integer in 0-255"
-    return None
-
-
-def label_problem(label: Any) -> str | None:
-    """Why a parsed JSON ``label`` is not an integer 0-9 (None when it is)."""
-    if isinstance(label, bool) or not isinstance(label, (int, float)):
-        return "expected an integer label 0-9, got null, missing or not a number"
-    if not (0 <= label <= 9 and float(label).is_integer()):
-        return f"expected an integer label 0-9, got {label!r}"
-    return None
+    code = np.where(nulls, NULL_LABEL, np.where(bad, BAD_LABEL, GOOD)).astype(np.int8)
+    return LabelCheck(bad, code, np.arange(n, dtype=np.int64), values)
 
 
 def require_columns(df: daft.DataFrame, names: Iterable[str]) -> None:

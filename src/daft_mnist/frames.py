@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from daft_mnist._rules import OnError, require_columns
+from daft_mnist._rules import HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error, require_columns
 
 if TYPE_CHECKING:
     import daft
@@ -23,6 +23,11 @@ def add_image_2d(
     df: daft.DataFrame, *, column: str = "image", output: str = "image_2d", on_error: OnError = "raise"
 ) -> daft.DataFrame:
     """Add ``output``: ``column``'s 784 pixels as a 28x28 ``Tensor[UInt8]`` (see :func:`~daft_mnist.image_2d`).
+
+    Each row is checked once per pipeline: a column whose type already proves it valid
+    (``FixedSizeList[UInt8; 784]`` as :func:`~daft_mnist.load_mnist` gives, a 28x28 uint8
+    tensor, an ``Image[L; 28 x 28]``) is reshaped by a native cast, without a Python check;
+    its null rows (made null, and counted, by the step that checked them) stay null.
 
     Args:
         df: Input frame.
@@ -39,28 +44,47 @@ def add_image_2d(
         >>> df.to_pydict()["image_2d"][0][13:15, :3].tolist()
         [[0, 0, 0], [255, 255, 255]]
     """
-    from daft import col
+    from daft import DataType, col
 
+    from daft_mnist._columns import proves_valid_pixels
     from daft_mnist.images import image_2d
 
+    check_on_error(on_error)
     require_columns(df, [column])
+    if proves_valid_pixels(df.schema()[column].dtype):
+        return df.with_column(output, col(column).cast(DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH))))
     return df.with_column(output, image_2d(col(column), on_error=on_error))
 
 
-def _to_pil_batch(images: Any) -> Any:
+def _to_pil_batch(images: Any, on_error: str = "raise", trusted: bool = False) -> Any:
+    """Batch body of the ``as_pil`` UDF: ``PIL.Image`` per row, ``None`` for null rows.
+
+    ``trusted``: the column's type proves it valid, so it is not checked again.
+    """
     import daft
+    import numpy as np
     from PIL import Image
 
-    from daft_mnist._rules import pixels_to_numpy, unwrap
+    from daft_mnist._columns import check_pixels_batch
+    from daft_mnist._rules import unwrap
 
-    arr = unwrap(images.to_arrow())
-    pixels = pixels_to_numpy(arr, column=images.name()).reshape(-1, 28, 28)
+    fixed = unwrap(images.to_arrow()) if trusted else check_pixels_batch(images, on_error, images.name())
+    n = len(fixed)
+    flat = fixed.values.slice(fixed.offset * NUM_PIXELS, n * NUM_PIXELS).to_numpy(zero_copy_only=False)
+    pixels = np.asarray(flat, dtype=np.uint8).reshape(n, HEIGHT, WIDTH)
+    valid = fixed.is_valid().to_numpy(zero_copy_only=False) if fixed.null_count else np.ones(n, dtype=bool)
+    pictures = [Image.fromarray(p) if ok else None for p, ok in zip(pixels, valid, strict=True)]
     # An explicit Python-typed Series: a plain list would be coerced back to arrays.
-    return daft.Series.from_pylist([Image.fromarray(p) for p in pixels], dtype=daft.DataType.python())
+    return daft.Series.from_pylist(pictures, dtype=daft.DataType.python())
 
 
 def add_pil_image(
-    df: daft.DataFrame, *, column: str = "image_2d", output: str = "pil_image", as_pil: bool = False
+    df: daft.DataFrame,
+    *,
+    column: str = "image_2d",
+    output: str = "pil_image",
+    as_pil: bool = False,
+    on_error: OnError = "raise",
 ) -> daft.DataFrame:
     """Add ``output``: ``column`` rendered as a grayscale 28x28 image.
 
@@ -68,11 +92,18 @@ def add_pil_image(
     thumbnails and which stays in Arrow memory. ``as_pil=True`` gives real ``PIL.Image``
     objects (a Python column) for code that wants them.
 
+    As in :func:`add_image_2d`, a column whose type proves it valid (a 28x28 uint8 tensor
+    from :func:`add_image_2d`, ``FixedSizeList[UInt8; 784]``, ``Image[L; 28 x 28]``) is not
+    checked again: a native cast (or, with ``as_pil``, a plain conversion) and null rows
+    stay null.
+
     Args:
         df: Input frame.
         column: A 28x28 tensor column (from :func:`add_image_2d`) or 784-pixel lists.
         output: Name of the new column.
         as_pil: Return ``PIL.Image.Image`` objects instead of a Daft Image column.
+        on_error: ``"raise"`` (default) fails on a malformed row; ``"null"`` gives a null
+            image (``None`` with ``as_pil``) for it, and counts it.
 
     Examples:
         >>> import daft
@@ -87,15 +118,20 @@ def add_pil_image(
     import daft
     from daft import DataType, col
 
+    from daft_mnist._columns import proves_valid_pixels
     from daft_mnist.images import to_image
 
+    check_on_error(on_error)
     require_columns(df, [column])
+    trusted = proves_valid_pixels(df.schema()[column].dtype)
     if not as_pil:
-        return df.with_column(output, to_image(col(column)))
+        if trusted:
+            return df.with_column(output, col(column).cast(DataType.image("L", HEIGHT, WIDTH)))
+        return df.with_column(output, to_image(col(column), on_error=on_error))
 
     @daft.func.batch(return_dtype=DataType.python(), use_process=False)
     def to_pil(images: daft.Series) -> Any:
-        return _to_pil_batch(images)
+        return _to_pil_batch(images, on_error, trusted)
 
     return df.with_column(output, to_pil(col(column)))
 

@@ -25,8 +25,8 @@ import numpy.typing as npt
 from daft import DataType
 
 from daft_mnist._files import is_remote
-from daft_mnist._log import record_bad_rows
 from daft_mnist._rules import DEFAULT_BATCH_SIZE, OnError
+from daft_mnist.diagnostics import record_bad_rows
 from daft_mnist.errors import DataError, WeightsError
 
 if TYPE_CHECKING:
@@ -314,7 +314,8 @@ def _series_pixels(images: daft.Series, on_error: str) -> tuple[npt.NDArray[np.u
     """
     import pyarrow as pa
 
-    from daft_mnist._rules import NUM_PIXELS, pixel_check, pixels_to_numpy, unwrap
+    from daft_mnist._rules import NUM_PIXELS, pixels_to_numpy, unwrap
+    from daft_mnist._rules import pixel_check_tuple as pixel_check
 
     column = images.name()
     arr = unwrap(images.to_arrow())

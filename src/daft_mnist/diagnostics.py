@@ -1,4 +1,8 @@
-"""Counting and logging rows that were kept as null under ``on_error="null"``."""
+"""Diagnostics: how many rows were kept as null under ``on_error="null"``, and their log.
+
+Every step that turns a malformed row into a null (the loaders, the column checks, the
+classifier) logs it to the ``daft_mnist`` logger and counts it here, per column.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,23 @@ import logging
 import threading
 from collections import Counter
 
+__all__ = ["bad_row_count", "logger", "record_bad_rows", "reset_bad_row_count"]
+
 logger = logging.getLogger("daft_mnist")
+"""The library's logger (``"daft_mnist"``): warnings for rows kept as null, downloads."""
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
 
 
 def record_bad_rows(column: str, count: int, reasons: list[str]) -> None:
-    """Log and count ``count`` bad rows of ``column`` (kept as null)."""
+    """Log and count ``count`` bad rows of ``column`` (kept as null).
+
+    Args:
+        column: The column the rows were checked in.
+        count: How many rows were set to null.
+        reasons: A few of the rows and why (for the log message).
+    """
     with _lock:
         _counts[column] += count
     logger.warning("column %r: %d rows are not valid and were set to null (%s)", column, count, "; ".join(reasons))

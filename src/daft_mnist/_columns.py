@@ -1,0 +1,197 @@
+"""Checked columns: the Daft batch UDFs that check pixels and labels, and the loaders' cast to the library schema.
+
+The expression builders (:mod:`daft_mnist.images`, :mod:`daft_mnist.labels`) and every
+loader use these, so a column is checked the same way wherever it comes from. The rules
+themselves are in :mod:`daft_mnist._rules`; a loader that knows the file a column came from
+passes it as a :class:`~daft_mnist._rules.RowSource`, so errors name the file's lines too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from daft_mnist._rules import (
+    HEIGHT,
+    NUM_PIXELS,
+    WIDTH,
+    OnError,
+    RowSource,
+    check_on_error,
+    label_check,
+    pixel_check,
+    unwrap,
+)
+from daft_mnist.diagnostics import record_bad_rows
+from daft_mnist.errors import DataError
+
+if TYPE_CHECKING:
+    import daft
+    import pyarrow as pa
+
+__all__ = [
+    "check_labels_batch",
+    "check_pixels_batch",
+    "empty_frame",
+    "finish",
+    "is_valid_pixels",
+    "label_checker",
+    "pixel_checker",
+    "proves_valid_pixels",
+]
+
+
+def is_valid_pixels(raw: pa.Array) -> bool:
+    """Whether ``raw`` is ``FixedSizeList[UInt8; 784]`` storage without a null row or pixel: valid by its type.
+
+    Such a column (what :func:`~daft_mnist.load_mnist`, ``image_2d`` and ``to_image`` give)
+    needs no check; the pixel checker passes it through without a copy.
+    """
+    import pyarrow as pa
+
+    t = raw.type
+    return bool(
+        pa.types.is_fixed_size_list(t)
+        and t.list_size == NUM_PIXELS
+        and pa.types.is_uint8(t.value_type)
+        and raw.null_count == 0
+        and raw.flatten().null_count == 0
+    )
+
+
+def proves_valid_pixels(dtype: daft.DataType) -> bool:
+    """Whether a Daft column type proves every non-null row is a valid MNIST image.
+
+    True for ``FixedSizeList[UInt8; 784]`` (as :func:`~daft_mnist.load_mnist` gives),
+    ``Tensor[UInt8; [28, 28]]`` and ``Image[L; 28 x 28]``: 784 bytes per row, each 0-255 by
+    type. A frame helper given such a column casts it natively, without a Python check.
+    """
+    from daft import DataType
+
+    return dtype in (
+        DataType.fixed_size_list(DataType.uint8(), NUM_PIXELS),
+        DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH)),
+        DataType.image("L", HEIGHT, WIDTH),
+    )
+
+
+def check_pixels_batch(series: Any, on_error: str, column: str, source: RowSource | None = None) -> Any:
+    """Batch body of the pixel checker: returns ``FixedSizeList[UInt8; 784]``.
+
+    Already-valid input (:func:`is_valid_pixels`: a ``load_mnist`` column, a 28x28 uint8
+    tensor or image) is returned as is, without a copy or a value scan.
+
+    Args:
+        series: The Daft Series of one batch.
+        on_error: ``"raise"`` or ``"null"``.
+        column: Column name for messages.
+        source: The file the column was read from, to name the bad lines too.
+    """
+    import pyarrow as pa
+
+    raw = unwrap(series.to_arrow())
+    out_type = pa.list_(pa.uint8(), NUM_PIXELS)
+    if is_valid_pixels(raw):
+        return raw if raw.type == out_type else raw.cast(out_type)
+    n = len(raw)
+    check = pixel_check(raw, column, NUM_PIXELS)
+    bad = check.bad
+    if check.any():
+        if on_error == "raise":
+            lines = source.first_bad("image") if source is not None else ""
+            raise DataError(
+                f"column {column!r}: {check.count} of {n} rows are not valid MNIST images ({check.summary()})"
+                f"{lines}; pass on_error='null' to keep going with null for those rows"
+            )
+        record_bad_rows(column, check.count, check.described())
+        flat_all = np.nan_to_num(
+            np.asarray(check.values.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64)
+        )
+        full = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
+        if check.lengths is None:
+            full[~bad] = flat_all.reshape(n, NUM_PIXELS)[~bad].astype(np.uint8)
+        else:
+            keep = np.repeat(~bad, np.where(check.lengths > 0, check.lengths, 0))
+            full[~bad] = flat_all[keep].reshape(-1, NUM_PIXELS).astype(np.uint8)
+        return pa.FixedSizeListArray.from_arrays(
+            pa.array(full.reshape(-1), type=pa.uint8()), NUM_PIXELS, mask=pa.array(bad)
+        )
+    values = check.values
+    if pa.types.is_fixed_size_list(raw.type) and pa.types.is_uint8(values.type) and raw.null_count == 0:
+        return raw if raw.type == out_type else raw.cast(out_type)
+    flat_u8 = pa.array(np.asarray(values.to_numpy(zero_copy_only=False)).astype(np.uint8), type=pa.uint8())
+    return pa.FixedSizeListArray.from_arrays(flat_u8, NUM_PIXELS)
+
+
+def pixel_checker(on_error: OnError, column: str, source: RowSource | None = None) -> Any:
+    """A Daft batch UDF checking an image column into ``FixedSizeList[UInt8; 784]`` (:func:`check_pixels_batch`)."""
+    import daft
+    from daft import DataType
+
+    check_on_error(on_error)
+
+    @daft.func.batch(return_dtype=DataType.fixed_size_list(DataType.uint8(), NUM_PIXELS), use_process=False)
+    def check_mnist_pixels(images: daft.Series) -> Any:
+        return check_pixels_batch(images, on_error, column, source)
+
+    return check_mnist_pixels
+
+
+def check_labels_batch(series: Any, on_error: str, column: str, source: RowSource | None = None) -> Any:
+    """Batch body of the label checker: returns ``Int64`` labels 0-9 (null for bad ones under ``"null"``)."""
+    import pyarrow as pa
+
+    check = label_check(series.to_arrow(), column)
+    bad = check.bad
+    if check.any():
+        if on_error == "raise":
+            lines = source.first_bad("label") if source is not None else ""
+            raise DataError(
+                f"column {column!r}: {check.count} of {len(check)} labels are invalid ({check.summary()}){lines}; "
+                "pass on_error='null' to keep those rows with a null label"
+            )
+        record_bad_rows(column, check.count, check.described())
+    out = np.where(bad, 0, check.numbers).astype(np.int64)
+    return pa.array(out, type=pa.int64(), mask=bad if bad.any() else None)
+
+
+def label_checker(on_error: OnError, column: str, source: RowSource | None = None) -> Any:
+    """A Daft batch UDF checking one label column into ``Int64`` (see :func:`check_labels_batch`)."""
+    import daft
+    from daft import DataType
+
+    check_on_error(on_error)
+
+    @daft.func.batch(return_dtype=DataType.int64(), use_process=False)
+    def check_mnist_labels(labels: daft.Series) -> Any:
+        return check_labels_batch(labels, on_error, column, source)
+
+    return check_mnist_labels
+
+
+def finish(df: daft.DataFrame, on_error: OnError = "raise", source: RowSource | None = None) -> daft.DataFrame:
+    """Checked cast of a loader's raw ``image`` and ``label`` columns to ``List[UInt8; 784]`` and ``Int64`` 0-9.
+
+    With ``source``, errors about bad rows also name their lines in that file.
+    """
+    from daft import col
+
+    return df.select(
+        pixel_checker(on_error, "image", source)(col("image")).alias("image"),
+        label_checker(on_error, "label", source)(col("label")).alias("label"),
+    )
+
+
+def empty_frame() -> daft.DataFrame:
+    """A frame with no rows and exactly the schema :func:`~daft_mnist.load_mnist` gives."""
+    import daft
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "image": pa.array([], type=pa.list_(pa.uint8(), NUM_PIXELS)),
+            "label": pa.array([], type=pa.int64()),
+        }
+    )
+    return finish(daft.from_arrow(table))

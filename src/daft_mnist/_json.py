@@ -1,0 +1,402 @@
+"""JSON-lines files (the tutorial's format): pre-check, reader with a schema hint, line finder, lenient reader.
+
+A local (or cached remote) file is scanned once before reading so that lines Daft's reader
+would choke on are named by their line numbers; the rows are then read with a schema hint
+(no Python per row) and checked per batch by :mod:`daft_mnist._columns`. When a row check
+fails, :class:`JsonLines` reads the file again and names the bad rows' lines, with the same
+checks (:func:`~daft_mnist._rules.pixel_check`, :func:`~daft_mnist._rules.label_check`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from daft_mnist._columns import empty_frame, finish
+from daft_mnist._files import is_gzip
+from daft_mnist._remote import cached_remote_copy
+from daft_mnist._rules import MAX_REPORTED, OnError, RowCheck, label_check, pixel_check
+from daft_mnist.diagnostics import logger
+from daft_mnist.errors import DataError
+
+if TYPE_CHECKING:
+    import daft
+    from daft.io import IOConfig
+
+__all__ = [
+    "JSON_SUFFIXES",
+    "JsonLines",
+    "JsonScan",
+    "as_label",
+    "as_pixels",
+    "check_json_values",
+    "load_json_local",
+    "load_json_remote",
+    "mnist_schema",
+    "parse_json_line",
+    "read_json_lines_leniently",
+    "scan_local_json",
+]
+
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
+"""File name endings read as JSON lines."""
+_JSON_BATCH_ROWS = 4096
+_FINDER_ROWS = 4096
+"""Lines the line finder parses into one Arrow batch before checking it."""
+
+
+def mnist_schema() -> dict[str, Any]:
+    """The schema hint for Daft's JSON reader: ``image`` as ``List[Float64]``, ``label`` as ``Float64``."""
+    from daft import DataType
+
+    # Float64 pixels keep fractional or out-of-range values visible to the check (an Int64 or
+    # UInt8 hint would truncate or null them silently); Float64 holds every 0-255 int exactly.
+    return {"image": DataType.list(DataType.float64()), "label": DataType.float64()}
+
+
+@dataclass(frozen=True)
+class JsonScan:
+    """What the pre-flight scan of a local JSON-lines file found."""
+
+    rows: int
+    bad_lines: int
+    first_bad: tuple[tuple[int, str], ...]
+
+
+_scan_cache: dict[tuple[str, int, int, bool], JsonScan] = {}
+_scan_lock = threading.Lock()
+
+
+def _describe_line(raw: bytes) -> str:
+    """Why a line that does not look like a JSON object is not one (for error messages)."""
+    preview = raw[:40].decode("utf-8", errors="replace")
+    more = "..." if len(raw) > 40 else ""
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return f"not valid JSON ({exc.args[0] if exc.args else exc}): {preview!r}{more}"
+    return f"a JSON {type(value).__name__}, expected an object with 'image' and 'label': {preview!r}{more}"
+
+
+_SCAN_CHUNK_BYTES = 8 << 20
+_PLAIN_CHARS = b'0123456789,.-+eE[]{}:" \t\r\n'
+
+
+def _line_chunks(fh: Any) -> Iterator[bytes]:
+    """The decompressed stream in pieces of about 8 MB that end at a line break."""
+    rest = b""
+    while block := fh.read(_SCAN_CHUNK_BYTES):
+        buf = rest + block
+        cut = buf.rfind(b"\n") + 1
+        if cut:
+            yield buf[:cut]
+        rest = buf[cut:]
+    if rest:
+        yield rest
+
+
+def _plain_mnist_rows(chunk: bytes) -> int | None:
+    """How many rows, if every line of ``chunk`` is one ``{"image": [...], "label": ...}`` of numbers.
+
+    A few C-level passes over the whole chunk, no per-line Python: one object per line (no
+    blank lines, no text around it), one pair of brackets and braces per line, and nothing but
+    the two keys (in that order), number characters and whitespace besides. ``None``
+    when any of that fails; the caller then looks at each line. This catches text that is
+    not JSON, truncated and concatenated lines, ``true``/``false``/``null`` and strings;
+    a malformed number or an empty slot (``[1,,2]``) passes, and Daft's reader rejects it.
+    """
+    if not chunk:
+        return None
+    k = chunk.count(b"{")
+    if not (
+        chunk.startswith(b"{")
+        and (chunk.endswith(b"}\n") or chunk.endswith(b"}"))
+        and chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1) == k  # no blank or partial lines
+        and chunk.count(b"}\n{") == k - 1  # each line is exactly one object
+        and chunk.count(b"}") == k
+        and chunk.count(b"[") == k
+        and chunk.count(b"]") == k
+    ):
+        return None
+    if chunk.translate(None, _PLAIN_CHARS) != b"imaglabl" * k:
+        return None
+    return k
+
+
+def _line_problem(line: bytes, *, strict: bool = False) -> str | None:
+    """Why one stripped, non-blank line cannot be an MNIST JSON object (None when it can).
+
+    ``strict`` parses every line with :mod:`json` instead of trusting the fast shape check.
+    """
+    if line[:1] != b"{" or line[-1:] != b"}":
+        return _describe_line(line)
+    if not strict and _plain_mnist_rows(line) == 1:
+        return None  # (a malformed number inside still reaches Daft's reader, see above)
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return _describe_line(line)
+    if not isinstance(obj, dict):
+        return _describe_line(line)
+    for key in ("image", "label"):
+        value = obj.get(key)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, bool) for v in values):
+            return f"a JSON boolean in {key!r} (true/false is not a number)"
+    return None
+
+
+def scan_local_json(path: Path, shown: str | None = None, *, strict: bool = False) -> JsonScan:
+    """Read a local JSON-lines file once (streaming) and find what Daft's reader would choke on.
+
+    Checks that a ``.gz`` file is a complete gzip stream and that every non-blank line is
+    a JSON object (``{...}``; the values are checked later, per batch, by the column
+    checks). The result is cached by path, size and modification time. Messages name the
+    file as ``shown`` (the URL of a cached remote file), else by its path.
+
+    Raises:
+        DataError: The file is missing, or compressed in a way that does not match its name,
+            or a truncated / corrupt gzip stream.
+    """
+    label = shown or str(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DataError(f"MNIST source not found: {label}") from None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, strict)
+    with _scan_lock:
+        cached = _scan_cache.get(key)
+    if cached is not None:
+        return cached
+    gzipped = is_gzip(path)
+    named_gz = path.name.lower().endswith(".gz")
+    if named_gz and not gzipped and st.st_size > 0:
+        raise DataError(f"{label}: named .gz but not gzip-compressed (expected the gzip magic bytes 1f 8b)")
+    if gzipped and not named_gz:
+        raise DataError(f"{label}: gzip-compressed but not named .gz; rename it to {path.name}.gz")
+    rows = 0
+    bad = 0
+    first: list[tuple[int, str]] = []
+    lines_before = 0
+    try:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as fh:
+            for chunk in _line_chunks(fh):
+                fast = None if strict else _plain_mnist_rows(chunk)
+                if fast is not None:  # the whole chunk is well-formed MNIST objects
+                    rows += fast
+                else:
+                    for offset, line in enumerate(chunk.split(b"\n"), start=1):
+                        stripped = line.strip()
+                        if not stripped:
+                            continue
+                        rows += 1
+                        problem = _line_problem(stripped, strict=strict)
+                        if problem is not None:
+                            bad += 1
+                            if len(first) < MAX_REPORTED:
+                                first.append((lines_before + offset, problem))
+                lines_before += chunk.count(b"\n")
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataError(
+            f"{label}: not a readable gzip file (truncated or corrupt: {type(exc).__name__}: {exc}); "
+            "expected a complete gzip stream of JSON lines"
+        ) from None
+    scan = JsonScan(rows, bad, tuple(first))
+    with _scan_lock:
+        _scan_cache[key] = scan
+    return scan
+
+
+@dataclass(frozen=True)
+class JsonLines:
+    """Where a column came from: a JSON-lines file, to name the lines of bad rows in errors.
+
+    A :class:`~daft_mnist._rules.RowSource`: small and picklable, handed to the column checks
+    by :func:`load_json_local`. Only used when a check has already failed, so the normal path
+    never pays for it.
+    """
+
+    path: str
+    shown: str
+
+    def first_bad(self, field: str, limit: int = MAX_REPORTED) -> str:
+        """`` (in FILE: line N: why; ...)`` for the first bad ``field`` values, or ``""``.
+
+        Reads the file again (the error path only): lines are parsed with :mod:`json` into
+        Arrow batches as Daft's reader with :func:`mnist_schema` gives them, and checked by
+        the very checks the column ran. Returns ``""`` when the file cannot be read here
+        (another machine of a cluster) or no line is bad.
+        """
+        try:
+            found = [f"line {n}: {why}" for n, why in islice(self.bad_lines(field), limit)]
+        except (OSError, EOFError, zlib.error):
+            return ""
+        return f" (in {self.shown}: {'; '.join(found)})" if found else ""
+
+    def bad_lines(self, field: str) -> Iterator[tuple[int, str]]:
+        """(line number, reason) of each line whose ``field`` (``"image"`` or ``"label"``) is bad, in order.
+
+        Lines that are blank or not JSON objects are skipped (the pre-check reports them).
+
+        Raises:
+            OSError: The file cannot be read.
+        """
+        path = Path(self.path)
+        with gzip.open(path, "rb") if is_gzip(path) else open(path, "rb") as fh:
+            numbers: list[int] = []
+            values: list[Any] = []
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue  # reported by the pre-flight scan, not by the column checks
+                numbers.append(lineno)
+                values.append(obj.get(field) if isinstance(obj, dict) else None)
+                if len(numbers) >= _FINDER_ROWS:
+                    yield from _bad_in_batch(field, numbers, values)
+                    numbers, values = [], []
+            yield from _bad_in_batch(field, numbers, values)
+
+
+def check_json_values(field: str, values: list[Any]) -> RowCheck:
+    """The row check of ``field`` over parsed JSON values, as Daft's reader with :func:`mnist_schema` types them."""
+    import pyarrow as pa
+
+    if field == "image":
+        return pixel_check(pa.array([as_pixels(v) for v in values], type=pa.list_(pa.float64())), field)
+    return label_check(pa.array([as_label(v) for v in values], type=pa.float64()), field)
+
+
+def _bad_in_batch(field: str, numbers: list[int], values: list[Any]) -> Iterator[tuple[int, str]]:
+    """(line number, reason) of the bad rows of one batch of parsed lines."""
+    if not numbers:
+        return
+    check = check_json_values(field, values)
+    for row in check.bad_rows():
+        yield numbers[row], str(check.reason(int(row)))
+
+
+def load_json_local(path: Path, on_error: OnError, shown: str | None = None, strict: bool = False) -> daft.DataFrame:
+    """Load a local JSON-lines file: pre-check (cached), then Daft's reader with the schema hint, checked.
+
+    Lines that are not JSON objects raise here, or under ``on_error="null"`` are read by
+    :func:`read_json_lines_leniently` as null rows. ``shown`` names the file in messages.
+    """
+    import daft
+
+    label = shown or str(path)
+    scan = scan_local_json(path, shown, strict=strict)
+    if scan.rows == 0:
+        return empty_frame()
+    if scan.bad_lines:
+        detail = "; ".join(f"line {n}: {why}" for n, why in scan.first_bad)
+        if on_error == "raise":
+            raise DataError(
+                f"{label}: {scan.bad_lines} of {scan.rows} lines are not JSON objects of numbers ({detail}); "
+                'expected one {"image": [...784 pixels], "label": 0-9} object per line; '
+                "pass on_error='null' to keep those lines as rows with a null image and label"
+            )
+        logger.warning(
+            "%s: %d of %d lines are not JSON objects of numbers and are kept as rows with a null image and label (%s)",
+            label,
+            scan.bad_lines,
+            scan.rows,
+            detail,
+        )
+        return finish(read_json_lines_leniently(str(path)), on_error)
+    df = daft.read_json(str(path), schema=mnist_schema())
+    return finish(_require_json_columns(df, label), on_error, JsonLines(str(path.resolve()), label))
+
+
+def _require_json_columns(df: daft.DataFrame, src: str) -> daft.DataFrame:
+    """Refuse a frame without ``image`` and ``label``; re-batch it at the reader."""
+    missing = [c for c in ("image", "label") if c not in df.column_names]
+    if missing:
+        raise DataError(f"{src}: expected JSON objects with keys 'image' and 'label'; missing {missing}")
+    # Re-batch right at the reader: with any batch-size requirement further down (into_batches,
+    # a UDF's batch_size), Daft 0.7 otherwise feeds the operators between reader and that point
+    # one row at a time, so the per-batch pixel check would run 10,000 times per 10,000 rows.
+    return df.into_batches(_JSON_BATCH_ROWS)
+
+
+def load_json_remote(
+    src: str, io_config: IOConfig | None, on_error: OnError, cache: bool, strict_json: bool = False
+) -> daft.DataFrame:
+    """Load a remote JSON-lines file: through the download cache (``cache=True``), else streamed by Daft."""
+    import daft
+
+    if cache:
+        return load_json_local(cached_remote_copy(src, io_config), on_error, shown=src, strict=strict_json)
+
+    try:
+        df = daft.read_json(src, schema=mnist_schema(), io_config=io_config)
+    except Exception as exc:
+        if "Empty JSON file" in str(exc):
+            return empty_frame()
+        raise DataError(f"{src}: cannot read it as gzipped JSON lines of MNIST ({type(exc).__name__}: {exc})") from exc
+    return finish(_require_json_columns(df, src), on_error)
+
+
+def _number(v: Any) -> float | None:
+    """A JSON number as float64 (what the reader's Float64 hint gives); None for anything else."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        return float(v)
+    except OverflowError:  # an integer literal beyond float64: infinite, as a float literal would be
+        return math.inf if v > 0 else -math.inf
+
+
+def as_pixels(image: Any) -> list[float | None] | None:
+    """A parsed JSON ``image`` as ``List[Float64]``: None unless a list; non-numbers become None."""
+    return [_number(v) for v in image] if isinstance(image, list) else None
+
+
+def as_label(label: Any) -> float | None:
+    """A parsed JSON ``label`` as ``Float64``: None unless a number."""
+    return _number(label)
+
+
+def parse_json_line(line: str | None) -> tuple[list[float | None] | None, float | None]:
+    """One line to (pixels, label); anything that is not there or not a number becomes None."""
+    if line is None:
+        return None, None
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    return as_pixels(obj.get("image")), as_label(obj.get("label"))
+
+
+def read_json_lines_leniently(src: str) -> daft.DataFrame:
+    """Slow path for a file with bad lines under ``on_error="null"``: one row per non-blank line."""
+    import daft
+    import pyarrow as pa
+    from daft import DataType, col
+
+    @daft.func.batch(
+        return_dtype=DataType.struct({"image": DataType.list(DataType.float64()), "label": DataType.float64()}),
+        use_process=False,
+    )
+    def parse_mnist_json_lines(text: daft.Series) -> Any:
+        parsed = [parse_json_line(line) for line in text.to_pylist()]
+        images = pa.array([p for p, _ in parsed], type=pa.list_(pa.float64()))
+        labels = pa.array([lab for _, lab in parsed], type=pa.float64())
+        return pa.StructArray.from_arrays([images, labels], names=["image", "label"])
+
+    parsed = daft.read_text(src).select(parse_mnist_json_lines(col("text")).alias("row"))
+    return parsed.select(col("row")["image"].alias("image"), col("row")["label"].alias("label"))
+
+
