@@ -208,7 +208,7 @@ def _decoded_check(on_error: OnError) -> Any:
                 "missing, truncated, or not an image format Daft decodes (PNG, JPEG, ...); "
                 "pass on_error='null' to keep them as rows with a null image"
             )
-        from daft_mnist._log import record_bad_rows
+        from daft_mnist.diagnostics import record_bad_rows
 
         record_bad_rows("image", len(failed), [f"not a readable image: {p}" for p in failed[:3]])
         return decoded
