@@ -87,8 +87,8 @@ def _style_batch(images: daft.Series, on_error: OnError, column: str) -> Any:
     import pyarrow as pa
 
     from daft_mnist._image_arrays import image_batch
-    from daft_mnist.diagnostics import record_bad_rows
     from daft_mnist._prepare import prepare_batch, prepare_stack
+    from daft_mnist.diagnostics import record_bad_rows
     from daft_mnist.errors import DataError
 
     batch = image_batch(images.to_arrow(), shape=_fixed_shape(images.datatype()))
