@@ -13,7 +13,7 @@ report ``correct + wrong == num_rows`` (the labelled rows), the per-label rows o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from daft_mnist._rules import require_columns
 
@@ -49,12 +49,12 @@ def _with_outcome(df: daft.DataFrame, label: str, prediction: str) -> daft.DataF
 
 def _labelled_rows(df: daft.DataFrame, label: str, prediction: str) -> daft.DataFrame:
     """The rows the reports score (those with a label), with their outcome columns."""
-    from daft import col
+    from daft import col, lit
 
-    return _with_outcome(df, label, prediction).where(col(_LABELLED) == 1)
+    return _with_outcome(df, label, prediction).where(col(_LABELLED) == lit(1))
 
 
-def _outcome_counts(frame: daft.DataFrame | daft.GroupedDataFrame, *, unlabeled: bool) -> daft.DataFrame:
+def _outcome_counts(frame: Any, *, unlabeled: bool) -> daft.DataFrame:
     """``num_rows, correct, wrong, accuracy`` (and ``unlabeled``) of a :func:`_with_outcome` frame or its groups."""
     from daft import DataType, col, lit
     from daft.functions import when
@@ -69,7 +69,9 @@ def _outcome_counts(frame: daft.DataFrame | daft.GroupedDataFrame, *, unlabeled:
     counts: daft.DataFrame = frame.agg(*aggs)
     rate = col("correct").cast(DataType.float64()) / col("num_rows").cast(DataType.float64())
     # No labelled rows: the accuracy is unknown (null), not NaN.
-    return counts.with_column("accuracy", when(col("num_rows") > 0, rate).otherwise(lit(None).cast(DataType.float64())))
+    return counts.with_column(
+        "accuracy", when(col("num_rows") > lit(0), rate).otherwise(lit(None).cast(DataType.float64()))
+    )
 
 
 def accuracy_by_label(
@@ -161,6 +163,6 @@ def misclassified(
         >>> misclassified(df).to_pydict()
         {'label': [3, 7], 'model_classification': [8, None]}
     """
-    from daft import col
+    from daft import col, lit
 
-    return _labelled_rows(df, label, prediction).where(col(_WRONG) == 1).select(*df.column_names)
+    return _labelled_rows(df, label, prediction).where(col(_WRONG) == lit(1)).select(*df.column_names)
