@@ -480,3 +480,19 @@ def test_credentials_in_urls_never_reach_the_terminal(
         line = _one_error_line(captured.err)
         assert message in line
         assert "s3cr3t" not in captured.err + captured.out
+
+
+def test_log_records_have_url_credentials_scrubbed_while_a_command_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    import logging
+
+    def logs_a_url(*args: object, **kwargs: object) -> None:
+        logging.getLogger("daft_mnist").warning("downloaded %s", "https://bob:s3cr3t@h.example/t.json?token=s3cr3t")
+        raise daft_mnist.DataError("stop here")
+
+    monkeypatch.setattr(daft_mnist, "load_mnist", logs_a_url)
+    with caplog.at_level(logging.INFO, logger="daft_mnist"):
+        assert main(["train", "-o", str(tmp_path / "w.pt")]) == 1
+    assert "downloaded https://***@h.example/t.json?token=***" in caplog.text
+    assert "s3cr3t" not in caplog.text

@@ -444,3 +444,24 @@ def test_credentials_in_weights_urls_never_appear_in_messages(
         assert "s3cr3t" not in str(info.value)
         assert "127.0.0.1" in str(info.value), "the URL is still named"
     assert "s3cr3t" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("see https://bob:hunter2@example.com/a.pt?token=abc&v=1.", "see https://***@example.com/a.pt?token=***&v=1."),
+        (
+            "(while processing s3://b/k.json?X-Amz-Signature=ab12)",
+            "(while processing s3://b/k.json?X-Amz-Signature=***)",
+        ),
+        ("'gs://b/o?X-Goog-Credential=c&X-Goog-Signature=s'", "'gs://b/o?X-Goog-Credential=***&X-Goog-Signature=***'"),
+        ("http://h/p?sig=1&api_key=2&password=3&page=4", "http://h/p?sig=***&api_key=***&password=***&page=4"),
+        ("http://u:p@ss@h/x#access_token=t", "http://***@h/x#access_token=***"),
+        ("https://h/v@1/x and ftp://user@h/f", "https://h/v@1/x and ftp://***@h/f"),
+        ("no URL here: user:pass@host, a/b?token", "no URL here: user:pass@host, a/b?token"),
+    ],
+)
+def test_redact_url_scrubs_userinfo_and_sensitive_parameters(text: str, expected: str) -> None:
+    from daft_mnist._files import redact_url
+
+    assert redact_url(text) == expected

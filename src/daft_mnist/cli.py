@@ -395,6 +395,29 @@ def _quiet_daft_errors() -> Iterator[None]:
         logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def _redacted_logs() -> Iterator[None]:
+    """While the command runs, every log record (the library's, Daft's) has URL credentials scrubbed."""
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error handling
+            return record
+        redacted = redact_url(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(previous)
+
+
 def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
     """The error as one line, with credentials scrubbed from any URL in it (the last line of defence)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
@@ -420,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     args.argv = argv
     try:
-        with _quiet_daft_errors():
+        with _quiet_daft_errors(), _redacted_logs():
             return int(args.func(args))
     except UsageError as exc:
         print(f"{PROG}: error: {redact_url(' '.join(str(exc).split()))}", file=sys.stderr)
