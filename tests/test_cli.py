@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.csv as pa_csv
@@ -259,3 +260,239 @@ def test_library_confidence_is_the_top_probability(tiny_json: TinyJson, random_w
         "model_classification_confidence"
     )
     np.testing.assert_allclose(by_confidence.to_pydict()["model_classification_confidence"], least_first)
+
+
+# --- issue #11: nothing wrong in silence -------------------------------------------------------
+
+
+@pytest.fixture
+def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if the command starts its work (reads data) before refusing."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("load_mnist ran before the command line was checked")
+
+    monkeypatch.setattr(daft_mnist, "load_mnist", refuse)
+
+
+@pytest.mark.parametrize("how", ["same_path", "relative_path", "symlink", "hard_link", "symlinked_folder"])
+def test_classify_never_writes_over_its_input(
+    how: str, tmp_path: Path, random_weights: Path, capsys: pytest.CaptureFixture[str], no_work: None
+) -> None:
+    source = tmp_path / "in.parquet"
+    pq.write_table(__import__("pyarrow").table({"image": [[0] * 784], "label": [1]}), source)
+    before = source.read_bytes()
+    output = {
+        "same_path": source,
+        "relative_path": tmp_path / "sub" / ".." / "in.parquet",
+        "symlink": tmp_path / "link.parquet",
+        "hard_link": tmp_path / "hard.parquet",
+        "symlinked_folder": tmp_path / "alias" / "in.parquet",
+    }[how]
+    (tmp_path / "sub").mkdir()
+    if how == "symlink":
+        output.symlink_to(source)
+    elif how == "hard_link":
+        os.link(source, output)
+    elif how == "symlinked_folder":
+        (tmp_path / "alias").symlink_to(tmp_path)
+    rc = main(["classify", str(source), "-o", str(output), "--weights", str(random_weights)])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 2
+    assert "is an input of this command" in line
+    assert "refusing to write over it" in line
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["evaluate", "{src}", "--weights", "{wpng}", "--plot", "{wpng}"], "--plot '{wpng}' is an input"),
+        (["evaluate", "{src}", "--mistakes", "{tmp}/m.png", "--plot", "{tmp}/m.png"], "is also given as --plot"),
+        (["train", "{src}", "--test", "{tjson}", "-o", "{tmp}/w.pt", "--metrics", "{tjson}"], "is an input"),
+        (["train", "{src}", "--test", "{tjson}", "-o", "{tmp}/tjson.pt"], "--metrics (default: --output with .json)"),
+        (["evaluate", "{src}", "--plot", "{tmp}/out.txt"], "--plot must end with one of .png, .jpg"),
+        (["evaluate", "{src}", "--mistakes", "{tmp}/out"], "--mistakes must end with one of .png"),
+        (["evaluate", "{src}", "--mistakes", "{tmp}/nowhere/m.png"], "does not exist"),
+        (["evaluate", "{src}", "--device", "tpu"], "expected one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"),
+        (["classify", "{src}", "-o", "{tmp}/p.csv", "--device", "gpu"], "--device: unknown device 'gpu'"),
+        (["train", "{src}", "-o", "{tmp}/w.pt", "--learning-rate", "nan"], "expected a finite number > 0, got 'nan'"),
+        (["train", "{src}", "-o", "{tmp}/w.pt", "--learning-rate", "0"], "expected a finite number > 0, got '0'"),
+    ],
+)
+def test_every_option_is_checked_before_any_work(
+    argv: list[str],
+    message: str,
+    tiny_json: TinyJson,
+    random_weights: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_work: None,
+) -> None:
+    source, _, _ = tiny_json(n=4)
+    wpng = tmp_path / "w.png"
+    os.link(random_weights, wpng)  # the weights under an image name: an input all the same
+    tjson = tmp_path / "tjson.json"
+    tjson.write_text("")
+    fill = {"tmp": str(tmp_path), "src": str(source), "wpng": str(wpng), "tjson": str(tjson)}
+    before = {p: p.read_bytes() for p in (source, wpng, tjson)}
+    assert main([a.format(**fill) for a in argv]) == 2
+    assert message.format(**fill) in _one_error_line(capsys.readouterr().err)
+    assert {p: p.read_bytes() for p in before} == before
+
+
+@pytest.mark.parametrize("poison", ["nan_weights", "foreign_checkpoint", "weights_directory"])
+def test_unusable_weights_fail_before_the_data_is_read(
+    poison: str, tiny_json: TinyJson, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_work: None
+) -> None:
+    import torch
+
+    source, _, _ = tiny_json(n=4)
+    weights = tmp_path / "w.pt"
+    state = daft_mnist.Net().state_dict()
+    if poison == "nan_weights":
+        state["fc2.bias"][0] = float("nan")
+        torch.save(state, weights)
+    elif poison == "foreign_checkpoint":
+        torch.save({"model": state}, weights)
+    else:
+        weights.mkdir()
+    expected = {
+        "nan_weights": "NaN or infinite values (in float32) in fc2.bias",
+        "foreign_checkpoint": "got a dict with keys ['model']",
+        "weights_directory": "is not a regular file (a directory)",
+    }[poison]
+    for command in (["evaluate", str(source)], ["classify", str(source), "-o", str(tmp_path / "p.parquet")]):
+        assert main([*command, "--weights", str(weights)]) == 1
+        assert expected in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "p.parquet").exists()
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"])
+def test_evaluate_on_an_empty_file_is_an_error_not_a_report_of_nones(
+    content: str, tmp_path: Path, random_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "empty.json"
+    source.write_text(content)
+    plot = tmp_path / "cm.png"
+    assert main(["evaluate", str(source), "--weights", str(random_weights), "--plot", str(plot)]) == 1
+    captured = capsys.readouterr()
+    assert _one_error_line(captured.err) == f"daft-mnist: error: no rows to evaluate in {source}"
+    assert "None" not in captured.out
+    assert not plot.exists()
+
+
+def test_train_with_an_empty_test_set_fails_before_training(
+    tiny_json: TinyJson, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train_src, _, _ = tiny_json(n=16, seed=1, name="train.json")
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    output = tmp_path / "w.pt"
+    assert main(["train", str(train_src), "--test", str(empty), "-o", str(output), "--epochs", "1"]) == 1
+    captured = capsys.readouterr()
+    assert _one_error_line(captured.err) == f"daft-mnist: error: no rows to evaluate in {empty} (--test)"
+    assert "epoch" not in captured.err, "refused before the training started"
+    assert not output.exists()
+
+
+def test_diverged_training_exits_1_and_writes_no_weights(
+    tiny_json: TinyJson, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    train_src, _, _ = tiny_json(n=32, seed=1, name="train.json")
+    test_src, _, _ = tiny_json(n=8, seed=2, name="test.json")
+    original = torch.nn.functional.nll_loss
+    calls = []
+
+    def diverging(*args: object, **kwargs: object) -> torch.Tensor:
+        calls.append(1)
+        loss = original(*args, **kwargs)  # type: ignore[arg-type]
+        return loss * float("nan") if len(calls) >= 3 else loss
+
+    monkeypatch.setattr(torch.nn.functional, "nll_loss", diverging)
+    output = tmp_path / "w.pt"
+    argv = ["train", str(train_src), "--test", str(test_src), "-o", str(output), "--epochs", "2", "--batch-size", "16"]
+    assert main([*argv, "--threads", "1", "--no-augment"]) == 1
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("daft-mnist: error: training diverged: the loss became nan at epoch 2, step 1 of 2")
+    assert "try a lower learning rate" in last
+    assert not output.exists()
+    assert not output.with_suffix(".json").exists()
+
+
+def test_outputs_are_written_atomically(
+    tiny_json: TinyJson, random_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, _, _ = tiny_json(n=6)
+    output = tmp_path / "p.parquet"
+    output.write_bytes(b"previous results")
+    plot = tmp_path / "cm.png"
+
+    def broken_write(table: object, where: object, *args: object, **kwargs: object) -> None:
+        where.write(b"PAR1 half a file")  # type: ignore[attr-defined]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", broken_write)
+    assert main(["classify", str(source), "-o", str(output), "--weights", str(random_weights)]) == 1
+    assert output.read_bytes() == b"previous results"
+    monkeypatch.undo()
+    from PIL import Image as PILImage
+
+    def broken_save(self: object, fp: object, *args: object, **kwargs: object) -> None:
+        fp.write(b"\x89PNG half")  # type: ignore[attr-defined]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(PILImage.Image, "save", broken_save)
+    assert main(["evaluate", str(source), "--weights", str(random_weights), "--plot", str(plot)]) == 1
+    assert not plot.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.parquet", "tiny.json.gz"], "no temporary file left"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "http://alice:s3cr3t@127.0.0.1:{port}/m.pt",
+        "{base}/m.pt?token=s3cr3t",
+        "{base}/m.pt?X-Amz-Credential=AKIAs3cr3t&X-Amz-Signature=s3cr3t&X-Amz-Security-Token=s3cr3t",
+    ],
+)
+def test_credentials_in_urls_never_reach_the_terminal(
+    template: str,
+    server: Any,
+    cache: Path,
+    tiny_json: TinyJson,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source, _, _ = tiny_json(n=4)
+    url = template.format(base=server.base, port=server.base.rsplit(":", 1)[1])
+    cases = [
+        (["evaluate", str(source), "--weights", url], "need sha256="),
+        (["evaluate", str(source), "--weights", url, "--sha256", "0" * 64], "could not download weights"),
+        (["classify", url.replace("/m.pt", "/data.json"), "-o", str(tmp_path / "p.csv")], "127.0.0.1"),
+        (["evaluate", url.replace("/m.pt", "/data.json")], "127.0.0.1"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 1
+        captured = capsys.readouterr()
+        line = _one_error_line(captured.err)
+        assert message in line
+        assert "s3cr3t" not in captured.err + captured.out
+
+
+def test_log_records_have_url_credentials_scrubbed_while_a_command_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    import logging
+
+    def logs_a_url(*args: object, **kwargs: object) -> None:
+        logging.getLogger("daft_mnist").warning("downloaded %s", "https://bob:s3cr3t@h.example/t.json?token=s3cr3t")
+        raise daft_mnist.DataError("stop here")
+
+    monkeypatch.setattr(daft_mnist, "load_mnist", logs_a_url)
+    with caplog.at_level(logging.INFO, logger="daft_mnist"):
+        assert main(["train", "-o", str(tmp_path / "w.pt")]) == 1
+    assert "downloaded https://***@h.example/t.json?token=***" in caplog.text
+    assert "s3cr3t" not in caplog.text

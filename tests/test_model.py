@@ -85,3 +85,32 @@ def test_wrong_shapes_are_refused(tmp_path: Path) -> None:
 def test_missing_weights_file(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="weights file not found"):
         load_model(tmp_path / "nope.pt")
+
+
+@pytest.mark.parametrize("device", ["tpu", "gpu", "", "cuda:x", "cpu:1:2", "meta", "xla", "cuda0", " cpu"])
+def test_unknown_device_strings_name_the_accepted_ones(device: str, tmp_path: Path) -> None:
+    from daft_mnist.model import resolve_device
+
+    with pytest.raises(ValueError, match=r"device .*; expected one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"):
+        resolve_device(device)
+    # checked before any file is read: the weights path does not exist
+    with pytest.raises(ValueError, match="expected one of 'auto', 'cpu'"):
+        load_model(tmp_path / "nope.pt", device=device)
+
+
+def test_devices_of_other_kinds_are_refused() -> None:
+    from daft_mnist.model import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match=r"unsupported device 'meta'"):
+        resolve_device(torch.device("meta"))
+    with pytest.raises(TypeError, match=r"device must be a str .* or a torch.device, got int"):
+        resolve_device(0)  # type: ignore[arg-type]
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+    else:
+        with pytest.raises(ValueError, match=r"CUDA device\(s\)"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import daft
@@ -10,6 +11,7 @@ import torch
 from tests.conftest import random_images
 
 from daft_mnist import DataError, add_image_2d, classify, load_model, train
+from daft_mnist.errors import TrainingError
 
 
 def small_frame(n: int = 256) -> daft.DataFrame:
@@ -43,3 +45,58 @@ def test_training_on_bad_labels_is_refused() -> None:
     df = daft.from_pydict({"image": [[0] * 784], "label": [12]})
     with pytest.raises(DataError, match="expected labels 0-9"):
         train(df, epochs=1)
+
+
+@pytest.mark.parametrize(
+    ("learning_rate", "weight_decay", "where"),
+    [
+        (1000.0, 1000.0, "the loss became nan at epoch 1, step 3 of 4"),
+        (10.0, 1e10, "the loss became inf at epoch 1, step 2 of 4"),
+    ],
+)
+def test_diverged_training_stops_naming_the_step_and_writes_nothing(
+    learning_rate: float, weight_decay: float, where: str
+) -> None:
+    with pytest.raises(TrainingError, match=re.escape(where)) as info:
+        train(
+            small_frame(64),
+            epochs=2,
+            batch_size=16,
+            augment=False,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            num_threads=1,
+        )
+    assert "try a lower learning rate" in str(info.value)
+    assert f"learning_rate={learning_rate:g}" in str(info.value)
+
+
+def test_weights_that_become_nan_after_the_last_step_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = torch.optim.AdamW.step
+
+    def poisoning_step(self: torch.optim.AdamW, *args: object, **kwargs: object) -> object:
+        out = original(self, *args, **kwargs)  # type: ignore[arg-type]
+        with torch.no_grad():
+            self.param_groups[0]["params"][-1].fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", poisoning_step)
+    with pytest.raises(TrainingError, match=r"the weights became NaN or infinite \(fc2\.bias .*\) at epoch 1, step 1"):
+        train(small_frame(8), epochs=1, batch_size=8, augment=False, num_threads=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0, got nan"),
+        ({"learning_rate": float("inf")}, "learning_rate must be a finite number > 0, got inf"),
+        ({"learning_rate": 0.0}, "learning_rate must be a finite number > 0, got 0.0"),
+        ({"weight_decay": -1.0}, "weight_decay must be a finite number >= 0, got -1.0"),
+        ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+    ],
+)
+def test_settings_that_cannot_train_are_refused_before_reading(kwargs: dict[str, float], message: str) -> None:
+    df = daft.from_pydict({"image": [[0] * 784], "label": [1]}).where(daft.col("label") > 100)  # never read
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train(df, **kwargs)  # type: ignore[arg-type]

@@ -1,13 +1,16 @@
 """File helpers shared by the loaders, the weights, checkpoints and the CLI (no Daft, no torch).
 
-One place for: the download cache directory, atomic writes, SHA-256 of a file, the gzip magic
-and the local-or-remote test of a source string.
+One place for: the download cache directory, atomic writes, SHA-256 of a file, the gzip magic,
+the local-or-remote test of a source string, what kind of file a path is, and the scrubbing of
+credentials from URLs in messages.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +20,14 @@ __all__ = [
     "CACHE_DIR_ENV",
     "GZIP_MAGIC",
     "cache_dir",
+    "display_path",
     "file_sha256",
     "is_gzip",
     "is_remote",
+    "make_cache_subdir",
+    "not_a_regular_file",
+    "redact_url",
+    "same_file",
     "write_atomically",
 ]
 
@@ -41,14 +49,175 @@ def is_gzip(path: str | os.PathLike[str]) -> bool:
         return fh.read(2) == GZIP_MAGIC
 
 
-def cache_dir() -> Path:
-    """Download cache: ``$DAFT_MNIST_CACHE_DIR``, else ``$XDG_CACHE_HOME/daft-mnist``, else ``~/.cache/daft-mnist``."""
+def _cache_dir_and_origin() -> tuple[Path, str]:
     env = os.environ.get(CACHE_DIR_ENV)
     if env:
-        return Path(env).expanduser()
+        return Path(env).expanduser(), f"${CACHE_DIR_ENV}"
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "daft-mnist"
+    if xdg:
+        return Path(xdg).expanduser() / "daft-mnist", "$XDG_CACHE_HOME"
+    return Path.home() / ".cache" / "daft-mnist", "the home directory"
+
+
+def cache_dir() -> Path:
+    """Download cache: ``$DAFT_MNIST_CACHE_DIR``, else ``$XDG_CACHE_HOME/daft-mnist``, else ``~/.cache/daft-mnist``.
+
+    Raises:
+        CacheDirError: The path, or a folder above it, exists but is not a directory; the
+            message names the environment variable it came from.
+    """
+    path, origin = _cache_dir_and_origin()
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                from daft_mnist.errors import CacheDirError
+
+                what = "it" if existing == path else f"{display_path(str(existing))} above it"
+                raise CacheDirError(
+                    f"download cache {display_path(str(path))} (from {origin}) cannot be used: {what} is "
+                    f"{_kind(existing)}, not a directory; point {CACHE_DIR_ENV} at a directory"
+                )
+            break
+    return path
+
+
+def make_cache_subdir(*parts: str) -> Path:
+    """``cache_dir() / parts``, created; a :class:`~daft_mnist.errors.CacheDirError` naming the variable if not."""
+    from daft_mnist.errors import CacheDirError
+
+    path = cache_dir().joinpath(*parts)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _, origin = _cache_dir_and_origin()
+        raise CacheDirError(
+            f"cannot create the download cache folder {display_path(str(path))} (from {origin}): "
+            f"{type(exc).__name__}: {exc.strerror or exc}; point {CACHE_DIR_ENV} at a writable directory"
+        ) from None
+    return path
+
+
+# ---------------------------------------------------------------------------- kinds of files
+
+
+def display_path(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> str:
+    """A path as text that can always be printed (undecodable bytes shown as ``\\xNN`` escapes)."""
+    text = os.fsdecode(path)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _kind(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "missing"
+    return _mode_kind(mode)
+
+
+def _mode_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return "a special file"
+
+
+def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be read as a file, or ``None`` when it is a regular file (links followed).
+
+    Uses :func:`os.stat` only: a FIFO is never opened, so this never blocks. The reason is
+    ``"not found"`` or ``"not a regular file (a directory)"``, ``"not a regular file (a FIFO
+    (named pipe))"``, ...
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "not found"
+    except NotADirectoryError:
+        return "not found (a folder on its path is a file)"
+    except OSError as exc:
+        return f"not readable ({type(exc).__name__}: {exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    return f"not a regular file ({_mode_kind(mode)})"
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name the same file: equal once resolved (symlinks followed), or the same inode (hard links)."""
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        if pa.resolve() == pb.resolve():
+            return True
+    except (OSError, RuntimeError):
+        pass
+    try:
+        return os.path.samefile(pa, pb)
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------- credentials in URLs
+
+_URL_RE = re.compile(r"""\b([A-Za-z][A-Za-z0-9+.\-]*://)([^\s'"<>`]*)""")
+_USERINFO_RE = re.compile(r"^([^/?#]*)@")  # up to the authority's last "@" (a raw "@" in a password too)
+_PARAM_RE = re.compile(r"""([?&#;])([^=&#\s]+)=([^&#\s'"<>`)\]]*)""")
+_SENSITIVE_WORDS = (
+    "token",
+    "secret",
+    "signature",
+    "password",
+    "passwd",
+    "credential",
+    "auth",
+    "apikey",
+    "api_key",
+    "api-key",
+    "access_key",
+    "accesskey",
+    "private",
+    "session",
+    "cookie",
+)
+_SENSITIVE_NAMES = {"sig", "key", "pwd", "pass", "code", "jwt", "bearer", "sas", "x-amz-date-signature"}
+REDACTED = "***"
+
+
+def _is_sensitive(name: str) -> bool:
+    n = name.lower()
+    return n in _SENSITIVE_NAMES or any(word in n for word in _SENSITIVE_WORDS)
+
+
+def _redact_one(match: re.Match[str]) -> str:
+    scheme, rest = match.group(1), match.group(2)
+    rest = _USERINFO_RE.sub(REDACTED + "@", rest, count=1)
+
+    def param(m: re.Match[str]) -> str:
+        return f"{m.group(1)}{m.group(2)}={REDACTED}" if _is_sensitive(m.group(2)) else m.group(0)
+
+    return scheme + _PARAM_RE.sub(param, rest)
+
+
+def redact_url(text: str) -> str:
+    """``text`` with credentials scrubbed from every URL inside it.
+
+    The user information (``https://user:password@host`` -> ``https://***@host``) and the
+    values of sensitive query or fragment parameters (``token``, ``access_token``,
+    ``X-Amz-Signature``, ``X-Amz-Credential``, ``X-Amz-Security-Token``, ``sig``, ``key``,
+    ``password``, ...) become ``***``. The rest of the text is unchanged.
+
+    Examples:
+        >>> redact_url("could not read https://bob:hunter2@example.com/a.pt?token=abc&v=1")
+        'could not read https://***@example.com/a.pt?token=***&v=1'
+    """
+    return _URL_RE.sub(_redact_one, text)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DaftMnistError", "DataError", "WeightsError"]
+__all__ = ["CacheDirError", "DaftMnistError", "DataError", "TrainingError", "WeightsError"]
 
 
 class DaftMnistError(Exception):
@@ -15,3 +15,11 @@ class DataError(DaftMnistError, ValueError):
 
 class WeightsError(DaftMnistError, ValueError):
     """Weights cannot be used: missing, corrupt, unsafe, of another architecture or failing their checksum."""
+
+
+class CacheDirError(DaftMnistError, ValueError):
+    """The download cache folder cannot be used (``$DAFT_MNIST_CACHE_DIR`` names a file, ...)."""
+
+
+class TrainingError(DaftMnistError, RuntimeError):
+    """Training failed on its own numbers: the loss or the weights became NaN or infinite."""

@@ -1,4 +1,15 @@
-"""Accuracy reports as lazy Daft aggregations: per label, overall, confusion matrix, mistakes."""
+"""Accuracy reports as lazy Daft aggregations: per label, overall, confusion matrix, mistakes.
+
+One rule in every report: **rows without a label are excluded** (there is nothing to score
+them against), and :func:`overall_accuracy` says how many in its ``unlabeled`` column. A null
+*prediction* on a labelled row counts as wrong (it is a row the model failed on). So in every
+report ``correct + wrong == num_rows`` (the labelled rows), the per-label rows of
+:func:`accuracy_by_label` sum to :func:`overall_accuracy`'s row, the counts of
+:func:`confusion_matrix` sum to ``num_rows`` (null predictions appear with a null
+``prediction``), and :func:`misclassified` has ``wrong`` rows. Frames from
+``load_mnist(on_error="null")`` keep bad rows with a null label: they are counted in
+``unlabeled``, never as correct or wrong.
+"""
 
 from __future__ import annotations
 
@@ -11,32 +22,55 @@ if TYPE_CHECKING:
 
 __all__ = ["accuracy_by_label", "confusion_matrix", "misclassified", "overall_accuracy"]
 
+_LABELLED = "__labelled"
+_CORRECT = "__correct"
+_WRONG = "__wrong"
+
 
 def _with_outcome(df: daft.DataFrame, label: str, prediction: str) -> daft.DataFrame:
+    """The one scoring rule, shared by every report: ``__labelled``, ``__correct``, ``__wrong`` (0/1).
+
+    A row without a label is neither correct nor wrong; a labelled row is correct when its
+    prediction equals the label, and wrong otherwise (a null prediction included).
+    """
     from daft import DataType, col
 
     require_columns(df, [label, prediction])
-    # A null prediction (a row kept under on_error="null") counts as wrong, never as missing.
-    hit = (col(prediction) == col(label)).fill_null(False)
+    labelled = col(label).not_null()
+    hit = labelled & (col(prediction) == col(label)).fill_null(False)
     return df.with_columns(
         {
-            "__correct": hit.cast(DataType.int64()),
-            "__wrong": (~hit).cast(DataType.int64()),
+            _LABELLED: labelled.cast(DataType.int64()),
+            _CORRECT: hit.cast(DataType.int64()),
+            _WRONG: (labelled & ~hit).cast(DataType.int64()),
         }
     )
 
 
-def _outcome_counts(frame: Any, label: str) -> daft.DataFrame:
-    """``num_rows, correct, wrong, accuracy`` of a frame from :func:`_with_outcome`, or of its groups."""
-    from daft import DataType, col
+def _labelled_rows(df: daft.DataFrame, label: str, prediction: str) -> daft.DataFrame:
+    """The rows the reports score (those with a label), with their outcome columns."""
+    from daft import col, lit
 
-    counts: daft.DataFrame = frame.agg(
-        col(label).count().alias("num_rows"),
-        col("__correct").sum().alias("correct"),
-        col("__wrong").sum().alias("wrong"),
-    )
+    return _with_outcome(df, label, prediction).where(col(_LABELLED) == lit(1))
+
+
+def _outcome_counts(frame: Any, *, unlabeled: bool) -> daft.DataFrame:
+    """``num_rows, correct, wrong, accuracy`` (and ``unlabeled``) of a :func:`_with_outcome` frame or its groups."""
+    from daft import DataType, col, lit
+    from daft.functions import when
+
+    aggs = [
+        col(_LABELLED).sum().fill_null(0).alias("num_rows"),
+        col(_CORRECT).sum().fill_null(0).alias("correct"),
+        col(_WRONG).sum().fill_null(0).alias("wrong"),
+    ]
+    if unlabeled:
+        aggs.append((1 - col(_LABELLED)).sum().fill_null(0).alias("unlabeled"))
+    counts: daft.DataFrame = frame.agg(*aggs)
+    rate = col("correct").cast(DataType.float64()) / col("num_rows").cast(DataType.float64())
+    # No labelled rows: the accuracy is unknown (null), not NaN.
     return counts.with_column(
-        "accuracy", col("correct").cast(DataType.float64()) / col("num_rows").cast(DataType.float64())
+        "accuracy", when(col("num_rows") > lit(0), rate).otherwise(lit(None).cast(DataType.float64()))
     )
 
 
@@ -45,7 +79,9 @@ def accuracy_by_label(
 ) -> daft.DataFrame:
     """Per-label report: ``label, num_rows, correct, wrong, accuracy``, sorted by label.
 
-    The tutorial's group-by table plus the rate. Lazy: nothing runs until you collect or show.
+    The tutorial's group-by table plus the rate. Rows without a label are excluded (their
+    number is :func:`overall_accuracy`'s ``unlabeled``), so the rows sum to the overall row.
+    Lazy: nothing runs until you collect or show.
 
     Args:
         df: Frame with true labels and predictions.
@@ -58,28 +94,32 @@ def accuracy_by_label(
     Examples:
         >>> import daft
         >>> from daft_mnist import accuracy_by_label
-        >>> df = daft.from_pydict({"label": [3, 3, 7, 7], "model_classification": [3, 8, 7, None]})
+        >>> df = daft.from_pydict({"label": [3, 3, 7, 7, None], "model_classification": [3, 8, 7, None, 1]})
         >>> accuracy_by_label(df).to_pydict()
         {'label': [3, 7], 'num_rows': [2, 2], 'correct': [1, 1], 'wrong': [1, 1], 'accuracy': [0.5, 0.5]}
     """
     from daft import col
 
-    return _outcome_counts(_with_outcome(df, label, prediction).groupby(col(label)), label).sort(col(label))
+    grouped = _labelled_rows(df, label, prediction).groupby(col(label))
+    return _outcome_counts(grouped, unlabeled=False).sort(col(label))
 
 
 def overall_accuracy(
     df: daft.DataFrame, *, label: str = "label", prediction: str = "model_classification"
 ) -> daft.DataFrame:
-    """One-row lazy frame: ``num_rows, correct, wrong, accuracy`` over the whole frame.
+    """One-row lazy frame: ``num_rows, correct, wrong, unlabeled, accuracy`` over the whole frame.
+
+    ``num_rows`` counts the labelled rows (``correct + wrong``); ``unlabeled`` counts the rows
+    without a label, which every report leaves out. ``accuracy`` is null when no row has a label.
 
     Examples:
         >>> import daft
         >>> from daft_mnist import overall_accuracy
-        >>> df = daft.from_pydict({"label": [3, 3, 7, 7], "model_classification": [3, 8, 7, None]})
+        >>> df = daft.from_pydict({"label": [3, 3, 7, 7, None], "model_classification": [3, 8, 7, None, 1]})
         >>> overall_accuracy(df).to_pydict()
-        {'num_rows': [4], 'correct': [2], 'wrong': [2], 'accuracy': [0.5]}
+        {'num_rows': [4], 'correct': [2], 'wrong': [2], 'unlabeled': [1], 'accuracy': [0.5]}
     """
-    return _outcome_counts(_with_outcome(df, label, prediction), label)
+    return _outcome_counts(_with_outcome(df, label, prediction), unlabeled=True)
 
 
 def confusion_matrix(
@@ -87,19 +127,23 @@ def confusion_matrix(
 ) -> daft.DataFrame:
     """Confusion matrix in long form: ``label, prediction, count`` for each pair that occurs, sorted.
 
+    Rows without a label are excluded (see :func:`overall_accuracy`'s ``unlabeled``); a null
+    prediction on a labelled row is its own pair with a null ``prediction``, so the counts
+    sum to ``num_rows``.
+
     Examples:
         >>> import daft
         >>> from daft_mnist import confusion_matrix
-        >>> df = daft.from_pydict({"label": [3, 3, 3, 7], "model_classification": [3, 8, 3, 7]})
+        >>> df = daft.from_pydict({"label": [3, 3, 3, 7, None], "model_classification": [3, 8, 3, 7, 1]})
         >>> confusion_matrix(df).to_pydict()
         {'label': [3, 3, 7], 'prediction': [3, 8, 7], 'count': [2, 1, 1]}
     """
     from daft import col
 
-    require_columns(df, [label, prediction])
     return (
-        df.groupby(col(label), col(prediction).alias("prediction"))
-        .agg(col(label).count().alias("count"))
+        _labelled_rows(df, label, prediction)
+        .groupby(col(label), col(prediction).alias("prediction"))
+        .agg(col(_LABELLED).sum().alias("count"))
         .sort([col(label), col("prediction")])
     )
 
@@ -107,16 +151,18 @@ def confusion_matrix(
 def misclassified(
     df: daft.DataFrame, *, label: str = "label", prediction: str = "model_classification"
 ) -> daft.DataFrame:
-    """Rows whose prediction differs from the label (or is null): the tutorial's list of mistakes.
+    """Labelled rows whose prediction differs from the label (or is null): the tutorial's list of mistakes.
+
+    Rows without a label are excluded (see :func:`overall_accuracy`'s ``unlabeled``); the
+    frame has ``wrong`` rows and ``df``'s columns.
 
     Examples:
         >>> import daft
         >>> from daft_mnist import misclassified
-        >>> df = daft.from_pydict({"label": [3, 3, 7, 7], "model_classification": [3, 8, 7, None]})
+        >>> df = daft.from_pydict({"label": [3, 3, 7, 7, None], "model_classification": [3, 8, 7, None, 1]})
         >>> misclassified(df).to_pydict()
         {'label': [3, 7], 'model_classification': [8, None]}
     """
-    from daft import col
+    from daft import col, lit
 
-    require_columns(df, [label, prediction])
-    return df.where((col(label) != col(prediction)).fill_null(True))
+    return _labelled_rows(df, label, prediction).where(col(_WRONG) == lit(1)).select(*df.column_names)

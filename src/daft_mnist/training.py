@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist.errors import DataError
+from daft_mnist.errors import DataError, TrainingError
 
 if TYPE_CHECKING:
     import daft
@@ -113,7 +113,12 @@ def train(
 
     Returns:
         A :class:`TrainResult` whose model is in eval mode.
+
+    Raises:
+        TrainingError: The loss or the weights became NaN or infinite (training diverged);
+            the message names the epoch and step and suggests a lower learning rate.
     """
+    _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
     pixels, labels = _frame_to_arrays(df, image, label)
     eval_arrays = _frame_to_arrays(eval_df, image, label) if eval_df is not None else None
     return train_arrays(
@@ -177,16 +182,16 @@ def train_arrays(
 
     Returns:
         A :class:`TrainResult`.
+
+    Raises:
+        TrainingError: See :func:`train`.
     """
     import torch
     import torch.nn.functional as F
 
-    from daft_mnist.model import TUTORIAL_PREPROCESSING, Net
+    from daft_mnist.model import TUTORIAL_PREPROCESSING, Net, non_finite_tensors
 
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
     n = int(pixels.shape[0])
     if n == 0:
         raise DataError("cannot train on an empty frame: expected at least one image, got 0 rows")
@@ -229,10 +234,13 @@ def train_arrays(
             opt.zero_grad(set_to_none=True)
             out = model(xb)
             loss = F.nll_loss(out, yb)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise _diverged(f"the loss became {value}", epoch, i + 1, steps_per_epoch, learning_rate)
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             sched.step()
-            total_loss += float(loss.detach()) * len(idx)
+            total_loss += value * len(idx)
             correct += int((out.argmax(1) == yb).sum())
         eval_acc = None
         if eval_arrays is not None:
@@ -242,6 +250,15 @@ def train_arrays(
         if progress is not None:
             progress(stats)
     model.eval()
+    non_finite = non_finite_tensors({k: v.detach() for k, v in model.state_dict().items()})
+    if non_finite:  # the last step's update overflowed after a finite loss
+        raise _diverged(
+            f"the weights became NaN or infinite ({', '.join(non_finite)})",
+            epochs,
+            steps_per_epoch,
+            steps_per_epoch,
+            learning_rate,
+        )
     from daft_mnist.quantize import CALIBRATION_KEY, calibrate_int8
 
     # Activation ranges for int8 inference, from the (unaugmented) training images.
@@ -266,6 +283,25 @@ def train_arrays(
         "int8_calibration_data": f"the first {calibration.images} training images",
     }
     return TrainResult(model=model, preprocessing=prep, history=history, metadata=metadata)
+
+
+def _check_hyperparameters(*, epochs: int, batch_size: int, learning_rate: float, weight_decay: float) -> None:
+    """Refuse settings that cannot train before any data is read."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if not isinstance(learning_rate, (int, float)) or not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    if not isinstance(weight_decay, (int, float)) or not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+
+
+def _diverged(what: str, epoch: int, step: int, steps: int, learning_rate: float) -> TrainingError:
+    return TrainingError(
+        f"training diverged: {what} at epoch {epoch}, step {step} of {steps}, with learning_rate={learning_rate:g}; "
+        f"try a lower learning rate (e.g. {learning_rate / 10:g}); no weights were returned or written"
+    )
 
 
 def _accuracy(model: Net, prep: Preprocessing, pixels: npt.NDArray[np.uint8], labels: npt.NDArray[np.int64]) -> float:
