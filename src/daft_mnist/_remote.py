@@ -85,14 +85,16 @@ class _Deadline:
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     """Follow redirects to http(s) URLs only (never ``file://``, ``ftp://``, ...)."""
 
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-        target = urllib.parse.urljoin(req.full_url, newurl)
+    def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        target = urllib.parse.urljoin(req.full_url, headers.get("location") or headers.get("uri") or "")
         if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
             raise DataError(
                 f"{redact_url(req.full_url)}: the server redirects to {redact_url(target)!r}; "
                 "only http(s) redirects are followed"
             )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 class _Fetched:
