@@ -10,7 +10,6 @@ checks (:func:`~daft_mnist._rules.pixel_check`, :func:`~daft_mnist._rules.label_
 from __future__ import annotations
 
 import gzip
-import json
 import math
 import re
 import threading
@@ -25,7 +24,7 @@ from daft_mnist._columns import empty_frame, finish
 from daft_mnist._files import daft_literal_path, is_gzip, redact_url, regular_file
 from daft_mnist._remote import cached_remote_copy, daft_io_config, short_error
 from daft_mnist._rules import MAX_REPORTED, OnError, RowCheck, label_check, pixel_check
-from daft_mnist._stream import SCAN_CHUNK_BYTES, line_chunks, open_lines
+from daft_mnist._stream import SCAN_CHUNK_BYTES, line_chunks, loads_json, open_lines
 from daft_mnist.diagnostics import logger
 from daft_mnist.errors import DataError
 
@@ -76,43 +75,6 @@ class JsonScan:
 
 _scan_cache: dict[tuple[str, int, int, bool], JsonScan] = {}
 _scan_lock = threading.Lock()
-
-
-_I64_MIN = -(1 << 63)
-_U64_MAX = (1 << 64) - 1
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number (Daft's reader refuses NaN and Infinity)")
-
-
-def _checked_int(text: str) -> int:
-    if len(text) > 21 or not _I64_MIN <= int(text) <= _U64_MAX:
-        more = "..." if len(text) > 24 else ""
-        raise ValueError(f"the number {text[:24]}{more} has too many digits for Daft's reader (64-bit integers)")
-    return int(text)
-
-
-def _checked_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:24]} is too large for a 64-bit float (Daft's reader refuses it)")
-    return value
-
-
-def loads_json(raw: bytes | str) -> Any:
-    """:func:`json.loads` accepting exactly the numbers Daft's JSON reader accepts.
-
-    ``NaN``/``Infinity``, integers outside 64 bits and floats that overflow raise
-    ``ValueError`` (Python's parser would take them); so does nesting too deep for the parser
-    (``RecursionError`` in Python).
-    """
-    try:
-        return json.loads(
-            raw, parse_constant=_refuse_constant, parse_int=_checked_int, parse_float=_checked_float
-        )
-    except RecursionError:
-        raise ValueError("values nested too deeply (an MNIST row is a flat list of 784 numbers)") from None
 
 
 def _describe_line(raw: bytes) -> str:
@@ -452,5 +414,3 @@ def read_json_lines_leniently(src: str) -> daft.DataFrame:
 
     parsed = daft.read_text(daft_literal_path(src)).select(parse_mnist_json_lines(col("text")).alias("row"))
     return parsed.select(col("row")["image"].alias("image"), col("row")["label"].alias("label"))
-
-

@@ -11,8 +11,8 @@ deadline enforced around it.
 from __future__ import annotations
 
 import base64
-import contextlib
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os

@@ -10,17 +10,27 @@ read at once.
 
 from __future__ import annotations
 
+import json
+import math
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from daft_mnist._files import GZIP_MAGIC
 from daft_mnist.errors import DataError
 
-__all__ = ["MAX_INFLATED_BYTES", "MAX_LINE_BYTES", "SCAN_CHUNK_BYTES", "GzipStream", "line_chunks", "open_lines"]
+__all__ = [
+    "MAX_INFLATED_BYTES",
+    "MAX_LINE_BYTES",
+    "SCAN_CHUNK_BYTES",
+    "GzipStream",
+    "line_chunks",
+    "loads_json",
+    "open_lines",
+]
 
 MAX_LINE_BYTES = 1 << 20
 """Longest JSON line accepted (1 MiB). An MNIST row is about 2-6 kB (784 numbers 0-255);
@@ -82,7 +92,7 @@ class GzipStream:
                         what = "zero bytes (padding)" if zeros else "bytes that are not gzip"
                         raise self._refuse(
                             f"{what} after the end of the gzip stream; Daft's reader refuses them "
-                            "(\"Invalid gzip header\"): re-compress the file (gzip -dc FILE | gzip > NEW)"
+                            '("Invalid gzip header"): re-compress the file (gzip -dc FILE | gzip > NEW)'
                         )
                     self._z = zlib.decompressobj(wbits=31)  # another gzip member follows
                     self._pending = rest
@@ -186,3 +196,38 @@ def open_lines(path: Path, label: str, gzipped: bool) -> tuple[BinaryIO, GzipStr
     """The open file and its bounded decompressed stream (close the file when done)."""
     fh = open(path, "rb")  # noqa: SIM115 - closed by the caller
     return fh, (GzipStream(fh, label) if gzipped else _PlainStream(fh, label))
+
+
+_I64_MIN = -(1 << 63)
+_U64_MAX = (1 << 64) - 1
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (Daft's reader refuses NaN and Infinity)")
+
+
+def _checked_int(text: str) -> int:
+    if len(text) > 21 or not _I64_MIN <= int(text) <= _U64_MAX:
+        more = "..." if len(text) > 24 else ""
+        raise ValueError(f"the number {text[:24]}{more} has too many digits for Daft's reader (64-bit integers)")
+    return int(text)
+
+
+def _checked_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:24]} is too large for a 64-bit float (Daft's reader refuses it)")
+    return value
+
+
+def loads_json(raw: bytes | str) -> Any:
+    """:func:`json.loads` accepting exactly the numbers Daft's JSON reader accepts.
+
+    ``NaN``/``Infinity``, integers outside 64 bits and floats that overflow raise
+    ``ValueError`` (Python's parser would take them); so does nesting too deep for the parser
+    (``RecursionError`` in Python).
+    """
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant, parse_int=_checked_int, parse_float=_checked_float)
+    except RecursionError:
+        raise ValueError("values nested too deeply (an MNIST row is a flat list of 784 numbers)") from None
