@@ -252,3 +252,14 @@ def test_credentials_never_appear_in_messages_or_logs(
         assert secret not in str(info.value)
         assert secret not in caplog.text
     assert daft.__name__  # (daft imported for the fixtures' frames)
+
+
+def test_glob_characters_in_a_local_parquet_name_read_that_file(tmp_path: Path) -> None:
+    for name, label in (("p1.parquet", 1), ("p2.parquet", 2), ("p[12].parquet", 7)):
+        daft.from_pydict({"image": [GOOD], "label": [label]}).write_parquet(str(tmp_path / name.replace("[", "_")))
+    written = sorted((tmp_path / "p_12].parquet").glob("*.parquet"))[0]
+    written.rename(tmp_path / "x[12].parquet")
+    for name in ("p1.parquet", "p2.parquet"):
+        part = sorted((tmp_path / name).glob("*.parquet"))[0]
+        part.rename(tmp_path / name.replace("p", "x", 1))
+    assert load_mnist(tmp_path / "x[12].parquet").to_pydict()["label"] == [7]
