@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import http.server
 import json
 import os
@@ -90,6 +91,10 @@ class Server:
     gets: dict[str, int] = field(default_factory=dict)
     delay_s: float = 0.0
     truncate: set[str] = field(default_factory=set)
+    redirects: dict[str, str] = field(default_factory=dict)
+    status: dict[str, int] = field(default_factory=dict)
+    validators: bool = True
+    heads: dict[str, int] = field(default_factory=dict)
     base: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -101,16 +106,29 @@ def server() -> Iterator[Server]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def _headers(self) -> bytes | None:
             """Send the status and headers; the body to send, or None after a 404."""
+            if self.path in state.redirects:
+                self.send_response(302)
+                self.send_header("Location", state.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            if self.path in state.status:
+                self.send_error(state.status[self.path], "forced status")
+                return None
             body = state.files.get(self.path)
             if body is None:
                 self.send_error(404, "no such file")
                 return None
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
+            if state.validators:  # as real servers do: a strong ETag from the content
+                self.send_header("ETag", '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
             self.end_headers()
             return body
 
         def do_HEAD(self) -> None:
+            with state.lock:
+                state.heads[self.path] = state.heads.get(self.path, 0) + 1
             self._headers()
 
         def do_GET(self) -> None:
@@ -153,4 +171,6 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def cached_files(cache: Path) -> list[Path]:
     """The files in the download cache, without lock files."""
-    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+    return sorted(
+        p for p in cache.rglob("*") if p.is_file() and not p.name.endswith((".lock", ".meta"))
+    )

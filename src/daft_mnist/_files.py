@@ -20,6 +20,7 @@ __all__ = [
     "CACHE_DIR_ENV",
     "GZIP_MAGIC",
     "cache_dir",
+    "daft_literal_path",
     "display_path",
     "file_sha256",
     "is_gzip",
@@ -27,6 +28,7 @@ __all__ = [
     "make_cache_subdir",
     "not_a_regular_file",
     "redact_url",
+    "regular_file",
     "same_file",
     "write_atomically",
 ]
@@ -148,6 +150,42 @@ def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
     if stat.S_ISREG(mode):
         return None
     return f"not a regular file ({_mode_kind(mode)})"
+
+
+_GLOB_SPECIAL = re.compile(r"([\\*?\[\]{}])")
+
+
+def daft_literal_path(path: str | os.PathLike[str]) -> str:
+    """A local file's absolute path written so Daft's readers read exactly that file.
+
+    Daft's readers expand ``*``, ``?``, ``[...]`` and ``{a,b}`` in a path as a glob (so
+    ``d[12].json`` would read ``d1.json`` and ``d2.json``); a backslash makes each of those
+    characters (and a backslash) literal.
+    """
+    return _GLOB_SPECIAL.sub(r"\\\1", os.path.abspath(os.fspath(path)))
+
+
+def regular_file(path: str | os.PathLike[str], shown: str | None = None) -> Path:
+    """``path`` with symlinks resolved, when it is a regular file; else a clear :class:`DataError`.
+
+    A FIFO, socket or device (``/dev/zero``, also behind a symlink) would block a reader
+    forever or feed it without end: only regular files are read (checked with
+    :func:`not_a_regular_file`, which never opens the path).
+
+    Raises:
+        DataError: The path is missing or not a regular file.
+    """
+    from daft_mnist.errors import DataError
+
+    label = redact_url(shown or os.fspath(path))
+    resolved = Path(path).resolve()
+    problem = not_a_regular_file(resolved)
+    if problem is None:
+        return resolved
+    if problem == "not found":
+        raise DataError(f"MNIST source not found: {label}")
+    target = f" (it resolves to {resolved})" if str(resolved) != os.path.abspath(os.fspath(path)) else ""
+    raise DataError(f"{label}: {problem}{target}; expected a regular file")
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

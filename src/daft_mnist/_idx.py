@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
+import math
 import os
 import struct
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,31 +13,50 @@ import numpy as np
 import numpy.typing as npt
 
 from daft_mnist._columns import finish
-from daft_mnist._files import GZIP_MAGIC
+from daft_mnist._files import GZIP_MAGIC, regular_file
 from daft_mnist._rules import HEIGHT, NUM_PIXELS, WIDTH, OnError, label_check
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
     import daft
 
-__all__ = ["IDX_PREFIX", "labels_path_for", "load_idx", "load_idx_dir", "read_idx"]
+__all__ = ["IDX_PREFIX", "MAX_IDX_BYTES", "labels_path_for", "load_idx", "load_idx_dir", "read_idx"]
+
+MAX_IDX_BYTES = 256 << 20
+"""Largest (decompressed) IDX file read (256 MiB); MNIST's largest, the training images, is 47 MB."""
 
 IDX_PREFIX: dict[str, str] = {"test": "t10k", "train": "train"}
 """File name prefix of each split's IDX files."""
 
 
 def _open_maybe_gzip(path: Path) -> bytes:
-    """The bytes of ``path``, decompressed when they are gzip."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"IDX file not found: {path}") from None
-    if raw[:2] == GZIP_MAGIC:
+    """The bytes of a regular file ``path``, decompressed when they are gzip, at most :data:`MAX_IDX_BYTES`."""
+    if not path.exists() and not path.is_symlink():
+        raise DataError(f"IDX file not found: {path}")
+    real = regular_file(path)
+    too_big = f"{path}: larger than {MAX_IDX_BYTES >> 20} MiB (MAX_IDX_BYTES); MNIST's IDX files are at most 47 MB"
+    with open(real, "rb") as fh:
+        raw = fh.read(MAX_IDX_BYTES + 1)
+    if raw[:2] != GZIP_MAGIC:
+        if len(raw) > MAX_IDX_BYTES:
+            raise DataError(too_big)
+        return raw
+    out = bytearray()
+    data = raw
+    while data:
+        z = zlib.decompressobj(wbits=31)
         try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+            out += z.decompress(data, MAX_IDX_BYTES + 1 - len(out))
+        except zlib.error as exc:
             raise DataError(f"{path}: not a readable gzip file ({exc})") from None
-    return raw
+        if len(out) > MAX_IDX_BYTES or z.unconsumed_tail:
+            raise DataError(too_big)
+        if not z.eof:
+            raise DataError(f"{path}: not a readable gzip file (truncated: the stream ends before its end marker)")
+        data = z.unused_data
+        if data and data[:2] != GZIP_MAGIC:
+            raise DataError(f"{path}: bytes that are not gzip after the end of the gzip stream")
+    return bytes(out)
 
 
 def read_idx(path: str | os.PathLike[str]) -> npt.NDArray[np.uint8]:
@@ -59,7 +79,12 @@ def read_idx(path: str | os.PathLike[str]) -> npt.NDArray[np.uint8]:
     if len(data) < header:
         raise DataError(f"{p}: truncated IDX header ({len(data)} bytes, expected {header})")
     dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(dims))
+    expected = math.prod(dims)  # Python ints: sizes from the header cannot overflow
+    if expected > MAX_IDX_BYTES:
+        raise DataError(
+            f"{p}: the IDX header's sizes {dims} describe {expected} bytes, more than MNIST can be "
+            f"({MAX_IDX_BYTES >> 20} MiB, MAX_IDX_BYTES); a corrupt header"
+        )
     body = len(data) - header
     if body != expected:
         raise DataError(f"{p}: IDX body has {body} bytes, expected {expected} for shape {dims} (truncated or corrupt)")
@@ -79,6 +104,13 @@ def load_idx_dir(directory: Path, split: str, on_error: OnError) -> daft.DataFra
         images = directory / f"{prefix}-images-idx3-ubyte{suffix}"
         if images.is_file():
             return load_idx(images, labels_path_for(images), on_error)
+    if "idx3-ubyte" in directory.name or "idx1-ubyte" in directory.name:
+        inside = sorted(p.name for p in directory.iterdir())[:3]
+        raise DataError(
+            f"{directory}: a folder named like an IDX file, not an IDX file (it holds {inside or 'nothing'}); "
+            "pass the IDX images file inside it, or a folder holding "
+            f"{prefix}-images-idx3-ubyte[.gz] and {prefix}-labels-idx1-ubyte[.gz]"
+        )
     raise DataError(
         f"{directory}: no {split} IDX files; expected {prefix}-images-idx3-ubyte[.gz] and "
         f"{prefix}-labels-idx1-ubyte[.gz]"

@@ -103,8 +103,9 @@ def _list_files(
         text = os.fspath(source)
         if not isinstance(text, str):
             raise TypeError(f"source must be a str path, a URL or a list of them, got {type(source).__name__}")
-        if is_remote(text) or _GLOB_CHARS.search(text):
-            return _glob(text, io_config), text
+        literal = Path(text.removeprefix("file://")).expanduser()
+        if is_remote(text) or (_GLOB_CHARS.search(text) and not literal.exists()):
+            return _glob(text, io_config), text  # a local name that exists is that file, never a glob
         folder = Path(text.removeprefix("file://")).expanduser()
         if folder.is_file():
             return [str(folder.resolve())], text

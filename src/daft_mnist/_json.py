@@ -10,8 +10,8 @@ checks (:func:`~daft_mnist._rules.pixel_check`, :func:`~daft_mnist._rules.label_
 from __future__ import annotations
 
 import gzip
-import json
 import math
+import re
 import threading
 import zlib
 from collections.abc import Iterator
@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daft_mnist._columns import empty_frame, finish
-from daft_mnist._files import is_gzip
-from daft_mnist._remote import cached_remote_copy
+from daft_mnist._files import daft_literal_path, is_gzip, redact_url, regular_file
+from daft_mnist._remote import cached_remote_copy, daft_io_config, short_error
 from daft_mnist._rules import MAX_REPORTED, OnError, RowCheck, label_check, pixel_check
+from daft_mnist._stream import SCAN_CHUNK_BYTES, line_chunks, loads_json, open_lines
 from daft_mnist.diagnostics import logger
 from daft_mnist.errors import DataError
 
@@ -38,6 +39,7 @@ __all__ = [
     "as_label",
     "as_pixels",
     "check_json_values",
+    "loads_json",
     "load_json_local",
     "load_json_remote",
     "mnist_schema",
@@ -80,27 +82,16 @@ def _describe_line(raw: bytes) -> str:
     preview = raw[:40].decode("utf-8", errors="replace")
     more = "..." if len(raw) > 40 else ""
     try:
-        value = json.loads(raw)
+        value = loads_json(raw)
     except ValueError as exc:
         return f"not valid JSON ({exc.args[0] if exc.args else exc}): {preview!r}{more}"
     return f"a JSON {type(value).__name__}, expected an object with 'image' and 'label': {preview!r}{more}"
 
 
-_SCAN_CHUNK_BYTES = 8 << 20
+_SCAN_CHUNK_BYTES = SCAN_CHUNK_BYTES
 _PLAIN_CHARS = b'0123456789,.-+eE[]{}:" \t\r\n'
-
-
-def _line_chunks(fh: Any) -> Iterator[bytes]:
-    """The decompressed stream in pieces of about 8 MB that end at a line break."""
-    rest = b""
-    while block := fh.read(_SCAN_CHUNK_BYTES):
-        buf = rest + block
-        cut = buf.rfind(b"\n") + 1
-        if cut:
-            yield buf[:cut]
-        rest = buf[cut:]
-    if rest:
-        yield rest
+_SUSPECT_NUMBER = re.compile(rb"[0-9]{19}|[eE][+-]?[0-9]{3}")
+"""Numbers that may not fit Daft's reader (19+ digits, 3-digit exponents): looked at line by line."""
 
 
 def _plain_mnist_rows(chunk: bytes) -> int | None:
@@ -128,6 +119,8 @@ def _plain_mnist_rows(chunk: bytes) -> int | None:
         return None
     if chunk.translate(None, _PLAIN_CHARS) != b"imaglabl" * k:
         return None
+    if _SUSPECT_NUMBER.search(chunk):
+        return None
     return k
 
 
@@ -141,7 +134,7 @@ def _line_problem(line: bytes, *, strict: bool = False) -> str | None:
     if not strict and _plain_mnist_rows(line) == 1:
         return None  # (a malformed number inside still reaches Daft's reader, see above)
     try:
-        obj = json.loads(line)
+        obj = loads_json(line)
     except ValueError:
         return _describe_line(line)
     if not isinstance(obj, dict):
@@ -155,60 +148,71 @@ def _line_problem(line: bytes, *, strict: bool = False) -> str | None:
 
 
 def scan_local_json(path: Path, shown: str | None = None, *, strict: bool = False) -> JsonScan:
-    """Read a local JSON-lines file once (streaming) and find what Daft's reader would choke on.
+    """Read a local JSON-lines file once (streaming, memory bounded) and find what Daft's reader would choke on.
 
-    Checks that a ``.gz`` file is a complete gzip stream and that every non-blank line is
-    a JSON object (``{...}``; the values are checked later, per batch, by the column
-    checks). The result is cached by path, size and modification time. Messages name the
-    file as ``shown`` (the URL of a cached remote file), else by its path.
+    Checks that the path is a regular file, that a ``.gz`` file is one complete gzip stream
+    with nothing after it, the text is UTF-8 without a BOM, no line is longer than
+    :data:`~daft_mnist._stream.MAX_LINE_BYTES` nor the whole more than
+    :data:`~daft_mnist._stream.MAX_INFLATED_BYTES`, no line is blank between rows, and every
+    line is a JSON object (``{...}``) with numbers Daft's reader takes (the values are
+    checked later, per batch, by the column checks). The result is cached by path, size and
+    modification time. Messages name the file as ``shown`` (the URL of a cached remote file),
+    else by its path.
 
     Raises:
-        DataError: The file is missing, or compressed in a way that does not match its name,
-            or a truncated / corrupt gzip stream.
+        DataError: Any of the above, naming the file (and the line).
     """
-    label = shown or str(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise DataError(f"MNIST source not found: {label}") from None
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, strict)
+    label = redact_url(shown or str(path))
+    real = regular_file(path, label)
+    st = real.stat()
+    key = (str(real), st.st_size, st.st_mtime_ns, strict)
     with _scan_lock:
         cached = _scan_cache.get(key)
     if cached is not None:
         return cached
-    gzipped = is_gzip(path)
+    gzipped = is_gzip(real)
     named_gz = path.name.lower().endswith(".gz")
     if named_gz and not gzipped and st.st_size > 0:
         raise DataError(f"{label}: named .gz but not gzip-compressed (expected the gzip magic bytes 1f 8b)")
     if gzipped and not named_gz:
         raise DataError(f"{label}: gzip-compressed but not named .gz; rename it to {path.name}.gz")
+    if gzipped and not path.name.endswith(".gz"):
+        raise DataError(
+            f"{label}: the name ends in {path.name[-3:]!r}, not '.gz' in lower case; Daft's reader decompresses "
+            f"only files named *.gz: rename it to {path.name[:-3]}.gz"
+        )
     rows = 0
     bad = 0
     first: list[tuple[int, str]] = []
-    lines_before = 0
-    try:
-        with gzip.open(path, "rb") if gzipped else open(path, "rb") as fh:
-            for chunk in _line_chunks(fh):
-                fast = None if strict else _plain_mnist_rows(chunk)
-                if fast is not None:  # the whole chunk is well-formed MNIST objects
-                    rows += fast
-                else:
-                    for offset, line in enumerate(chunk.split(b"\n"), start=1):
-                        stripped = line.strip()
-                        if not stripped:
-                            continue
-                        rows += 1
-                        problem = _line_problem(stripped, strict=strict)
-                        if problem is not None:
-                            bad += 1
-                            if len(first) < MAX_REPORTED:
-                                first.append((lines_before + offset, problem))
-                lines_before += chunk.count(b"\n")
-    except (EOFError, OSError, zlib.error) as exc:
+    blank: list[int] = []
+    fh, stream = open_lines(real, label, gzipped)
+    with fh:
+        for line_no, chunk in line_chunks(stream, label, _SCAN_CHUNK_BYTES):
+            fast = None if strict else _plain_mnist_rows(chunk)
+            if fast is not None:  # the whole chunk is well-formed MNIST objects
+                rows += fast
+                continue
+            pieces = chunk.split(b"\n")
+            if chunk.endswith(b"\n"):
+                pieces.pop()  # the end of the last line, not a line
+            for offset, line in enumerate(pieces):
+                stripped = line.strip()
+                if not stripped:
+                    blank.append(line_no + offset)
+                    continue
+                rows += 1
+                problem = _line_problem(stripped, strict=strict)
+                if problem is not None:
+                    bad += 1
+                    if len(first) < MAX_REPORTED:
+                        first.append((line_no + offset, problem))
+    if rows and blank:
+        where = ", ".join(map(str, blank[:MAX_REPORTED]))
+        where += f" and {len(blank) - MAX_REPORTED} more" if len(blank) > MAX_REPORTED else ""
         raise DataError(
-            f"{label}: not a readable gzip file (truncated or corrupt: {type(exc).__name__}: {exc}); "
-            "expected a complete gzip stream of JSON lines"
-        ) from None
+            f"{label}: {len(blank)} blank line(s) among the rows (line {where}); Daft's JSON reader refuses "
+            "blank lines: remove them (e.g. grep -v '^[[:space:]]*$')"
+        )
     scan = JsonScan(rows, bad, tuple(first))
     with _scan_lock:
         _scan_cache[key] = scan
@@ -257,7 +261,7 @@ class JsonLines:
                 if not line.strip():
                     continue
                 try:
-                    obj = json.loads(line)
+                    obj = loads_json(line)
                 except ValueError:
                     continue  # reported by the pre-flight scan, not by the column checks
                 numbers.append(lineno)
@@ -294,7 +298,7 @@ def load_json_local(path: Path, on_error: OnError, shown: str | None = None, str
     """
     import daft
 
-    label = shown or str(path)
+    label = redact_url(shown or str(path))
     scan = scan_local_json(path, shown, strict=strict)
     if scan.rows == 0:
         return empty_frame()
@@ -314,7 +318,7 @@ def load_json_local(path: Path, on_error: OnError, shown: str | None = None, str
             detail,
         )
         return finish(read_json_lines_leniently(str(path)), on_error)
-    df = daft.read_json(str(path), schema=mnist_schema())
+    df = daft.read_json(daft_literal_path(path), schema=mnist_schema())
     return finish(_require_json_columns(df, label), on_error, JsonLines(str(path.resolve()), label))
 
 
@@ -330,21 +334,33 @@ def _require_json_columns(df: daft.DataFrame, src: str) -> daft.DataFrame:
 
 
 def load_json_remote(
-    src: str, io_config: IOConfig | None, on_error: OnError, cache: bool, strict_json: bool = False
+    src: str,
+    io_config: IOConfig | None,
+    on_error: OnError,
+    cache: bool,
+    strict_json: bool = False,
+    timeout: float | None = None,
 ) -> daft.DataFrame:
-    """Load a remote JSON-lines file: through the download cache (``cache=True``), else streamed by Daft."""
+    """Load a remote JSON-lines file: through the download cache (``cache=True``), else streamed by Daft.
+
+    ``timeout``: the total time limit of the download (see :func:`~daft_mnist._remote.remote_timeout`).
+    """
     import daft
 
+    shown = redact_url(src)
     if cache:
-        return load_json_local(cached_remote_copy(src, io_config), on_error, shown=src, strict=strict_json)
+        copy = cached_remote_copy(src, io_config, timeout)
+        if copy is None:
+            return empty_frame()
+        return load_json_local(copy, on_error, shown=src, strict=strict_json)
 
     try:
-        df = daft.read_json(src, schema=mnist_schema(), io_config=io_config)
+        df = daft.read_json(src, schema=mnist_schema(), io_config=io_config or daft_io_config(timeout))
     except Exception as exc:
         if "Empty JSON file" in str(exc):
             return empty_frame()
-        raise DataError(f"{src}: cannot read it as gzipped JSON lines of MNIST ({type(exc).__name__}: {exc})") from exc
-    return finish(_require_json_columns(df, src), on_error)
+        raise DataError(f"{shown}: cannot read it as gzipped JSON lines of MNIST ({short_error(exc)})") from None
+    return finish(_require_json_columns(df, shown), on_error)
 
 
 def _number(v: Any) -> float | None:
@@ -372,7 +388,7 @@ def parse_json_line(line: str | None) -> tuple[list[float | None] | None, float 
     if line is None:
         return None, None
     try:
-        obj = json.loads(line)
+        obj = loads_json(line)
     except ValueError:
         return None, None
     if not isinstance(obj, dict):
@@ -396,7 +412,5 @@ def read_json_lines_leniently(src: str) -> daft.DataFrame:
         labels = pa.array([lab for _, lab in parsed], type=pa.float64())
         return pa.StructArray.from_arrays([images, labels], names=["image", "label"])
 
-    parsed = daft.read_text(src).select(parse_mnist_json_lines(col("text")).alias("row"))
+    parsed = daft.read_text(daft_literal_path(src)).select(parse_mnist_json_lines(col("text")).alias("row"))
     return parsed.select(col("row")["image"].alias("image"), col("row")["label"].alias("label"))
-
-

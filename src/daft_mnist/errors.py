@@ -17,8 +17,11 @@ class WeightsError(DaftMnistError, ValueError):
     """Weights cannot be used: missing, corrupt, unsafe, of another architecture or failing their checksum."""
 
 
-class CacheDirError(DaftMnistError, ValueError):
-    """The download cache folder cannot be used (``$DAFT_MNIST_CACHE_DIR`` names a file, ...)."""
+class CacheDirError(DataError, WeightsError):
+    """The download cache folder cannot be used (``$DAFT_MNIST_CACHE_DIR`` names a file, ...).
+
+    Both a :class:`DataError` and a :class:`WeightsError`: the cache holds downloaded data and weights.
+    """
 
 
 class TrainingError(DaftMnistError, RuntimeError):

@@ -14,10 +14,11 @@ Python runs per row; a vectorized check per batch turns what a bare cast would s
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from daft_mnist._files import is_remote
+from daft_mnist._files import is_remote, redact_url, regular_file
 from daft_mnist._idx import labels_path_for, load_idx, load_idx_dir, read_idx
 from daft_mnist._json import JSON_SUFFIXES, load_json_local, load_json_remote
 from daft_mnist._parquet import load_parquet
@@ -91,6 +92,7 @@ def load_mnist(
     on_error: OnError = "raise",
     cache: bool = True,
     strict_json: bool = False,
+    timeout: float | None = None,
 ) -> daft.DataFrame:
     """Load MNIST as a lazy DataFrame of ``image`` (784 uint8 pixels) and ``label`` (Int64).
 
@@ -124,6 +126,10 @@ def load_mnist(
             (``[1 2]``, ``[1,,2]``); Daft's reader then fails with its own JSON error, without
             a line number. ``True`` parses every line with Python's :mod:`json` instead (about
             a second per 10,000 lines, once per file and process) and names those lines too.
+        timeout: Total time limit in seconds of a remote download (connect, redirects,
+            retries and body together); default ``$DAFT_MNIST_TIMEOUT``, else 30 s. Errors
+            that will not heal (HTTP 4xx, connection refused) fail at once; the error says
+            how long it waited.
 
     Returns:
         A lazy DataFrame with columns ``image`` (``List[UInt8; 784]``) and ``label`` (``Int64``).
@@ -137,26 +143,34 @@ def load_mnist(
     """
     _check_split(split)
     check_on_error(on_error)
-    src = default_source(split) if source is None else os.fspath(source)
+    raw = default_source(split) if source is None else os.fspath(source)
+    if not isinstance(raw, str):
+        raise DataError(
+            f"source must be a str path or URL (or an os.PathLike of str), got {type(raw).__name__} "
+            f"{raw!r}: decode it first, e.g. os.fsdecode(source)"
+        )
+    src = raw
     if not is_remote(src):
         local = Path(src.removeprefix("file://"))
         if local.is_dir():
             return load_idx_dir(local, split, on_error)
-        if not local.exists():
+        if not local.exists() and not local.is_symlink():
             raise DataError(f"MNIST source not found: {src} (expected a file or a directory of IDX files)")
+        regular_file(local, src)  # a FIFO, device or socket would block or never end
         src = str(local)
-    name = src.lower().split("?", 1)[0]
+    # a local name is taken literally (?, # and glob characters included); a URL's query is not its name
+    name = (urllib.parse.urlsplit(src).path if is_remote(src) else src).lower()
     if name.endswith(".parquet") or name.endswith(".pq"):
         return load_parquet(src, io_config, on_error)
     if "idx3-ubyte" in name:
         if is_remote(src):
-            raise DataError(f"IDX files are read from local paths only; got {src}")
+            raise DataError(f"IDX files are read from local paths only; got {redact_url(src)}")
         return load_idx(Path(src), labels_path_for(Path(src)), on_error)
     if is_remote(src):
-        return load_json_remote(src, io_config, on_error, cache, strict_json)
+        return load_json_remote(src, io_config, on_error, cache, strict_json, timeout)
     if name.endswith(JSON_SUFFIXES):
         return load_json_local(Path(src), on_error, strict=strict_json)
     raise DataError(
-        f"cannot tell the format of {src!r}: expected .json/.jsonl[.gz], .parquet, "
+        f"cannot tell the format of {redact_url(src)!r}: expected .json/.jsonl[.gz], .parquet, "
         "an *-idx3-ubyte[.gz] file or a directory of IDX files"
     )
