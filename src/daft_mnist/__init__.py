@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from daft_mnist._log import bad_row_count, reset_bad_row_count
+    from daft_mnist.classifier import Classifier
     from daft_mnist.errors import DaftMnistError, DataError, WeightsError
     from daft_mnist.frames import add_image_2d, add_pil_image, classify
     from daft_mnist.images import checked_pixels, image_2d, pixels_to_numpy, to_image
@@ -23,11 +24,10 @@ if TYPE_CHECKING:
     from daft_mnist.plots import plot_confusion_matrix, plot_digits
     from daft_mnist.quantize import Int8Calibration, calibrate_int8
     from daft_mnist.training import TrainResult, train
-    from daft_mnist.udfs import Classifier
     from daft_mnist.weights import resolve_weights
 
 _EXPORTS: dict[str, str] = {
-    "Classifier": "daft_mnist.udfs",
+    "Classifier": "daft_mnist.classifier",
     "DATA_DIR_ENV": "daft_mnist.io",
     "DaftMnistError": "daft_mnist.errors",
     "DataError": "daft_mnist.errors",
