@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist._rules import NUM_CLASSES
 from daft_mnist.errors import WeightsError
 
 if TYPE_CHECKING:
@@ -51,8 +52,6 @@ PRECISIONS: tuple[Precision, ...] = ("auto", "float32", "int8")
 
 EMBEDDING_SIZE = 128
 """Width of :meth:`LoadedModel.embed`'s vectors: ``Net.fc1``'s outputs."""
-
-NUM_CLASSES = 10
 
 log = logging.getLogger("daft_mnist")
 
