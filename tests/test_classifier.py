@@ -155,7 +155,8 @@ def test_classify_takes_the_image_column_by_name(random_weights: Path) -> None:
     df = frame(pixels)
     got = classify(df, image="image", weights=random_weights).to_pydict()["model_classification"]
     assert got == LoadedModel(ModelSpec(str(random_weights), device="cpu")).predict(pixels).tolist()
-    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['column'\] \(the image column is given as image=\)"):
+    renamed = r"unexpected keyword argument\(s\) \['column'\] \(the image column is given as image=\)"
+    with pytest.raises(TypeError, match=renamed):
         classify(df, column="image")  # type: ignore[call-arg]
 
 
