@@ -302,7 +302,7 @@ def measure_import_seconds(repeats: int) -> float:
 
 def measure_first_batch(weights: Path, pixels: np.ndarray) -> float:
     """Seconds to build the library's model (load, optimize) and predict its first 1,024 images."""
-    from daft_mnist.udfs import LoadedModel, ModelSpec
+    from daft_mnist._engine import LoadedModel, ModelSpec
 
     t0 = time.perf_counter()
     model = LoadedModel(ModelSpec(str(weights)))
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     for cfg in float_grid + int8_grid:
         log(f"  {cfg.label():45s} {n / grid_times[cfg]:8.0f} img/s")
 
-    from daft_mnist.udfs import LoadedModel, ModelSpec
+    from daft_mnist._engine import LoadedModel, ModelSpec
 
     default_precision = LoadedModel(ModelSpec(str(weights))).precision
     rows = {

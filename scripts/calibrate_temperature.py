@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from daft_mnist import _certainty as C
-from daft_mnist.provider import _engine
+from daft_mnist import _engine as engine_module
 
 TRAIN = "mnist_handwritten_train.json.gz"
 TEST = "mnist_handwritten_test.json.gz"
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         f"real-digits ({len(real_labels)})": (real_pixels, real_labels),
     }
 
-    engine = _engine()
+    engine = engine_module
     report: dict[str, Any] = {"weights": weights, "prepare": args.prepare, "bins": args.bins, "precisions": {}}
     temperature = None
     for precision in precisions:

@@ -69,9 +69,7 @@ def render(weights: str | None, out: Path) -> None:
 
     # Step 4: the mistakes.
     mistakes = daft_mnist.misclassified(classified)
-    daft_mnist.plot_digits(mistakes, image="image_2d", prediction="model_classification", limit=30).save(
-        out / "mistakes.png"
-    )
+    daft_mnist.plot_digits(mistakes, limit=30).save(out / "mistakes.png")
 
     # Step 5: analytics.
     write(out, "accuracy_by_label.md", markdown_table(daft_mnist.accuracy_by_label(classified).to_pydict()))
@@ -82,7 +80,6 @@ def render(weights: str | None, out: Path) -> None:
     least = classified.sort("model_classification_confidence").limit(20)
     daft_mnist.plot_digits(
         least,
-        image="image_2d",
         caption=lambda r: f"{r['label']} as {r['model_classification']} {r['model_classification_confidence']:.2f}",
     ).save(out / "least_confident.png")
     table = least.select("label", "model_classification", "model_classification_confidence").limit(5)

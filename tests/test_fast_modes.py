@@ -13,9 +13,9 @@ import pytest
 import torch
 from tests.conftest import random_images
 
-from daft_mnist import udfs
+from daft_mnist import _engine
+from daft_mnist._engine import LoadedModel, ModelSpec
 from daft_mnist.model import load_model
-from daft_mnist.udfs import LoadedModel, ModelSpec
 
 
 def _eager_log_probs(weights: Path | None, pixels: np.ndarray) -> torch.Tensor:
@@ -113,10 +113,10 @@ def test_json_pipeline_reaches_the_model_in_large_batches(
 
 def test_model_built_once_per_spec(random_weights: Path) -> None:
     spec = ModelSpec(str(random_weights), device="cpu")
-    first = udfs.get_model(spec)
-    builds = udfs.model_build_count()
-    assert udfs.get_model(ModelSpec(str(random_weights), device="cpu")) is first
-    assert udfs.model_build_count() == builds
+    first = _engine.get_model(spec)
+    builds = _engine.model_build_count()
+    assert _engine.get_model(ModelSpec(str(random_weights), device="cpu")) is first
+    assert _engine.model_build_count() == builds
 
 
 @pytest.mark.slow

@@ -119,7 +119,8 @@ def test_special_files_are_refused(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     zero = tmp_path / "zero.json.gz"
     zero.symlink_to("/dev/zero")
-    with pytest.raises(DataError, match=r"pipe\.json: not a regular file \(a FIFO \(named pipe\)\); expected a regular file"):
+    expected = r"pipe\.json: not a regular file \(a FIFO \(named pipe\)\); expected a regular file"
+    with pytest.raises(DataError, match=expected):
         load_mnist(fifo)
     with pytest.raises(DataError, match=r"not a regular file \(a character device\) \(it resolves to /dev/zero\)"):
         load_mnist(zero)

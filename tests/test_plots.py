@@ -78,8 +78,9 @@ def test_captions_come_from_label_prediction_or_a_function() -> None:
     bare = plot_digits(df, caption=caption)
     assert [r["label"] for r in seen] == labels.tolist()
     assert set(seen[0]) == {"label", "model_classification"}
-    labelled = plot_digits(df)
+    labelled = plot_digits(df, prediction=None)
     mistakes = plot_digits(df, prediction="model_classification")
+    assert plot_digits(df).tobytes() == mistakes.tobytes()  # the prediction column is found by default
     # A caption adds a text line under each digit; empty captions add none.
     assert bare.height < labelled.height
     # Same digits, so the extra ink is the longer caption: "true 7 / pred 2" against "7".

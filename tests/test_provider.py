@@ -24,7 +24,9 @@ N = 1000
 
 
 def _engine() -> Any:
-    return P._engine()
+    from daft_mnist import _engine as engine
+
+    return engine
 
 
 def _torch_embedding(pixels: np.ndarray) -> np.ndarray:

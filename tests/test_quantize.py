@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from tests.conftest import random_images
 
 from daft_mnist import Classifier, WeightsError, add_image_2d, calibrate_int8, classify, load_mnist
+from daft_mnist._engine import LoadedModel, ModelSpec, choose_precision
 from daft_mnist.images import pixels_to_numpy
 from daft_mnist.model import TUTORIAL_PREPROCESSING, Net, load_model, save_checkpoint
 from daft_mnist.quantize import CALIBRATION_KEY, Int8Calibration, Int8Net
-from daft_mnist.udfs import LoadedModel, ModelSpec
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_int8_folds_normalization_into_conv1(random_weights: Path) -> None:
 def test_building_int8_raises_no_warning_in_a_fresh_process() -> None:
     """torch 2.13 warns that quantized tensors are deprecated; the library keeps that from users."""
     code = (
-        "from daft_mnist.udfs import LoadedModel, ModelSpec\n"
+        "from daft_mnist._engine import LoadedModel, ModelSpec\n"
         "import numpy as np\n"
         "m = LoadedModel(ModelSpec(precision='int8'))\n"
         "print(m.precision, m.predict(np.zeros((3, 784), np.uint8)).shape)\n"
@@ -230,7 +230,8 @@ def test_when_torch_cannot_build_int8_auto_falls_back_and_int8_says_why(
 def test_auto_is_float32_on_cuda_and_int8_says_cpu_only() -> None:
     """The choice on a CUDA device, checked without one: the model is moved nowhere."""
     model = LoadedModel(ModelSpec(None, device="cpu", precision="float32"))
-    model.device = torch.device("cuda")
-    assert model._choose_precision("auto") == "float32"
+    assert model.calibration is not None
+    cuda = torch.device("cuda")
+    assert choose_precision("auto", cuda, model.calibration) == "float32"
     with pytest.raises(ValueError, match="int8 runs on CPU only, and this model is on cuda"):
-        model._choose_precision("int8")
+        choose_precision("int8", cuda, model.calibration)

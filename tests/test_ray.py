@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 
 import daft_mnist
-from daft_mnist import udfs
-from daft_mnist.udfs import Classifier
+from daft_mnist import _engine, _scheduling
+from daft_mnist.classifier import Classifier
 
 SCRIPT = Path(__file__).with_name("ray_pipeline.py")
 N_IMAGES = 3000
@@ -65,7 +65,7 @@ def _local_cpus() -> int:
 def test_udf_expression_pickles_small_and_builds_no_model(random_weights: Path) -> None:
     from daft import col, pickle
 
-    before = udfs.model_build_count()
+    before = _engine.model_build_count()
     clf = Classifier(weights=str(random_weights), batch_size=256, max_concurrency=1)
     exprs = [clf(col("image_2d")), clf.with_confidence(col("image_2d")), clf.probabilities(col("image_2d"))]
     sizes = [_pickled_size(e) for e in exprs]
@@ -73,7 +73,7 @@ def test_udf_expression_pickles_small_and_builds_no_model(random_weights: Path) 
     assert _pickled_size(clf) < 1_000
     assert _pickled_size(clf.spec) < 1_000
     assert pickle.loads(pickle.dumps(clf)) == clf
-    assert udfs.model_build_count() == before, "building or pickling an expression must not build a model"
+    assert _engine.model_build_count() == before, "building or pickling an expression must not build a model"
 
 
 def test_relative_local_weights_are_made_absolute(
@@ -88,7 +88,7 @@ def test_relative_local_weights_are_made_absolute(
     url = "https://example.com/models/w.pt"
     assert Classifier(weights=url, sha256="0" * 64).weights == url
     monkeypatch.chdir(tmp_path.parent)
-    assert udfs.get_model(clf.spec).net is not None  # still found from another directory
+    assert _engine.get_model(clf.spec).net is not None  # still found from another directory
 
 
 def test_bundled_weights_stay_unresolved_on_the_driver() -> None:
@@ -146,20 +146,20 @@ def test_check_schedulable_against_a_ray_cluster(
     monkeypatch: pytest.MonkeyPatch, max_concurrency: int | None, cpus: float | None, gpus: float, message: str | None
 ) -> None:
     # Two nodes of 2 CPUs, one of them with a GPU, as Ray's cluster_resources()/nodes() report.
-    monkeypatch.setattr(udfs, "_schedulable", lambda: ("the Ray cluster", 4.0, 1.0, 2.0, 1.0))
+    monkeypatch.setattr(_scheduling, "schedulable", lambda: ("the Ray cluster", 4.0, 1.0, 2.0, 1.0))
     if message is None:
-        udfs.check_schedulable(max_concurrency=max_concurrency, cpus=cpus, gpus=gpus)
+        _scheduling.check_schedulable(max_concurrency=max_concurrency, cpus=cpus, gpus=gpus)
     else:
         with pytest.raises(ValueError, match=message):
-            udfs.check_schedulable(max_concurrency=max_concurrency, cpus=cpus, gpus=gpus)
+            _scheduling.check_schedulable(max_concurrency=max_concurrency, cpus=cpus, gpus=gpus)
 
 
 def test_nothing_checked_when_daft_chooses(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail() -> None:
         raise AssertionError("resources looked up although nothing was asked for")
 
-    monkeypatch.setattr(udfs, "_schedulable", fail)
-    udfs.check_schedulable(max_concurrency=None, cpus=None, gpus=0.0)
+    monkeypatch.setattr(_scheduling, "schedulable", fail)
+    _scheduling.check_schedulable(max_concurrency=None, cpus=None, gpus=0.0)
 
 
 # --- GPU ---------------------------------------------------------------------------------
@@ -176,8 +176,8 @@ def test_cuda_matches_cpu(random_weights: Path) -> None:
     if not _cuda_available():
         pytest.skip("no CUDA device")
     pixels = np.random.default_rng(3).integers(0, 256, size=(512, 784), dtype=np.uint8)
-    cpu = udfs.LoadedModel(udfs.ModelSpec(str(random_weights), device="cpu"))
-    gpu = udfs.LoadedModel(udfs.ModelSpec(str(random_weights), device="auto"))
+    cpu = _engine.LoadedModel(_engine.ModelSpec(str(random_weights), device="cpu"))
+    gpu = _engine.LoadedModel(_engine.ModelSpec(str(random_weights), device="auto"))
     assert gpu.device.type == "cuda"
     np.testing.assert_allclose(
         gpu.log_probabilities(pixels).numpy(), cpu.log_probabilities(pixels).numpy(), atol=1e-4, rtol=1e-4

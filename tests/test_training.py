@@ -32,8 +32,8 @@ def test_same_seed_same_weights_and_loadable(tmp_path: Path) -> None:
     assert loaded.metadata["epochs"] == 1
     assert loaded.preprocessing == a.preprocessing
     # every trained checkpoint carries an int8 calibration from its training images
+    from daft_mnist._engine import LoadedModel, ModelSpec
     from daft_mnist.quantize import CALIBRATION_KEY, Int8Calibration
-    from daft_mnist.udfs import LoadedModel, ModelSpec
 
     assert Int8Calibration.from_dict(loaded.metadata[CALIBRATION_KEY]).images == 256
     assert LoadedModel(ModelSpec(str(path), device="cpu")).precision == "int8"

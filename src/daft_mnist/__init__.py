@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from daft_mnist.classifier import Classifier
     from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
     from daft_mnist.errors import DaftMnistError, DataError, WeightsError
     from daft_mnist.frames import add_image_2d, add_pil_image, classify
@@ -23,11 +24,10 @@ if TYPE_CHECKING:
     from daft_mnist.plots import plot_confusion_matrix, plot_digits
     from daft_mnist.quantize import Int8Calibration, calibrate_int8
     from daft_mnist.training import TrainResult, train
-    from daft_mnist.udfs import Classifier
     from daft_mnist.weights import resolve_weights
 
 _EXPORTS: dict[str, str] = {
-    "Classifier": "daft_mnist.udfs",
+    "Classifier": "daft_mnist.classifier",
     "DATA_DIR_ENV": "daft_mnist.io",
     "DaftMnistError": "daft_mnist.errors",
     "DataError": "daft_mnist.errors",

@@ -38,7 +38,6 @@ __all__ = [
     "fmt_value",
     "label_check",
     "pixel_check",
-    "pixel_check_tuple",
     "pixels_to_numpy",
     "require_columns",
     "unwrap",
@@ -312,17 +311,6 @@ def pixel_check(arr: pa.Array, column: str, expected: int = NUM_PIXELS) -> Pixel
         code[rows] = BAD_PIXEL if vnull is None else np.where(vnull[first], null_code, BAD_PIXEL)
         detail[rows] = first
     return PixelCheck(code != GOOD, code, detail, numbers, expected, values, lengths)
-
-
-def pixel_check_tuple(
-    arr: pa.Array, column: str, expected: int = NUM_PIXELS
-) -> tuple[npt.NDArray[np.bool_], list[str], pa.Array, npt.NDArray[np.int64] | None]:
-    """Deprecated tuple form of :func:`pixel_check` (bad mask, described rows, values, lengths).
-
-    Kept only for ``udfs`` until it reads :class:`PixelCheck`; same implementation.
-    """
-    check = pixel_check(arr, column, expected)
-    return check.bad, check.described(), check.values, check.lengths
 
 
 def pixels_to_numpy(arr: pa.Array | pa.ChunkedArray, *, column: str = "image") -> npt.NDArray[np.uint8]:

@@ -6,15 +6,16 @@ tutorial's); nothing is collected or shown.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
-from daft_mnist._rules import HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error, require_columns
+from daft_mnist._rules import DEFAULT_BATCH_SIZE, HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error, require_columns
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     import daft
 
-    from daft_mnist.udfs import Precision
+    from daft_mnist.classifier import ClassifyOptions
 
 __all__ = ["add_image_2d", "add_pil_image", "classify"]
 
@@ -139,47 +140,37 @@ def add_pil_image(
 def classify(
     df: daft.DataFrame,
     *,
-    column: str = "image_2d",
+    image: str = "image_2d",
     output: str = "model_classification",
-    weights: str | os.PathLike[str] | None = None,
-    sha256: str | None = None,
-    batch_size: int = 1024,
-    device: str = "auto",
-    max_concurrency: int | None = None,
-    gpus: float = 0.0,
-    cpus: float | None = None,
-    num_threads: int | None = None,
-    confidence: bool = False,
-    on_error: OnError = "raise",
-    precision: Precision = "auto",
+    overwrite: bool = False,
+    **options: Unpack[ClassifyOptions],
 ) -> daft.DataFrame:
-    """Add ``output``: the CNN's predicted digit (``Int64``) for each image in ``column``.
+    """Add ``output``: the CNN's predicted digit (``Int64``) for each image in ``image``.
 
-    The frame is re-batched to ``batch_size`` rows first (``into_batches``), so readers that
-    emit tiny batches, such as ``read_json``, never reach the model a few rows at a time.
+    A thin wrapper over :func:`~daft_mnist.classifier.classify_digit`. The frame is
+    re-batched to ``batch_size`` rows first (``into_batches``), so readers that emit tiny
+    batches, such as ``read_json``, never reach the model a few rows at a time.
 
     Args:
         df: Input frame.
-        column: 28x28 tensors (from :func:`add_image_2d`), 28x28 grayscale images, or
-            784-pixel lists.
+        image: Column of 28x28 tensors (from :func:`add_image_2d`), 28x28 grayscale images,
+            or 784-pixel lists.
         output: Name of the prediction column.
-        weights: ``None`` for the bundled weights, a local path, or a remote URL.
-        sha256: Expected SHA-256 of the weights (required for remote URLs).
-        batch_size: Rows per model call.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-        max_concurrency: Model instances Daft may run at once (actors on Ray); more than the
-            runner can schedule raises ``ValueError`` here instead of stalling the query.
-        gpus: GPUs per model instance, for Daft's scheduler.
-        cpus: CPUs per model instance, for Daft's scheduler (default: Daft's).
-        num_threads: torch threads per worker.
-        confidence: Also add ``{output}_confidence`` (Float32, softmax probability of the
-            prediction), to sort by least confident.
-        on_error: ``"raise"`` or ``"null"`` (null images get a null prediction).
-        precision: ``"auto"`` (int8 on CPU for calibrated checkpoints such as the bundled
-            one, else float32), ``"float32"`` or ``"int8"``; see :class:`~daft_mnist.Classifier`.
+        overwrite: Replace ``output`` (and ``{output}_confidence``) if the frame has it;
+            by default that is an error, so a label column is never silently replaced.
+        **options: The options of :func:`~daft_mnist.classifier.classify_digit`, keyword-only:
+            ``weights``, ``sha256``, ``device``, ``precision``, ``batch_size``,
+            ``max_concurrency``, ``gpus``, ``cpus``, ``num_threads``, ``on_error``, and
+            ``confidence``: also add ``{output}_confidence`` (Float32, softmax probability
+            of the prediction), to sort by least confident.
 
     Returns:
         The frame with the prediction column (and the confidence column if asked).
+
+    Raises:
+        TypeError: An unknown option.
+        ValueError: ``image`` is missing, an output column exists and ``overwrite`` is not
+            set, or an option is invalid.
 
     Examples:
         Building the query is free; the model loads when the frame runs (``collect``,
@@ -195,32 +186,28 @@ def classify(
     """
     from daft import col
 
-    from daft_mnist.udfs import Classifier
+    from daft_mnist.classifier import ClassifyOptions, classify_digit
 
-    require_columns(df, [column])
-    clf = Classifier(
-        weights=None if weights is None else os.fspath(weights),
-        sha256=sha256,
-        device=device,
-        batch_size=batch_size,
-        max_concurrency=max_concurrency,
-        gpus=gpus,
-        cpus=cpus,
-        num_threads=num_threads,
-        on_error=on_error,
-        precision=precision,
-    )
-    batched = df.into_batches(batch_size)
+    unknown = sorted(set(options) - ClassifyOptions.__optional_keys__)
+    if unknown:
+        hint = " (the image column is given as image=)" if "column" in unknown else ""
+        raise TypeError(f"classify() got unexpected keyword argument(s) {unknown}{hint}")
+    confidence = options.get("confidence", False)
+    outputs = [output, f"{output}_confidence"] if confidence else [output]
+    require_columns(df, [image])
+    clash = [name for name in outputs if name in df.column_names]
+    if clash and not overwrite:
+        raise ValueError(
+            f"column(s) {clash} already exist (columns: {df.column_names}); pass another output= name, "
+            "or overwrite=True to replace them"
+        )
+    predicted = classify_digit(col(image), **options)
+    batched = df.into_batches(options.get("batch_size", DEFAULT_BATCH_SIZE))
     if not confidence:
-        return batched.with_column(output, clf(col(column)))
+        return batched.with_column(output, predicted)
     tmp = f"__{output}_struct"
     return (
-        batched.with_column(tmp, clf.with_confidence(col(column)))
-        .with_columns(
-            {
-                output: col(tmp)["prediction"],
-                f"{output}_confidence": col(tmp)["confidence"],
-            }
-        )
+        batched.with_column(tmp, predicted)
+        .with_columns({output: col(tmp)["prediction"], f"{output}_confidence": col(tmp)["confidence"]})
         .exclude(tmp)
     )

@@ -67,7 +67,8 @@ class Net(nn.Module):
     The attribute names, and so the state-dict keys (``conv1.weight``, ``conv2.bias``,
     ``fc1.weight``, ...), are exactly the tutorial's, so its ``mnist_cnn.pt`` loads with
     :meth:`load_state_dict`. Input: float32 ``(N, 1, 28, 28)``, normalized as described by a
-    :class:`Preprocessing`. Output: log-probabilities ``(N, 10)``.
+    :class:`Preprocessing`. Output: log-probabilities ``(N, 10)``; :meth:`features` gives the
+    128 values of the penultimate layer that the last one reads (an embedding of the image).
     """
 
     preprocessing: Preprocessing
@@ -84,14 +85,17 @@ class Net(nn.Module):
         self.fc1 = nn.Linear(9216, 128)
         self.fc2 = nn.Linear(128, 10)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer, ``relu(fc1(.))``: float32 ``(N, 128)``, the image's embedding."""
         x = F.relu(self.conv1(x))
         x = F.relu(self.conv2(x))
         x = F.max_pool2d(x, 2)
         x = self.dropout1(x)
         x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = self.dropout2(x)
+        return F.relu(self.fc1(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dropout2(self.features(x))
         x = self.fc2(x)
         return F.log_softmax(x, dim=1)
 

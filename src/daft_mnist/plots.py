@@ -13,7 +13,7 @@ Examples:
     ...     "label": [1, 7, 7],
     ...     "model_classification": [1, 7, 2],
     ... })
-    >>> mistakes = plot_digits(misclassified(df), prediction="model_classification")
+    >>> mistakes = plot_digits(misclassified(df))
     >>> mistakes.mode, mistakes.width > mistakes.height  # one digit, captioned "true 7 / pred 2"
     ('L', False)
     >>> plot_confusion_matrix(df).mode
@@ -34,7 +34,12 @@ if TYPE_CHECKING:
     import daft
     from PIL import Image
 
-__all__ = ["plot_confusion_matrix", "plot_digits"]
+__all__ = ["IMAGE_COLUMNS", "PREDICTION_COLUMN", "plot_confusion_matrix", "plot_digits"]
+
+IMAGE_COLUMNS = ("image_2d", "pil_image", "image")
+"""Where :func:`plot_digits` looks for images by default, in this order (the helpers' output names)."""
+PREDICTION_COLUMN = "model_classification"
+"""The prediction column :func:`plot_digits` captions with by default, when present (``classify``'s)."""
 
 _SIDE = 28
 _NUM_CLASSES = 10
@@ -75,9 +80,9 @@ def _python_pixels(values: Sequence[Any], name: str) -> npt.NDArray[np.uint8]:
 def plot_digits(
     df: daft.DataFrame,
     *,
-    image: str = "image",
+    image: str | None = None,
     label: str | None = "label",
-    prediction: str | None = None,
+    prediction: str | None = "auto",
     caption: Callable[[Mapping[str, Any]], str] | None = None,
     limit: int = 50,
     columns: int = 10,
@@ -85,16 +90,19 @@ def plot_digits(
 ) -> Image.Image:
     """Draw the first ``limit`` digits of a frame as a captioned grid.
 
-    Each cell shows one image, white on black as in MNIST, with a caption under it: by
-    default ``label`` (``"7"``), or ``"true 7 / pred 2"`` when ``prediction`` is given, which
-    is what a grid of mistakes wants (pass ``daft_mnist.misclassified(df)``).
+    Each cell shows one image, white on black as in MNIST, with a caption under it: ``label``
+    (``"7"``), or ``"true 7 / pred 2"`` when there is a prediction column, which is what a
+    grid of mistakes wants. The defaults follow the other helpers' column names, so
+    ``plot_digits(classify(df))`` and ``plot_digits(misclassified(df))`` need no arguments.
 
     Args:
         df: Any frame with an image column; only ``limit`` rows are read.
         image: Column of 784-pixel lists, 28x28 tensors (:func:`~daft_mnist.add_image_2d`),
-            28x28 grayscale Daft images, or ``PIL.Image`` objects.
+            28x28 grayscale Daft images, or ``PIL.Image`` objects. ``None`` (default): the
+            first of ``image_2d``, ``pil_image`` and ``image`` that the frame has.
         label: Column of true labels shown in captions, or ``None``.
-        prediction: Column of predicted labels shown in captions, or ``None``.
+        prediction: Column of predicted labels shown in captions, or ``None``. ``"auto"``
+            (default): ``model_classification`` when the frame has it, else none.
         caption: A function of the row (a dict of every column but the image) returning its caption;
             overrides ``label``/``prediction``. Return ``""`` for no caption.
         limit: At most this many digits are drawn (in the frame's order).
@@ -125,6 +133,13 @@ def plot_digits(
     for name, value in (("limit", limit), ("columns", columns), ("scale", scale)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    present = df.column_names
+    if image is None:
+        image = next((c for c in IMAGE_COLUMNS if c in present), None)
+        if image is None:
+            raise ValueError(f"expected one of the image columns {list(IMAGE_COLUMNS)}, got columns {present}")
+    if prediction == "auto":
+        prediction = PREDICTION_COLUMN if PREDICTION_COLUMN in present else None
     needed = [image] + [c for c in (label, prediction) if c is not None and caption is None]
     require_columns(df, needed)
     rows = df.limit(limit) if caption is not None else df.select(*needed).limit(limit)
@@ -207,7 +222,7 @@ def plot_confusion_matrix(
     df: daft.DataFrame | npt.ArrayLike,
     *,
     label: str = "label",
-    prediction: str = "model_classification",
+    prediction: str = PREDICTION_COLUMN,
     title: str | None = None,
     cell: int = 40,
 ) -> Image.Image:

@@ -7,7 +7,7 @@ factory: :class:`daft.ai.protocols.ImageClassifierDescriptor` /
 inside a class UDF, where ``descriptor.instantiate()`` builds the object that implements the
 :class:`~daft.ai.protocols.ImageClassifier` / :class:`~daft.ai.protocols.ImageEmbedder`
 protocol. Here the descriptors hold only the model's location and options; the objects they
-instantiate take the model from the library's per-process cache (:func:`_engine`), so a worker
+instantiate take the model from the library's per-process cache (:func:`daft_mnist._engine.get_model`), so a worker
 running ``classify_image``, ``embed_image`` and :class:`~daft_mnist.Classifier` builds one model.
 
     >>> import daft
@@ -41,6 +41,7 @@ from daft.ai.protocols import ImageClassifierDescriptor, ImageEmbedderDescriptor
 from daft.ai.provider import Provider
 from daft.ai.typing import EmbeddingDimensions, UDFOptions
 
+from daft_mnist._engine import ModelSpec, get_model
 from daft_mnist._files import is_remote
 
 if TYPE_CHECKING:
@@ -71,16 +72,6 @@ _UDF_OPTIONS = ("batch_size", "max_retries", "on_error", "concurrency", "num_gpu
 
 
 # --- the two hooks the package restructuring changes (one line each) -------------------------
-
-
-def _engine() -> Any:
-    """The model layer: ``ModelSpec``, ``get_model`` (the per-process cache), ``model_build_count``.
-
-    MERGE: becomes ``from daft_mnist import _engine as engine``.
-    """
-    from daft_mnist import udfs as engine
-
-    return engine
 
 
 def _prepare(images: Sequence[Any]) -> npt.NDArray[np.uint8]:
@@ -178,8 +169,7 @@ class _ModelOptions:
     num_threads: int | None = None
 
     def spec(self) -> Any:
-        engine = _engine()
-        return engine.ModelSpec(
+        return ModelSpec(
             weights=self.weights,
             sha256=self.sha256,
             device=self.device,
@@ -256,7 +246,7 @@ class MnistImageClassifier:
     """Implements Daft's ``ImageClassifier`` protocol with the process's shared model."""
 
     def __init__(self, options: _ModelOptions) -> None:
-        self.model = _engine().get_model(options.spec())
+        self.model = get_model(options.spec())
 
     def classify_image(self, images: list[Any], labels: str | list[str]) -> list[str]:
         names = check_labels(labels)
@@ -270,7 +260,7 @@ class MnistImageEmbedder:
     """Implements Daft's ``ImageEmbedder`` protocol: 128 floats per image (null image: null)."""
 
     def __init__(self, options: _ModelOptions) -> None:
-        self.model = _engine().get_model(options.spec())
+        self.model = get_model(options.spec())
 
     def embed_image(self, images: list[Any]) -> list[Any]:
         present = [i for i, image in enumerate(images) if image is not None]
