@@ -90,9 +90,9 @@ def test_json_pipeline_reaches_the_model_in_large_batches(
         model_sizes.append(len(px))
         return orig_lp(self, px)
 
-    def spy_check(series, on_error, column, source=None):  # type: ignore[no-untyped-def]
+    def spy_check(series, *args, **kwargs):  # type: ignore[no-untyped-def]
         check_sizes.append(len(series))
-        return orig_check(series, on_error, column, source)
+        return orig_check(series, *args, **kwargs)
 
     monkeypatch.setattr(LoadedModel, "log_probabilities", spy_lp)
     monkeypatch.setattr(columns_mod, "check_pixels_batch", spy_check)

@@ -87,17 +87,22 @@ def test_classify_confidence_column(random_weights: Path) -> None:
     assert all(0.1 <= c <= 1.0 for c in conf)  # top of ten probabilities is at least 1/10
 
 
-def test_null_image_raises_or_gives_null(random_weights: Path) -> None:
+@pytest.mark.parametrize("on_error", ["raise", "null"])
+def test_null_image_gives_a_null_prediction_whatever_on_error(random_weights: Path, on_error: str) -> None:
     pixels, _ = random_images(3, seed=8)
     df = daft.from_pydict({"image": [pixels[0].tolist(), None, pixels[2].tolist()]})
-    df = df.with_column("t", image_2d(col("image"), on_error="null"))
-    with pytest.raises(Exception, match="images are null") as info:
-        df.select(Classifier(weights=str(random_weights))(col("t"))).collect()
-    assert "on_error='null'" in str(info.value)
-    out = df.select(Classifier(weights=str(random_weights), on_error="null")(col("t")).alias("p")).to_pydict()["p"]
+    df = df.with_column("t", image_2d(col("image")))
+    clf = Classifier(weights=str(random_weights), on_error=on_error)  # type: ignore[arg-type]
+    out = df.select(clf(col("t")).alias("p")).to_pydict()["p"]
     assert out[1] is None
     assert out[0] is not None
     assert out[2] is not None
+
+
+def test_malformed_image_error_names_the_step(random_weights: Path) -> None:
+    df = daft.from_pydict({"image": [[1] * 783]})
+    with pytest.raises(DataError, match=r"^classify_digit: column 'image': .*expected 784 pixels, got 783"):
+        df.select(Classifier(weights=str(random_weights))(col("image"))).collect()
 
 
 def test_classifier_pickles_small_without_model(random_weights: Path) -> None:

@@ -17,6 +17,7 @@ from daft_mnist._rules import (
     NUM_PIXELS,
     WIDTH,
     OnError,
+    RowCheck,
     RowSource,
     check_on_error,
     label_check,
@@ -89,57 +90,87 @@ def proves_valid_pixels(dtype: daft.DataType) -> bool:
     )
 
 
-def check_pixels_batch(series: Any, on_error: str, column: str, source: RowSource | None = None) -> Any:
+def _step_error(step: str, column: str, check: RowCheck, what: str, lines: str, advice: str) -> DataError:
+    return DataError(
+        f"{step}: column {column!r}: {check.count} of {len(check)} {what} ({check.summary()}){lines}; {advice}"
+    )
+
+
+def check_pixels_batch(
+    series: Any,
+    on_error: str,
+    column: str,
+    source: RowSource | None = None,
+    *,
+    step: str = "checked_pixels",
+    nulls_are_bad: bool = False,
+) -> Any:
     """Batch body of the pixel checker: returns ``FixedSizeList[UInt8; 784]``.
 
-    Already-valid input (:func:`is_valid_pixels`: a ``load_mnist`` column, a 28x28 uint8
-    tensor or image) is returned as is, without a copy or a value scan.
+    A null row stays null and is neither raised nor counted (the step that made it null
+    reported it), except where ``nulls_are_bad``: a loader, for which a null is a missing
+    image. Already-valid input (:func:`is_valid_pixels` / valid by its type: a
+    ``load_mnist`` column, a 28x28 uint8 tensor or image) is returned as is, without a copy
+    or a value scan.
 
     Args:
         series: The Daft Series of one batch.
-        on_error: ``"raise"`` or ``"null"``.
+        on_error: ``"raise"`` or ``"null"``: what a malformed row does.
         column: Column name for messages.
         source: The file the column was read from, to name the bad lines too.
+        step: The function the user called, named in errors (``"image_2d"``, ...).
+        nulls_are_bad: Whether a null row is itself a bad row (a loader's missing image).
     """
     import pyarrow as pa
 
     raw = unwrap(series.to_arrow())
     out_type = pa.list_(pa.uint8(), NUM_PIXELS)
-    if is_valid_pixels(raw) or (on_error == "null" and _valid_by_type(raw)):
-        # Under "null", the null rows of a column valid by its type were made null (and counted)
-        # by the step that checked it: a null coming in is not a new bad row.
+    if is_valid_pixels(raw) or (not nulls_are_bad and _valid_by_type(raw)):
         return raw if raw.type == out_type else raw.cast(out_type)
     n = len(raw)
     check = pixel_check(raw, column, NUM_PIXELS)
-    bad = check.bad
+    nulls = np.asarray(raw.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if not nulls_are_bad:
+        check = check.ignoring_nulls(nulls)
     if check.any():
         if on_error == "raise":
             lines = source.first_bad("image") if source is not None else ""
-            raise DataError(
-                f"column {column!r}: {check.count} of {n} rows are not valid MNIST images ({check.summary()})"
-                f"{lines}; pass on_error='null' to keep going with null for those rows"
+            raise _step_error(
+                step,
+                column,
+                check,
+                "rows are not valid MNIST images",
+                lines,
+                "pass on_error='null' to keep going with null for those rows",
             )
         record_bad_rows(column, check.count, check.described())
-        flat_all = np.nan_to_num(
-            np.asarray(check.values.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64)
-        )
-        full = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
-        if check.lengths is None:
-            full[~bad] = flat_all.reshape(n, NUM_PIXELS)[~bad].astype(np.uint8)
-        else:
-            keep = np.repeat(~bad, np.where(check.lengths > 0, check.lengths, 0))
-            full[~bad] = flat_all[keep].reshape(-1, NUM_PIXELS).astype(np.uint8)
-        return pa.FixedSizeListArray.from_arrays(
-            pa.array(full.reshape(-1), type=pa.uint8()), NUM_PIXELS, mask=pa.array(bad)
-        )
-    values = check.values
-    if pa.types.is_fixed_size_list(raw.type) and pa.types.is_uint8(values.type) and raw.null_count == 0:
-        return raw if raw.type == out_type else raw.cast(out_type)
-    flat_u8 = pa.array(np.asarray(values.to_numpy(zero_copy_only=False)).astype(np.uint8), type=pa.uint8())
-    return pa.FixedSizeListArray.from_arrays(flat_u8, NUM_PIXELS)
+    bad = check.bad | nulls
+    if not bad.any():
+        values = check.values
+        if pa.types.is_fixed_size_list(raw.type) and pa.types.is_uint8(values.type):
+            return raw if raw.type == out_type else raw.cast(out_type)
+        flat_u8 = pa.array(np.asarray(values.to_numpy(zero_copy_only=False)).astype(np.uint8), type=pa.uint8())
+        return pa.FixedSizeListArray.from_arrays(flat_u8, NUM_PIXELS)
+    flat_all = np.nan_to_num(np.asarray(check.values.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64))
+    full = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
+    if check.lengths is None:
+        full[~bad] = flat_all.reshape(n, NUM_PIXELS)[~bad].astype(np.uint8)
+    else:
+        keep = np.repeat(~bad, np.where(check.lengths > 0, check.lengths, 0))
+        full[~bad] = flat_all[keep].reshape(-1, NUM_PIXELS).astype(np.uint8)
+    return pa.FixedSizeListArray.from_arrays(
+        pa.array(full.reshape(-1), type=pa.uint8()), NUM_PIXELS, mask=pa.array(bad)
+    )
 
 
-def pixel_checker(on_error: OnError, column: str, source: RowSource | None = None) -> Any:
+def pixel_checker(
+    on_error: OnError,
+    column: str,
+    source: RowSource | None = None,
+    *,
+    step: str = "checked_pixels",
+    nulls_are_bad: bool = False,
+) -> Any:
     """A Daft batch UDF checking an image column into ``FixedSizeList[UInt8; 784]`` (:func:`check_pixels_batch`)."""
     import daft
     from daft import DataType
@@ -148,30 +179,53 @@ def pixel_checker(on_error: OnError, column: str, source: RowSource | None = Non
 
     @daft.func.batch(return_dtype=DataType.fixed_size_list(DataType.uint8(), NUM_PIXELS), use_process=False)
     def check_mnist_pixels(images: daft.Series) -> Any:
-        return check_pixels_batch(images, on_error, column, source)
+        return check_pixels_batch(images, on_error, column, source, step=step, nulls_are_bad=nulls_are_bad)
 
     return check_mnist_pixels
 
 
-def check_labels_batch(series: Any, on_error: str, column: str, source: RowSource | None = None) -> Any:
-    """Batch body of the label checker: returns ``Int64`` labels 0-9 (null for bad ones under ``"null"``)."""
+def check_labels_batch(
+    series: Any,
+    on_error: str,
+    column: str,
+    source: RowSource | None = None,
+    *,
+    step: str = "checked_labels",
+    nulls_are_bad: bool = False,
+) -> Any:
+    """Batch body of the label checker: ``Int64`` labels 0-9; null rows stay null (see :func:`check_pixels_batch`)."""
     import pyarrow as pa
 
-    check = label_check(series.to_arrow(), column)
-    bad = check.bad
+    raw = unwrap(series.to_arrow())
+    check = label_check(raw, column)
+    nulls = np.asarray(raw.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if not nulls_are_bad:
+        check = check.ignoring_nulls(nulls)
     if check.any():
         if on_error == "raise":
             lines = source.first_bad("label") if source is not None else ""
-            raise DataError(
-                f"column {column!r}: {check.count} of {len(check)} labels are invalid ({check.summary()}){lines}; "
-                "pass on_error='null' to keep those rows with a null label"
+            raise _step_error(
+                step,
+                column,
+                check,
+                "labels are invalid",
+                lines,
+                "pass on_error='null' to keep those rows with a null label",
             )
         record_bad_rows(column, check.count, check.described())
+    bad = check.bad | nulls
     out = np.where(bad, 0, check.numbers).astype(np.int64)
     return pa.array(out, type=pa.int64(), mask=bad if bad.any() else None)
 
 
-def label_checker(on_error: OnError, column: str, source: RowSource | None = None) -> Any:
+def label_checker(
+    on_error: OnError,
+    column: str,
+    source: RowSource | None = None,
+    *,
+    step: str = "checked_labels",
+    nulls_are_bad: bool = False,
+) -> Any:
     """A Daft batch UDF checking one label column into ``Int64`` (see :func:`check_labels_batch`)."""
     import daft
     from daft import DataType
@@ -180,12 +234,14 @@ def label_checker(on_error: OnError, column: str, source: RowSource | None = Non
 
     @daft.func.batch(return_dtype=DataType.int64(), use_process=False)
     def check_mnist_labels(labels: daft.Series) -> Any:
-        return check_labels_batch(labels, on_error, column, source)
+        return check_labels_batch(labels, on_error, column, source, step=step, nulls_are_bad=nulls_are_bad)
 
     return check_mnist_labels
 
 
-def finish(df: daft.DataFrame, on_error: OnError = "raise", source: RowSource | None = None) -> daft.DataFrame:
+def finish(
+    df: daft.DataFrame, on_error: OnError = "raise", source: RowSource | None = None, *, step: str = "load_mnist"
+) -> daft.DataFrame:
     """Checked cast of a loader's raw ``image`` and ``label`` columns to ``List[UInt8; 784]`` and ``Int64`` 0-9.
 
     With ``source``, errors about bad rows also name their lines in that file.
@@ -193,8 +249,8 @@ def finish(df: daft.DataFrame, on_error: OnError = "raise", source: RowSource | 
     from daft import col
 
     return df.select(
-        pixel_checker(on_error, "image", source)(col("image")).alias("image"),
-        label_checker(on_error, "label", source)(col("label")).alias("label"),
+        pixel_checker(on_error, "image", source, step=step, nulls_are_bad=True)(col("image")).alias("image"),
+        label_checker(on_error, "label", source, step=step, nulls_are_bad=True)(col("label")).alias("label"),
     )
 
 

@@ -8,9 +8,10 @@ No Daft, no torch: pyarrow and numpy only.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -148,6 +149,9 @@ NULL_LABEL = 6
 BAD_LABEL = 7
 
 
+_Check = TypeVar("_Check", bound="RowCheck")
+
+
 @dataclass(frozen=True)
 class RowCheck:
     """Which rows of a batch are bad and why: the one implementation of the row rules.
@@ -208,6 +212,17 @@ class RowCheck:
     def reasons(self, rows: Iterable[int] | None = None) -> list[str | None]:
         """:meth:`reason` of each of ``rows`` (default: every row)."""
         return [self.reason(int(i)) for i in (range(len(self)) if rows is None else rows)]
+
+    def ignoring_nulls(self: _Check, nulls: npt.NDArray[np.bool_]) -> _Check:
+        """This check with the ``nulls`` rows counted good: a null goes through a step as a null.
+
+        A null coming into a pipeline step is not a malformed value: the step that made it
+        null reported it (with its reason) already, so it is neither raised nor counted again.
+        """
+        if not nulls.any():
+            return self
+        keep = ~nulls
+        return dataclasses.replace(self, bad=self.bad & keep, code=np.where(keep, self.code, GOOD).astype(np.int8))
 
     def bad_rows(self, limit: int | None = None) -> npt.NDArray[np.intp]:
         """Indices of the bad rows, in order (the first ``limit`` of them)."""

@@ -86,41 +86,41 @@ class UdfOptions:
         return cls(batch_size, _decode_float(parts[1][1:]), gpus, max_concurrency)
 
 
-def batch_pixels(images: daft.Series, on_error: OnError) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
+def batch_pixels(
+    images: daft.Series, on_error: OnError, step: str = "classify_digit"
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
     """Pixels of the rows to run and their validity mask (``None`` when every row is run).
 
-    The one place the model side calls the data rules. With ``on_error="null"``, null rows
-    and malformed rows (wrong length, pixel outside 0-255) are left out, for a null result;
-    malformed ones are logged and counted (null inputs were counted by the step that made
-    them null).
+    The one place the model side calls the data rules. A null image gets a null result
+    whatever ``on_error`` says, and is not counted again (the step that made it null
+    reported it). A malformed image (wrong length, a pixel outside 0-255) raises under
+    ``"raise"``, naming ``step``; under ``"null"`` it gets a null result and is logged and
+    counted. A column valid by its type (28x28 uint8 tensors or images, ``List[UInt8;
+    784]``) is not checked again.
 
     Raises:
-        DataError: With ``on_error="raise"``, a null or malformed image.
+        DataError: With ``on_error="raise"``, a malformed image.
     """
     import pyarrow as pa
 
     column = images.name()
     arr = unwrap(images.to_arrow())
-    valid = None
-    if on_error == "raise":
-        if arr.null_count:
-            nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool) if arr.null_count else None
+    check = pixel_check(arr, column, NUM_PIXELS)
+    if nulls is not None:
+        check = check.ignoring_nulls(nulls)
+    if check.any():
+        if on_error == "raise":
             raise DataError(
-                f"column {column!r}: {int(nulls.sum())} of {len(arr)} images are null "
-                f"(first at row {int(np.flatnonzero(nulls)[0])} of its batch); "
-                "pass on_error='null' to give them a null prediction"
+                f"{step}: column {column!r}: {check.count} of {len(check)} rows are not valid MNIST images "
+                f"({check.summary()}); pass on_error='null' to give them a null prediction"
             )
-    else:
-        check = pixel_check(arr, column, NUM_PIXELS)
-        if check.any():
-            bad = check.bad
-            nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-            malformed = int((bad & ~nulls).sum())
-            if malformed:
-                record_bad_rows(column, malformed, check.described())
-            valid = ~bad
-            arr = arr.filter(pa.array(valid))
-    return pixels_to_numpy(arr, column=column), valid
+        record_bad_rows(column, check.count, check.described())
+    bad = check.bad if nulls is None else check.bad | nulls
+    if not bad.any():
+        return pixels_to_numpy(arr, column=column), None
+    valid = ~bad
+    return pixels_to_numpy(arr.filter(pa.array(valid)), column=column), valid
 
 
 def _spread(values: npt.NDArray[Any], valid: npt.NDArray[np.bool_] | None) -> npt.NDArray[Any]:
@@ -199,7 +199,7 @@ class _ModelUdf:
 
     def embed(self, images: daft.Series) -> Any:
         """The CNN's penultimate layer, ``Embedding[Float32; 128]``."""
-        pixels, valid = batch_pixels(images, self.on_error)
+        pixels, valid = batch_pixels(images, self.on_error, "embed_digit")
         return _as_vectors(self.model.embed(pixels), valid, RETURN_DTYPES["embed"])
 
 

@@ -69,7 +69,10 @@ def _to_pil_batch(images: Any, on_error: str = "raise", trusted: bool = False) -
     from daft_mnist._columns import check_pixels_batch
     from daft_mnist._rules import unwrap
 
-    fixed = unwrap(images.to_arrow()) if trusted else check_pixels_batch(images, on_error, images.name())
+    if trusted:
+        fixed = unwrap(images.to_arrow())
+    else:
+        fixed = check_pixels_batch(images, on_error, images.name(), step="add_pil_image")
     n = len(fixed)
     flat = fixed.values.slice(fixed.offset * NUM_PIXELS, n * NUM_PIXELS).to_numpy(zero_copy_only=False)
     pixels = np.asarray(flat, dtype=np.uint8).reshape(n, HEIGHT, WIDTH)

@@ -46,9 +46,11 @@ def checked_pixels(expr: Expression, *, on_error: OnError = "raise") -> Expressi
 
     Args:
         expr: Lists of pixels (any integer or float type), 28x28 tensors or images.
-        on_error: ``"raise"`` (default) fails the query on the first bad batch; ``"null"``
-            keeps every row, with null for bad ones, and counts them
-            (:func:`daft_mnist.bad_row_count`).
+        on_error: What a malformed row (wrong length, a pixel outside 0-255) does:
+            ``"raise"`` (default) fails the query naming the row; ``"null"`` keeps every
+            row, with null for malformed ones, and counts them
+            (:func:`daft_mnist.bad_row_count`). A null row stays null whatever the setting,
+            as in Daft's own functions: it was reported by the step that made it null.
 
     Returns:
         A ``FixedSizeList[UInt8; 784]`` expression with the input's name.
@@ -56,8 +58,12 @@ def checked_pixels(expr: Expression, *, on_error: OnError = "raise") -> Expressi
     Input that is already ``FixedSizeList[UInt8; 784]`` (or a 28x28 uint8 tensor or image)
     without null rows passes through without a copy or a scan of its pixels.
     """
+    return _checked(expr, on_error, "checked_pixels")
+
+
+def _checked(expr: Expression, on_error: OnError, step: str) -> Expression:
     name = _name_of(expr)
-    out: Expression = pixel_checker(on_error, name)(expr).alias(name)
+    out: Expression = pixel_checker(on_error, name, step=step)(expr).alias(name)
     return out
 
 
@@ -81,7 +87,7 @@ def image_2d(expr: Expression, *, on_error: OnError = "raise") -> Expression:
     """
     from daft import DataType
 
-    return checked_pixels(expr, on_error=on_error).cast(DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH)))
+    return _checked(expr, on_error, "image_2d").cast(DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH)))
 
 
 def to_image(expr: Expression, *, on_error: OnError = "raise") -> Expression:
@@ -97,5 +103,5 @@ def to_image(expr: Expression, *, on_error: OnError = "raise") -> Expression:
     """
     from daft import DataType
 
-    out: Expression = checked_pixels(expr, on_error=on_error).cast(DataType.image("L", HEIGHT, WIDTH))
+    out: Expression = _checked(expr, on_error, "to_image").cast(DataType.image("L", HEIGHT, WIDTH))
     return out

@@ -2,8 +2,8 @@
 
 The loaders live in private modules, one per format: ``_json`` (the tutorial's JSON lines,
 local or remote through ``_remote``'s download cache), ``_idx`` (the original IDX files) and
-``_parquet``; each ends with the checked cast of ``_columns``. A new format (image files,
-say) is one more private module with a ``load_*`` function and one more branch here.
+``_parquet``; each ends with the checked cast of ``_columns``. Folders of image files (photos,
+scans, drawings of any size) are read by :func:`load_images` (``_image_files``).
 
 Every loader returns a lazy :class:`daft.DataFrame` with ``image`` (``List[UInt8; 784]``,
 the 784 pixels row-major) and ``label`` (``Int64``). JSON is read with a schema hint, so no
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from daft_mnist._files import is_remote, redact_url, regular_file
 from daft_mnist._idx import labels_path_for, load_idx, load_idx_dir, read_idx
+from daft_mnist._image_files import load_images
 from daft_mnist._json import JSON_SUFFIXES, load_json_local, load_json_remote
 from daft_mnist._parquet import load_parquet
 from daft_mnist._rules import OnError, check_on_error
@@ -36,6 +37,7 @@ __all__ = [
     "TRAIN_URL",
     "data_dir",
     "default_source",
+    "load_images",
     "load_mnist",
     "read_idx",
 ]
@@ -109,8 +111,10 @@ def load_mnist(
             (default) fails with a :class:`~daft_mnist.errors.DataError` naming the column,
             the row and the problem. ``"null"`` keeps every row: a bad image or label becomes
             null, the rows are logged (logger ``"daft_mnist"``) and counted
-            (:func:`daft_mnist.bad_row_count`, or count the nulls). File-level faults (a
-            missing file, unreadable gzip, IDX files that disagree) always raise.
+            (:func:`daft_mnist.bad_row_count`, or count the nulls); later steps keep those
+            rows as nulls (a null image gives a null 28x28 tensor and a null prediction)
+            whatever their own ``on_error``, without counting them again. File-level faults
+            (a missing file, unreadable gzip, IDX files that disagree) always raise.
         cache: For a remote JSON-lines file: ``True`` (default) downloads it once, when
             ``load_mnist`` is called, into the download cache (``$DAFT_MNIST_CACHE_DIR``, else
             ``~/.cache/daft-mnist``; reused while the remote size is unchanged) and reads it
