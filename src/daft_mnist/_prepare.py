@@ -54,8 +54,9 @@ _MIN_CONTRAST = 16.0
 """Ink that differs from the background by less than this many grey levels is no ink."""
 _MAX_COVERAGE = 0.5
 """Ink covering more than this fraction of the picture is not a digit on a background."""
-_CLEAN_FRACTION = 0.5
-"""A background is 'clean' (digital drawing, MNIST) when at least this fraction of pixels is flat."""
+_CLEAN_FRACTION = 0.4
+"""A picture is 'clean' (digital drawing, MNIST) when at least this fraction of its pixels is
+exactly at the border's level: photos and scans have noise, drawings a flat background."""
 _TARGET_STROKE = 2.6
 """Typical MNIST stroke width at 20 px digit height, as measured by :func:`_stroke_width`."""
 _THIN_STROKE = 0.55
@@ -167,8 +168,10 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
     gray = _downscale(gray)
     ink = _ink_bright(gray)
     contrast = ink.max(axis=(1, 2)) - ink.min(axis=(1, 2))
-    x = _remove_background(ink)
-    y, coverage = _stretch(x)
+    level = np.median(_border(ink), axis=1).astype(np.float32)
+    clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= _CLEAN_FRACTION
+    x = _remove_background(ink, level, clean)
+    y, coverage = _stretch(x, clean)
     y = _drop_specks(y)
     y = _normalize_strokes(y)
     y0, y1, x0, x1 = _ink_box(y)
@@ -247,12 +250,28 @@ def _ink_bright(g: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return np.where(light[:, None, None], 255.0 - g, g).astype(np.float32)
 
 
-def _remove_background(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Subtract the background: a smooth surface for larger pictures, the border level otherwise."""
-    n, h, w = x.shape
+def _remove_background(
+    x: npt.NDArray[np.float32], level: npt.NDArray[np.float32], clean: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float32]:
+    """Subtract the background: the border ``level`` from clean pictures, a smooth surface from
+    the others; then, in larger pictures, straight lines."""
+    h, w = x.shape[1:]
+    out = np.asarray(np.maximum(x - level[:, None, None], 0.0), dtype=np.float32)
     if min(h, w) < 48:
-        level = np.median(_border(x), axis=1)
-        return np.asarray(np.maximum(x - level[:, None, None], 0.0), dtype=np.float32)
+        return out
+    if not clean.all():
+        out[~clean] = _uneven_background_removed(x[~clean])
+    # Straight grid or ruling lines, and dark picture edges: what a whole row or column has in
+    # common (its 5th percentile: a digit's stroke, even in a tight crop, leaves some of a row dark).
+    out = np.maximum(out - np.percentile(out, 5.0, axis=2, keepdims=True), 0.0)
+    out = np.maximum(out - np.percentile(out, 5.0, axis=1, keepdims=True), 0.0)
+    return np.asarray(out, dtype=np.float32)
+
+
+def _uneven_background_removed(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``x`` less a smooth background: each of 8x8 blocks' 25th percentile, median-smoothed over
+    neighbouring blocks (blocks full of ink do not count), interpolated bilinearly."""
+    n, h, w = x.shape
     grid = 8
     bh, bw = h // grid, w // grid
     blocks = x[:, : bh * grid, : bw * grid].reshape(n, grid, bh, grid, bw).transpose(0, 1, 3, 2, 4)
@@ -260,15 +279,8 @@ def _remove_background(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     padded = np.pad(low, ((0, 0), (1, 1), (1, 1)), mode="edge")
     shifts = [padded[:, i : i + grid, j : j + grid] for i in range(3) for j in range(3)]
     smooth = np.median(np.stack(shifts), axis=0).astype(np.float32)
-    rows = _interp_matrix(h, grid)
-    cols = _interp_matrix(w, grid)
-    surface = rows @ smooth @ cols.T
-    x = np.maximum(x - surface, 0.0)
-    # Straight grid or ruling lines, and dark picture edges: what a whole row or column has in
-    # common (its 5th percentile: a digit's stroke, even in a tight crop, leaves some of a row dark).
-    x = np.maximum(x - np.percentile(x, 5.0, axis=2, keepdims=True), 0.0)
-    x = np.maximum(x - np.percentile(x, 5.0, axis=1, keepdims=True), 0.0)
-    return x.astype(np.float32)
+    surface = _interp_matrix(h, grid) @ smooth @ _interp_matrix(w, grid).T
+    return np.asarray(np.maximum(x - surface, 0.0), dtype=np.float32)
 
 
 def _interp_matrix(size: int, cells: int) -> npt.NDArray[np.float32]:
@@ -306,12 +318,12 @@ def _otsu(sorted_x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def _stretch(
     x: npt.NDArray[np.float32],
+    clean: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
     """Map background to 0 and typical ink to 1; returns (image in [0, 1], ink coverage)."""
     n, h, w = x.shape
     p = h * w
     flat_x = x.reshape(n, p)
-    clean = (flat_x <= 0.5).sum(axis=1) >= _CLEAN_FRACTION * p
     # Clean pictures keep their grey levels (MNIST goes through unchanged): 0 to their maximum.
     lo = np.zeros(n, dtype=np.float32)
     hi = flat_x.max(axis=1)
