@@ -52,6 +52,8 @@ WORK_MAX = 256
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _MIN_CONTRAST = 16.0
 """Ink that differs from the background by less than this many grey levels is no ink."""
+_MIN_SNR = 6.0
+"""Typical ink must exceed this many times the background's noise (random noise: about 4)."""
 _MAX_COVERAGE = 0.5
 """Ink covering more than this fraction of the picture is not a digit on a background."""
 _CLEAN_FRACTION = 0.4
@@ -171,7 +173,7 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
     level = np.median(_border(ink), axis=1).astype(np.float32)
     clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= _CLEAN_FRACTION
     x = _remove_background(ink, level, clean)
-    y, coverage = _stretch(x, clean)
+    y, coverage, snr = _stretch(x, clean)
     y = _drop_specks(y)
     y = _normalize_strokes(y)
     y0, y1, x0, x1 = _ink_box(y)
@@ -179,8 +181,12 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
     reasons: list[str | None] = []
     for i in range(len(a)):
         reason: str | None = None
-        if contrast[i] < _MIN_CONTRAST or y1[i] <= y0[i]:
+        if contrast[i] < _MIN_CONTRAST:
             reason = "image is blank (no ink)"
+        elif snr[i] < _MIN_SNR:
+            reason = f"image has no clear digit: the ink is only {snr[i]:.1f}x the background's noise"
+        elif y1[i] <= y0[i]:
+            reason = "image has no clear digit: no ink stands out from the background"
         elif coverage[i] > _MAX_COVERAGE:
             reason = f"image has no clear digit: ink covers {coverage[i]:.0%} of the picture"
         reasons.append(reason)
@@ -319,14 +325,20 @@ def _otsu(sorted_x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 def _stretch(
     x: npt.NDArray[np.float32],
     clean: npt.NDArray[np.bool_],
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
-    """Map background to 0 and typical ink to 1; returns (image in [0, 1], ink coverage)."""
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Map background to 0 and typical ink to 1.
+
+    Returns:
+        The image in [0, 1], the fraction of it that is ink, and the typical ink level over the
+        background's noise (infinite for clean pictures).
+    """
     n, h, w = x.shape
     p = h * w
     flat_x = x.reshape(n, p)
     # Clean pictures keep their grey levels (MNIST goes through unchanged): 0 to their maximum.
     lo = np.zeros(n, dtype=np.float32)
     hi = flat_x.max(axis=1)
+    snr = np.full(n, np.inf)
     noisy = ~clean
     if noisy.any():
         # Others lose noise, grid lines and paper texture below a ramp that starts part way to
@@ -346,11 +358,12 @@ def _stretch(
         noise = (q3 - q1) / 1.349
         lo[noisy] = np.minimum(np.maximum(np.maximum(0.4 * t, 0.3 * ink), 3.0 * noise), 0.8 * ink)
         hi[noisy] = ink
+        snr[noisy] = ink / np.maximum(noise, 1e-3)
     hi = np.maximum(hi, lo + 1.0)
     y = (x - lo[:, None, None]) * (1.0 / (hi - lo))[:, None, None]
     np.clip(y, 0.0, 1.0, out=y)
     coverage = (y > 0.5).reshape(n, p).mean(axis=1)
-    return y.astype(np.float32, copy=False), coverage
+    return y.astype(np.float32, copy=False), coverage, snr
 
 
 def _drop_specks(y: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -585,7 +598,12 @@ def _axis_matrix(
         weights = np.clip(np.minimum(i + 1, lo + sc) - np.maximum(i, lo), 0, None) / sc
     else:
         area = np.clip(np.minimum(i + 1, lo + sc) - np.maximum(i, lo), 0, None) / sc
-        bilinear = np.clip(1.0 - np.abs(i - (lo + 0.5 * sc - 0.5)), 0, None)
+        # Bilinear: only output pixels whose centre falls inside the box, clamped to the box's
+        # pixels, so that the box spans exactly its extent and nothing spills around it.
+        centre = lo + 0.5 * sc
+        end = stop.astype(np.float32)[:, None, None]
+        pos = np.clip(centre - 0.5, st, end - 1)
+        bilinear = np.clip(1.0 - np.abs(i - pos), 0, None) * ((centre >= st) & (centre <= end))
         weights = np.where(shrink, area, bilinear)
     inside = (i >= st) & (i < stop.astype(np.float32)[:, None, None])
     return np.where(inside, weights, 0.0).astype(np.float32)
