@@ -8,9 +8,8 @@ No Daft, no torch: pyarrow and numpy only.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import numpy as np
@@ -222,7 +221,7 @@ class RowCheck:
         if not nulls.any():
             return self
         keep = ~nulls
-        return dataclasses.replace(self, bad=self.bad & keep, code=np.where(keep, self.code, GOOD).astype(np.int8))
+        return replace(self, bad=self.bad & keep, code=np.where(keep, self.code, GOOD).astype(np.int8))
 
     def bad_rows(self, limit: int | None = None) -> npt.NDArray[np.intp]:
         """Indices of the bad rows, in order (the first ``limit`` of them)."""

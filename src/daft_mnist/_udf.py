@@ -28,6 +28,7 @@ from daft_mnist._engine import EMBEDDING_SIZE, ModelSpec, get_model
 from daft_mnist._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, pixels_to_numpy, unwrap
 from daft_mnist.diagnostics import record_bad_rows
 from daft_mnist.errors import DataError
+from daft_mnist.preparation import needs_styling, style_series
 
 __all__ = ["RETURN_DTYPES", "UdfOptions", "batch_pixels", "udf_class"]
 
@@ -96,7 +97,8 @@ def batch_pixels(
     reported it). A malformed image (wrong length, a pixel outside 0-255) raises under
     ``"raise"``, naming ``step``; under ``"null"`` it gets a null result and is logged and
     counted. A column valid by its type (28x28 uint8 tensors or images, ``List[UInt8;
-    784]``) is not checked again.
+    784]``) is not checked again. Pictures of any other size or mode (``Image`` columns,
+    uint8 tensors of other shapes) are prepared as MNIST digits first (:func:`_styled_pixels`).
 
     Raises:
         DataError: With ``on_error="raise"``, a malformed image.
@@ -104,6 +106,8 @@ def batch_pixels(
     import pyarrow as pa
 
     column = images.name()
+    if needs_styling(images.datatype()):
+        return _styled_pixels(images, on_error, step)
     arr = unwrap(images.to_arrow())
     nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool) if arr.null_count else None
     check = pixel_check(arr, column, NUM_PIXELS)
@@ -121,6 +125,32 @@ def batch_pixels(
         return pixels_to_numpy(arr, column=column), None
     valid = ~bad
     return pixels_to_numpy(arr.filter(pa.array(valid)), column=column), valid
+
+
+def _styled_pixels(
+    images: daft.Series, on_error: OnError, step: str
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
+    """Pictures of any size prepared as MNIST digits (:func:`~daft_mnist.preparation.style_series`).
+
+    A picture with no digit to find (blank, noise) gets a null result whatever ``on_error``
+    says, logged and counted with its reason; a malformed one follows ``on_error``.
+    """
+    column = images.name()
+    styled = style_series(images)
+    n = len(styled.ok)
+    malformed = np.flatnonzero(styled.malformed)
+    if len(malformed) and on_error == "raise":
+        i = int(malformed[0])
+        raise DataError(
+            f"{step}: column {column!r}: {len(malformed)} of {n} images cannot be prepared "
+            f"(row {i} of a {n}-row batch: {styled.reasons[i]}); pass on_error='null' to give them a null prediction"
+        )
+    bad = [f"row {i} of a {n}-row batch: {why}" for i, why in enumerate(styled.reasons) if why is not None]
+    if bad:
+        record_bad_rows(column, len(bad), bad[:3])
+    if styled.ok.all():
+        return styled.pixels, None
+    return styled.pixels[styled.ok], styled.ok
 
 
 def _spread(values: npt.NDArray[Any], valid: npt.NDArray[np.bool_] | None) -> npt.NDArray[Any]:

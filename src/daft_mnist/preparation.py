@@ -10,9 +10,11 @@ together.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from daft_mnist._rules import HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     import daft
     from daft import Expression
 
-__all__ = ["mnist_style"]
+__all__ = ["Styled", "mnist_style", "needs_styling", "style_series"]
 
 
 def mnist_style(image: Expression, *, on_error: OnError = "raise") -> Expression:
@@ -83,44 +85,84 @@ def _fixed_shape(dtype: Any) -> tuple[int, ...] | None:
     return None
 
 
-def _style_batch(images: daft.Series, on_error: OnError, column: str) -> Any:
-    import pyarrow as pa
+def needs_styling(dtype: Any) -> bool:
+    """Whether a column of this Daft type holds pictures to prepare, not MNIST pixels.
 
+    Images of any size or mode and uint8 tensors of any shape other than 28x28 need
+    :func:`mnist_style`; 784-pixel lists, ``Tensor[UInt8; [28, 28]]`` and ``Image[L; 28 x 28]``
+    are MNIST pixels already and keep their exact path.
+    """
+    from daft import DataType
+
+    if dtype in (DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH)), DataType.image("L", HEIGHT, WIDTH)):
+        return False
+    return bool(dtype.is_image() or dtype.is_fixed_shape_image() or dtype.is_tensor() or dtype.is_fixed_shape_tensor())
+
+
+@dataclass(frozen=True)
+class Styled:
+    """One batch of pictures prepared as MNIST digits.
+
+    Attributes:
+        pixels: ``(N, 784)`` uint8; zeros where a row has no digit.
+        ok: Rows that hold a prepared digit.
+        malformed: Rows that are not usable pictures (corrupt, empty, an unsupported layout).
+        reasons: Per row, why it has no digit (``None`` for good rows and null inputs).
+    """
+
+    pixels: npt.NDArray[np.uint8]
+    ok: npt.NDArray[np.bool_]
+    malformed: npt.NDArray[np.bool_]
+    reasons: list[str | None]
+
+
+def style_series(images: daft.Series) -> Styled:
+    """Prepare one batch (a Daft Series of images or uint8 tensors) as MNIST digits, vectorized."""
     from daft_mnist._image_arrays import image_batch
     from daft_mnist._prepare import prepare_batch, prepare_stack
-    from daft_mnist.diagnostics import record_bad_rows
-    from daft_mnist.errors import DataError
 
     batch = image_batch(images.to_arrow(), shape=_fixed_shape(images.datatype()))
     n = len(batch.images)
+    pixels = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
+    ok = np.zeros(n, dtype=bool)
+    reasons: list[str | None] = list(batch.reasons)
+    malformed = np.array([why is not None for why in reasons], dtype=bool)
     if batch.stack is not None:
+        rows = list(range(n))
         prepared = prepare_stack(batch.stack)
     else:
-        present = [i for i, img in enumerate(batch.images) if img is not None]
-        prepared = prepare_batch([batch.images[i] for i in present])
-    malformed = [(i, why) for i, why in enumerate(batch.reasons) if why is not None]
-    if malformed and on_error == "raise":
-        i, why = malformed[0]
-        where = f"row {i}" if n == 1 else f"row {i} of a {n}-row batch"
-        raise DataError(
-            f"column {column!r}: {len(malformed)} of {n} images cannot be prepared ({where}: {why}); "
-            "pass on_error='null' to keep going with null for those rows"
-        )
-    pixels = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
-    valid = np.zeros(n, dtype=bool)
-    rows = range(n) if batch.stack is not None else present
-    no_digit: list[str] = []
+        rows = [i for i, img in enumerate(batch.images) if img is not None]
+        prepared = prepare_batch([img for img in batch.images if img is not None])
     for k, i in enumerate(rows):
-        why = prepared.reasons[k]
+        why = prepared.reasons[k] if prepared.reasons else None
         if why is None:
             pixels[i] = prepared.pixels[k].reshape(-1)
-            valid[i] = True
+            ok[i] = True
         else:
-            no_digit.append(f"row {i}: {why}")
-    if malformed:
-        record_bad_rows(column, len(malformed), [f"row {i}: {why}" for i, why in malformed[:3]])
-    if no_digit:
-        record_bad_rows(column, len(no_digit), no_digit[:3])
+            reasons[i] = why
+    return Styled(pixels, ok, malformed, reasons)
+
+
+def _style_batch(images: daft.Series, on_error: OnError, column: str) -> Any:
+    import pyarrow as pa
+
+    from daft_mnist.diagnostics import record_bad_rows
+    from daft_mnist.errors import DataError
+
+    styled = style_series(images)
+    n = len(styled.ok)
+    malformed = np.flatnonzero(styled.malformed)
+    if len(malformed) and on_error == "raise":
+        i = int(malformed[0])
+        where = f"row {i}" if n == 1 else f"row {i} of a {n}-row batch"
+        raise DataError(
+            f"mnist_style: column {column!r}: {len(malformed)} of {n} images cannot be prepared "
+            f"({where}: {styled.reasons[i]}); pass on_error='null' to keep going with null for those rows"
+        )
+    bad = [f"row {i}: {why}" for i, why in enumerate(styled.reasons) if why is not None]
+    if bad:
+        record_bad_rows(column, len(bad), bad[:3])
+    mask = None if styled.ok.all() else pa.array(~styled.ok)
     return pa.FixedSizeListArray.from_arrays(
-        pa.array(pixels.reshape(-1), type=pa.uint8()), NUM_PIXELS, mask=None if valid.all() else pa.array(~valid)
+        pa.array(styled.pixels.reshape(-1), type=pa.uint8()), NUM_PIXELS, mask=mask
     )
