@@ -38,6 +38,7 @@ __all__ = [
     "finish",
     "is_valid_pixels",
     "label_checker",
+    "not_pixels_error",
     "pixel_checker",
     "proves_valid_pixels",
 ]
@@ -96,6 +97,48 @@ def _step_error(step: str, column: str, check: RowCheck, what: str, lines: str, 
     )
 
 
+_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+def not_pixels_error(series: Any, step: str, column: str) -> DataError | None:
+    """A clear error when ``series`` holds pictures or Python objects where MNIST pixels are expected.
+
+    Pictures of another size or mode (a Daft ``Image`` other than ``Image[L; 28 x 28]``, or a
+    uint8 tensor of another shape) name their size and mode and point to :func:`mnist_style`;
+    a Python column (``PIL.Image`` objects, for example) says how to make it an image column.
+    ``None`` when the column may hold pixels (its values are then checked row by row).
+    """
+    from daft import DataType
+
+    from daft_mnist.preparation import needs_styling
+
+    dtype = series.datatype()
+    fix = (
+        f"pictures of other sizes or modes are prepared as MNIST digits by daft_mnist.mnist_style(col({column!r})) "
+        "(classify and add_image_2d apply it for you; daft_mnist.load_images reads folders of them)"
+    )
+    if dtype == DataType.python():
+        return DataError(
+            f"{step}: column {column!r}: expected MNIST pixels, got Python objects (PIL images, say); make it an "
+            f"image column first with col({column!r}).cast(DataType.image()) — 28x28 grayscale images are then "
+            f"MNIST pixels, and {fix}"
+        )
+    if not needs_styling(dtype):
+        return None
+    found = str(dtype)
+    if not (dtype.is_fixed_shape_image() or dtype.is_fixed_shape_tensor()):
+        raw = unwrap(series.to_arrow())
+        if raw.null_count < len(raw) and raw.type.get_field_index("height") >= 0:
+            i = int(np.flatnonzero(np.asarray(raw.is_valid().to_numpy(zero_copy_only=False), dtype=bool))[0])
+            w, h = raw.field("width")[i].as_py(), raw.field("height")[i].as_py()
+            c = raw.field("channel")[i].as_py()
+            found += f" (row {i}: {w}x{h} pixels, mode {_MODES.get(c, f'{c} channels')})"
+    return DataError(
+        f"{step}: column {column!r}: expected MNIST pixels (784-pixel lists, Tensor[UInt8; [28, 28]] or "
+        f"Image[L; 28 x 28]), got {found}; {fix}"
+    )
+
+
 def check_pixels_batch(
     series: Any,
     on_error: str,
@@ -123,6 +166,9 @@ def check_pixels_batch(
     """
     import pyarrow as pa
 
+    wrong_kind = not_pixels_error(series, step, column)
+    if wrong_kind is not None:
+        raise wrong_kind
     raw = unwrap(series.to_arrow())
     out_type = pa.list_(pa.uint8(), NUM_PIXELS)
     if is_valid_pixels(raw) or (not nulls_are_bad and _valid_by_type(raw)):

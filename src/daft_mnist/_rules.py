@@ -369,7 +369,13 @@ def label_check(arr: pa.Array | pa.ChunkedArray, column: str) -> LabelCheck:
     n = len(arr)
     t = arr.type
     if n and not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)):
-        raise DataError(f"column {column!r}: expected integer labels 0-9, got values of type {t}")
+        hint = (
+            f"; they are strings: convert them with col({column!r}).cast(DataType.int64()) (a string that is "
+            "not a number becomes null, so check the result)"
+            if pa.types.is_string(t) or pa.types.is_large_string(t)
+            else ""
+        )
+        raise DataError(f"column {column!r}: expected integer labels 0-9, got values of type {t}{hint}")
     if pa.types.is_null(t):
         values = np.zeros(n, dtype=np.float64)
         nulls = np.ones(n, dtype=bool)

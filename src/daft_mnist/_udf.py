@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from daft import DataType
 
+from daft_mnist._columns import not_pixels_error
 from daft_mnist._engine import EMBEDDING_SIZE, ModelSpec, get_model
 from daft_mnist._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, pixels_to_numpy, unwrap
 from daft_mnist.diagnostics import record_bad_rows
@@ -108,6 +109,9 @@ def batch_pixels(
     column = images.name()
     if needs_styling(images.datatype()):
         return _styled_pixels(images, on_error, step)
+    wrong_kind = not_pixels_error(images, step, column)
+    if wrong_kind is not None:
+        raise wrong_kind
     arr = unwrap(images.to_arrow())
     nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool) if arr.null_count else None
     check = pixel_check(arr, column, NUM_PIXELS)
