@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from daft_mnist._rules import (
     HEIGHT,
@@ -91,10 +92,40 @@ def proves_valid_pixels(dtype: daft.DataType) -> bool:
     )
 
 
-def _step_error(step: str, column: str, check: RowCheck, what: str, lines: str, advice: str) -> DataError:
-    return DataError(
-        f"{step}: column {column!r}: {check.count} of {len(check)} {what} ({check.summary()}){lines}; {advice}"
-    )
+_WHAT = {
+    "image": ("rows are not valid MNIST images", "pass on_error='null' to keep going with null for those rows"),
+    "label": ("labels are invalid", "pass on_error='null' to keep those rows with a null label"),
+}
+
+
+def _apply(
+    check: RowCheck,
+    raw: pa.Array,
+    on_error: str,
+    column: str,
+    source: RowSource | None,
+    step: str,
+    nulls_are_bad: bool,
+    field: str,
+) -> npt.NDArray[np.bool_]:
+    """The ``on_error`` rule for one checked batch: raise naming ``step``, or count; the rows to null.
+
+    A null row is not malformed (it stays null, uncounted) unless ``nulls_are_bad`` (a loader,
+    for which a null is a missing value).
+    """
+    nulls = np.asarray(raw.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if not nulls_are_bad:
+        check = check.ignoring_nulls(nulls)
+    if check.any():
+        if on_error == "raise":
+            what, advice = _WHAT[field]
+            lines = source.first_bad(field) if source is not None else ""
+            raise DataError(
+                f"{step}: column {column!r}: {check.count} of {len(check)} {what} ({check.summary()}){lines}; {advice}"
+            )
+        record_bad_rows(column, check.count, check.described())
+    out: npt.NDArray[np.bool_] = check.bad | nulls
+    return out
 
 
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -175,22 +206,7 @@ def check_pixels_batch(
         return raw if raw.type == out_type else raw.cast(out_type)
     n = len(raw)
     check = pixel_check(raw, column, NUM_PIXELS)
-    nulls = np.asarray(raw.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    if not nulls_are_bad:
-        check = check.ignoring_nulls(nulls)
-    if check.any():
-        if on_error == "raise":
-            lines = source.first_bad("image") if source is not None else ""
-            raise _step_error(
-                step,
-                column,
-                check,
-                "rows are not valid MNIST images",
-                lines,
-                "pass on_error='null' to keep going with null for those rows",
-            )
-        record_bad_rows(column, check.count, check.described())
-    bad = check.bad | nulls
+    bad = _apply(check, raw, on_error, column, source, step, nulls_are_bad, "image")
     if not bad.any():
         values = check.values
         if pa.types.is_fixed_size_list(raw.type) and pa.types.is_uint8(values.type):
@@ -244,22 +260,7 @@ def check_labels_batch(
 
     raw = unwrap(series.to_arrow())
     check = label_check(raw, column)
-    nulls = np.asarray(raw.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    if not nulls_are_bad:
-        check = check.ignoring_nulls(nulls)
-    if check.any():
-        if on_error == "raise":
-            lines = source.first_bad("label") if source is not None else ""
-            raise _step_error(
-                step,
-                column,
-                check,
-                "labels are invalid",
-                lines,
-                "pass on_error='null' to keep those rows with a null label",
-            )
-        record_bad_rows(column, check.count, check.described())
-    bad = check.bad | nulls
+    bad = _apply(check, raw, on_error, column, source, step, nulls_are_bad, "label")
     out = np.where(bad, 0, check.numbers).astype(np.int64)
     return pa.array(out, type=pa.int64(), mask=bad if bad.any() else None)
 

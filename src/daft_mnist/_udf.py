@@ -29,7 +29,7 @@ from daft_mnist._engine import EMBEDDING_SIZE, ModelSpec, get_model
 from daft_mnist._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, pixels_to_numpy, unwrap
 from daft_mnist.diagnostics import record_bad_rows
 from daft_mnist.errors import DataError
-from daft_mnist.preparation import needs_styling, style_series
+from daft_mnist.preparation import checked_styles, needs_styling
 
 __all__ = ["RETURN_DTYPES", "UdfOptions", "batch_pixels", "udf_class"]
 
@@ -134,24 +134,11 @@ def batch_pixels(
 def _styled_pixels(
     images: daft.Series, on_error: OnError, step: str
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
-    """Pictures of any size prepared as MNIST digits (:func:`~daft_mnist.preparation.style_series`).
+    """Pictures of any size prepared as MNIST digits (:func:`~daft_mnist.preparation.checked_styles`).
 
-    A picture with no digit to find (blank, noise) gets a null result whatever ``on_error``
-    says, logged and counted with its reason; a malformed one follows ``on_error``.
+    A picture with no digit gets a null result, with its reason logged and counted.
     """
-    column = images.name()
-    styled = style_series(images)
-    n = len(styled.ok)
-    malformed = np.flatnonzero(styled.malformed)
-    if len(malformed) and on_error == "raise":
-        i = int(malformed[0])
-        raise DataError(
-            f"{step}: column {column!r}: {len(malformed)} of {n} images cannot be prepared "
-            f"(row {i} of a {n}-row batch: {styled.reasons[i]}); pass on_error='null' to give them a null prediction"
-        )
-    bad = [f"row {i} of a {n}-row batch: {why}" for i, why in enumerate(styled.reasons) if why is not None]
-    if bad:
-        record_bad_rows(column, len(bad), bad[:3])
+    styled = checked_styles(images, on_error, images.name(), step)
     if styled.ok.all():
         return styled.pixels, None
     return styled.pixels[styled.ok], styled.ok

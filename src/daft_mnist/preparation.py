@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import daft
     from daft import Expression
 
-__all__ = ["Styled", "mnist_style", "needs_styling", "style_series"]
+__all__ = ["Styled", "checked_styles", "mnist_style", "needs_styling", "style_series"]
 
 
 def mnist_style(image: Expression, *, on_error: OnError = "raise") -> Expression:
@@ -143,9 +143,13 @@ def style_series(images: daft.Series) -> Styled:
     return Styled(pixels, ok, malformed, reasons)
 
 
-def _style_batch(images: daft.Series, on_error: OnError, column: str) -> Any:
-    import pyarrow as pa
+def checked_styles(images: daft.Series, on_error: OnError, column: str, step: str) -> Styled:
+    """:func:`style_series` with the library's ``on_error`` rule applied, for one batch.
 
+    A malformed picture raises a :class:`~daft_mnist.errors.DataError` naming ``step`` under
+    ``"raise"``; under ``"null"`` it is logged and counted. A picture with no digit to find
+    (blank, noise) is logged and counted whatever ``on_error`` says. Null inputs stay null.
+    """
     from daft_mnist.diagnostics import record_bad_rows
     from daft_mnist.errors import DataError
 
@@ -156,13 +160,19 @@ def _style_batch(images: daft.Series, on_error: OnError, column: str) -> Any:
         i = int(malformed[0])
         where = f"row {i}" if n == 1 else f"row {i} of a {n}-row batch"
         raise DataError(
-            f"mnist_style: column {column!r}: {len(malformed)} of {n} images cannot be prepared "
+            f"{step}: column {column!r}: {len(malformed)} of {n} images cannot be prepared "
             f"({where}: {styled.reasons[i]}); pass on_error='null' to keep going with null for those rows"
         )
-    bad = [f"row {i}: {why}" for i, why in enumerate(styled.reasons) if why is not None]
+    bad = [f"row {i} of a {n}-row batch: {why}" for i, why in enumerate(styled.reasons) if why is not None]
     if bad:
         record_bad_rows(column, len(bad), bad[:3])
+    return styled
+
+
+def _style_batch(images: daft.Series, on_error: OnError, column: str) -> Any:
+    import pyarrow as pa
+
+    styled = checked_styles(images, on_error, column, "mnist_style")
     mask = None if styled.ok.all() else pa.array(~styled.ok)
-    return pa.FixedSizeListArray.from_arrays(
-        pa.array(styled.pixels.reshape(-1), type=pa.uint8()), NUM_PIXELS, mask=mask
-    )
+    flat = pa.array(styled.pixels.reshape(-1), type=pa.uint8())
+    return pa.FixedSizeListArray.from_arrays(flat, NUM_PIXELS, mask=mask)
