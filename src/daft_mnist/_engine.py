@@ -32,7 +32,7 @@ from daft_mnist.errors import WeightsError
 if TYPE_CHECKING:
     import torch
 
-    from daft_mnist.model import Net, Preprocessing
+    from daft_mnist.network import Net, Preprocessing
     from daft_mnist.quantize import Int8Calibration
 
 __all__ = [
