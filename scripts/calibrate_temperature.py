@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from daft_mnist import _calibration as CAL
 from daft_mnist import _certainty as C
 from daft_mnist import _engine as engine_module
 
@@ -90,13 +91,13 @@ def figures(logp: np.ndarray, labels: np.ndarray, temperature: float, bins: int)
     probs = C.scaled_probabilities(logp, temperature)
     correct = batch.prediction == labels
     out = {
-        "ece": C.expected_calibration_error(probs, labels, bins),
-        "nll": C.nll(logp, labels, temperature),
+        "ece": CAL.expected_calibration_error(probs, labels, bins),
+        "nll": CAL.nll(logp, labels, temperature),
         "accuracy": float(correct.mean()),
         "mean_confidence": float(batch.confidence.mean()),
     }
     for cov in (0.95, 0.99):
-        point = C.accuracy_at_coverage(batch.confidence, correct, cov)
+        point = CAL.accuracy_at_coverage(batch.confidence, correct, cov)
         out[f"accuracy_at_{round(cov * 100)}"] = point.accuracy
         out[f"threshold_at_{round(cov * 100)}"] = point.threshold
     return out
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         logps = {name: model.log_probabilities(px).numpy() for name, (px, _) in sets.items()}
         hold_name = next(iter(sets))
         if temperature is None:
-            temperature = C.fit_temperature(logps[hold_name], hold_labels)
+            temperature = CAL.fit_temperature(logps[hold_name], hold_labels)
             report["temperature"] = temperature
             report["fitted_with"] = model.precision
         rows = {}
