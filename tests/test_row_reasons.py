@@ -40,10 +40,14 @@ def test_details_are_the_calibrated_certainty_of_each_row(test_json: Path) -> No
     model = get_model(ModelSpec(device="auto", precision="float32"))
     want = C.certainty(model.log_probabilities(pixels).numpy(), model.temperature).to_pylist()
     assert out["model_classification"] == [w["prediction"] for w in want]
-    for got, w, conf in zip(out["model_classification_details"], want, out["model_classification_confidence"], strict=True):
+    for got, w, conf in zip(
+        out["model_classification_details"], want, out["model_classification_confidence"], strict=True
+    ):
         assert got["prediction"] == w["prediction"]
         assert [t["digit"] for t in got["top"]] == [t["digit"] for t in w["top"]]
-        np.testing.assert_allclose([t["probability"] for t in got["top"]], [t["probability"] for t in w["top"]], rtol=1e-5)
+        np.testing.assert_allclose(
+            [t["probability"] for t in got["top"]], [t["probability"] for t in w["top"]], rtol=1e-5
+        )
         for key in ("confidence", "margin", "entropy"):
             assert got[key] == pytest.approx(w[key], rel=1e-4, abs=1e-6)
         assert conf == pytest.approx(w["confidence"], rel=1e-5)  # confidence=True is the calibrated one
@@ -61,7 +65,8 @@ def test_calibrated_confidence_differs_from_the_plain_softmax(test_json: Path) -
     raw = np.exp(logp).max(axis=1)
     got = np.array([s["confidence"] for s in out])
     np.testing.assert_allclose(got, C.scaled_probabilities(logp, model.temperature).max(axis=1), rtol=1e-5)
-    assert (got <= raw + 1e-6).all() and (got < raw - 1e-6).any()  # T > 1 softens
+    assert (got <= raw + 1e-6).all()
+    assert (got < raw - 1e-6).any()
 
 
 def test_details_dtype_and_classify_columns(random_weights: Path) -> None:
@@ -130,7 +135,8 @@ def test_every_bad_row_kind_gives_its_reason_and_the_rest_of_the_row_is_intact(r
     df = daft.from_pydict({"id": ids, "label": list(range(len(images))), "image": images})
     out = daft_mnist.classify(df, image="image", weights=random_weights, on_error="null", errors=True).collect()
     data = out.to_pydict()
-    assert data["id"] == ids and data["label"] == list(range(len(images)))
+    assert data["id"] == ids
+    assert data["label"] == list(range(len(images)))
     want = [None, *(reason for _, _, reason in ROW_KINDS), None, None]
     assert data["model_classification_error"] == want
     for prediction, reason in zip(data["model_classification"], want, strict=True):
@@ -150,7 +156,11 @@ def test_rows_made_null_by_the_loader_say_so(tmp_path: Path, random_weights: Pat
     from tests.conftest import write_jsonl
 
     good, _ = random_images(2, seed=1)
-    rows = [{"image": good[0].tolist(), "label": 1}, {"image": [1, 2], "label": 2}, {"image": good[1].tolist(), "label": 3}]
+    rows = [
+        {"image": good[0].tolist(), "label": 1},
+        {"image": [1, 2], "label": 2},
+        {"image": good[1].tolist(), "label": 3},
+    ]
     df = daft_mnist.load_mnist(write_jsonl(tmp_path / "x.json", rows), on_error="null")
     out = daft_mnist.classify(daft_mnist.add_image_2d(df), weights=random_weights, errors=True).to_pydict()
     assert out["model_classification_error"] == [None, NULL_REASON, None]
@@ -170,7 +180,8 @@ def test_pictures_without_a_digit_give_their_reason(random_weights: Path) -> Non
         errors = data.to_pydict()["model_classification_error"]
         assert errors[0] is None
         assert errors[1] == "image is blank (no ink)"
-        assert errors[2] is not None and errors[2].startswith("image has no clear digit")
+        assert errors[2] is not None
+        assert errors[2].startswith("image has no clear digit")
         assert errors[3] == NULL_REASON
         assert data.to_pydict()["n"] == [0, 1, 2, 3]
         assert row_counters(data) == {"classified": 1, "failed": 3, "abstained": 0}
