@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     train_pixels, train_labels = mnist_arrays(data / TRAIN)
     hold_pixels, hold_labels = train_pixels[-args.holdout :], train_labels[-args.holdout :]
     test_pixels, test_labels = mnist_arrays(data / TEST)
-    real_pixels, real_labels, left_out = real_digits(Path(args.real_digits or data / "real-digits"), resolve_hook(args.prepare))
+    real_folder = Path(args.real_digits or data / "real-digits")
+    real_pixels, real_labels, left_out = real_digits(real_folder, resolve_hook(args.prepare))
     sets = {
         f"held-out train (last {len(hold_labels)})": (hold_pixels, hold_labels),
         f"MNIST test ({len(test_labels)})": (test_pixels, test_labels),

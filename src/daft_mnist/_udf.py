@@ -65,7 +65,8 @@ def _report_dtype(letters: str) -> DataType:
     types = {"c": DataType.float32(), "d": details_dtype(), "e": DataType.string()}
     for letter in letters:
         fields[_REPORT_FIELDS[letter]] = types[letter]
-    return DataType.struct(fields)
+    struct: DataType = DataType.struct(fields)
+    return struct
 
 
 RETURN_DTYPES: dict[str, DataType] = {

@@ -242,7 +242,8 @@ class MnistImageClassifier:
     def __init__(self, options: _ModelOptions) -> None:
         self.model = get_model(options.spec())
 
-    def classify_image(self, images: list[Any], labels: str | list[str]) -> list[str | None]:
+    def classify_image(self, images: list[Any], labels: str | list[str]) -> list[Any]:
+        """The label of each image's digit; ``None`` where it has none (null, blank or noise)."""
         names = check_labels(labels)
         pixels, reasons = prepare_images(images)
         ok = np.array([why is None for why in reasons], dtype=bool)
