@@ -68,8 +68,9 @@ def row_counters(df: daft.DataFrame) -> dict[str, int]:
     ``stats``, where Daft puts the UDF counters), summed over the operators that classify.
     ``abstained`` counts only where ``min_confidence`` was given. Call it after ``collect()``.
 
-    On the native runner the counters are exact. Daft 0.7.26 keeps no metrics for a frame run
-    on Ray (``df.metrics`` is ``None``): this returns zeros there; count the nulls instead.
+    With Daft 0.7.26 the counters come back on the native runner (tested) and on Ray (the Ray
+    workers' counters reach the driver's ``df.metrics``; checked by hand with a local Ray). Where
+    a runner keeps no metrics (``df.metrics`` is ``None``) this returns zeros.
 
     Raises:
         ValueError: The frame has not been materialized (``collect()`` it first).
