@@ -237,7 +237,7 @@ def classify_digit(
             digits, see :func:`~daft_mnist.mnist_style`).
         confidence: Return a struct ``{prediction: Int64, confidence: Float32}`` instead,
             the confidence being the prediction's calibrated probability (the softmax at the
-            checkpoint's temperature; before 0.x it was the plain softmax probability).
+            checkpoint's temperature; earlier releases gave the plain softmax probability).
         details: Add ``details``, the per-row certainty struct of :meth:`Classifier.details`
             (prediction, confidence, top 3 digits with probabilities, margin, entropy).
         errors: Add ``error``, a ``String`` naming why the row has no prediction (null for a
