@@ -2,7 +2,7 @@
 
     python scripts/calibrate_temperature.py WEIGHTS.pt --out CALIBRATED.pt
         [--holdout 10000] [--precision float32 --precision int8]
-        [--prepare daft_mnist.provider:basic_prepare] [--real-digits DIR] [--json OUT.json]
+        [--prepare daft_mnist._prepare:prepare_batch] [--real-digits DIR] [--json OUT.json]
 
 Fits ``T`` (:func:`daft_mnist._certainty.fit_temperature`, NLL over ``log T``) on the last
 ``--holdout`` images of the training file, writes ``metadata["temperature"] = {"value": T,
@@ -19,8 +19,12 @@ the evaluation set (and so is real-digits); for weights trained on the first 50,
 
 Real digits are decoded with Daft (``decode_image(col("path").download())``) and prepared by the
 ``--prepare`` hook (``module:function``: a list of decoded images -> uint8 ``(N, 784)`` or
-``(N, 28, 28)``), by default :func:`daft_mnist.provider.basic_prepare` (grayscale, invert a
-light border, resize to 28x28).
+``(N, 28, 28)``, or an object with ``.pixels`` of those shapes and ``.reasons``, one entry per
+image, ``None`` for a prepared digit), by default :func:`daft_mnist._prepare.prepare_batch`, the
+library's own MNIST-style preparation (what ``classify`` does to pictures). Pictures the hook
+gives a reason for (no digit found: blank, noise) are **excluded** from every figure: the
+library gives them a null prediction, not a probability, so there is nothing to calibrate; the
+report says how many were left out.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from daft_mnist import _calibration as CAL
 from daft_mnist import _certainty as C
 from daft_mnist import _engine as engine_module
 
@@ -71,8 +76,26 @@ def resolve_hook(name: str) -> Callable[[list[Any]], Any]:
     return hook
 
 
-def real_digits(folder: Path, prepare: Callable[[list[Any]], Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The folder's images decoded with Daft, prepared by the hook; labels from the folder names."""
+def prepared_pixels(result: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A hook's result as uint8 ``(n, 784)`` and the mask of the rows it prepared.
+
+    A plain array prepares every row; an object with ``.pixels`` and ``.reasons`` (such as
+    :class:`daft_mnist._prepare.PreparedBatch`) prepares the rows whose reason is ``None``.
+    """
+    pixels = getattr(result, "pixels", result)
+    reasons = list(getattr(result, "reasons", None) or [None] * n)
+    if len(reasons) != n:
+        sys.exit(f"--prepare gave {len(reasons)} reasons for {n} images")
+    ok = np.array([why is None for why in reasons], dtype=bool)
+    return np.asarray(pixels, dtype=np.uint8).reshape(n, -1), ok
+
+
+def real_digits(folder: Path, prepare: Callable[[list[Any]], Any]) -> tuple[np.ndarray, np.ndarray, int]:
+    """The folder's images decoded with Daft, prepared by the hook; labels from the folder names.
+
+    Returns the prepared pixels, their labels, and how many pictures the hook found no digit in
+    (left out).
+    """
     import daft
     from daft import col
     from daft.functions import decode_image
@@ -81,8 +104,8 @@ def real_digits(folder: Path, prepare: Callable[[list[Any]], Any]) -> tuple[np.n
     df = df.with_column("image", decode_image(col("path").download()))
     data = df.sort("path").to_pydict()
     labels = np.asarray([int(Path(p.removeprefix("file://")).parent.name) for p in data["path"]], dtype=np.int64)
-    pixels = np.asarray(prepare(data["image"]), dtype=np.uint8).reshape(len(labels), -1)
-    return pixels, labels
+    pixels, ok = prepared_pixels(prepare(data["image"]), len(labels))
+    return pixels[ok], labels[ok], int((~ok).sum())
 
 
 def figures(logp: np.ndarray, labels: np.ndarray, temperature: float, bins: int) -> dict[str, float]:
@@ -90,13 +113,13 @@ def figures(logp: np.ndarray, labels: np.ndarray, temperature: float, bins: int)
     probs = C.scaled_probabilities(logp, temperature)
     correct = batch.prediction == labels
     out = {
-        "ece": C.expected_calibration_error(probs, labels, bins),
-        "nll": C.nll(logp, labels, temperature),
+        "ece": CAL.expected_calibration_error(probs, labels, bins),
+        "nll": CAL.nll(logp, labels, temperature),
         "accuracy": float(correct.mean()),
         "mean_confidence": float(batch.confidence.mean()),
     }
     for cov in (0.95, 0.99):
-        point = C.accuracy_at_coverage(batch.confidence, correct, cov)
+        point = CAL.accuracy_at_coverage(batch.confidence, correct, cov)
         out[f"accuracy_at_{round(cov * 100)}"] = point.accuracy
         out[f"threshold_at_{round(cov * 100)}"] = point.threshold
     return out
@@ -118,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         help="model precision(s) to evaluate; T is fitted with the first (default: float32, then int8)",
     )
     parser.add_argument(
-        "--prepare", default="daft_mnist.provider:basic_prepare", help="module:function for real digits"
+        "--prepare", default="daft_mnist._prepare:prepare_batch", help="module:function for real digits"
     )
     parser.add_argument("--bins", type=int, default=15)
     parser.add_argument("--json", default=None, help="also write the figures as JSON here")
@@ -132,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     train_pixels, train_labels = mnist_arrays(data / TRAIN)
     hold_pixels, hold_labels = train_pixels[-args.holdout :], train_labels[-args.holdout :]
     test_pixels, test_labels = mnist_arrays(data / TEST)
-    real_pixels, real_labels = real_digits(Path(args.real_digits or data / "real-digits"), resolve_hook(args.prepare))
+    real_folder = Path(args.real_digits or data / "real-digits")
+    real_pixels, real_labels, left_out = real_digits(real_folder, resolve_hook(args.prepare))
     sets = {
         f"held-out train (last {len(hold_labels)})": (hold_pixels, hold_labels),
         f"MNIST test ({len(test_labels)})": (test_pixels, test_labels),
@@ -140,14 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     engine = engine_module
-    report: dict[str, Any] = {"weights": weights, "prepare": args.prepare, "bins": args.bins, "precisions": {}}
+    report: dict[str, Any] = {
+        "weights": weights,
+        "prepare": args.prepare,
+        "bins": args.bins,
+        "real_digits_left_out": left_out,
+        "precisions": {},
+    }
     temperature = None
     for precision in precisions:
         model = engine.get_model(engine.ModelSpec(weights=weights, device="cpu", precision=precision))
         logps = {name: model.log_probabilities(px).numpy() for name, (px, _) in sets.items()}
         hold_name = next(iter(sets))
         if temperature is None:
-            temperature = C.fit_temperature(logps[hold_name], hold_labels)
+            temperature = CAL.fit_temperature(logps[hold_name], hold_labels)
             report["temperature"] = temperature
             report["fitted_with"] = model.precision
         rows = {}
@@ -170,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     save_checkpoint(args.out, net, ckpt.preprocessing, {**ckpt.metadata, C.TEMPERATURE_KEY: record})
     report["written"] = os.path.abspath(args.out)
 
+    print(f"real-digits: {len(real_labels)} prepared by {args.prepare}, {left_out} left out (no digit found)")
     print(f"T = {temperature:.4f} (fitted with {report['fitted_with']} on {len(hold_labels)} held-out training images)")
     header = (
         f"{'precision':9} {'set':32} {'':6} {'ECE':>7} {'NLL':>7} {'acc':>7} {'conf':>7} {'acc@95%':>8} {'acc@99%':>8}"

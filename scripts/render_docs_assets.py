@@ -5,10 +5,11 @@
 Runs the tutorial's steps (docs/tutorial.md) on the real 10,000-image test set with the
 bundled weights (or ``--weights``, for development before they exist) and writes:
 
-* pictures: ``digits.png``, ``mistakes.png``, ``least_confident.png``, ``confusion.png``;
+* pictures: ``digits.png``, ``mistakes.png``, ``least_confident.png``, ``confusion.png``,
+  ``abstain.png`` (the coverage/accuracy trade-off of ``min_confidence``);
 * Markdown snippets that the pages include: ``schema.md``, ``first_predictions.md``,
   ``accuracy_by_label.md``, ``overall_accuracy.md``, ``least_confident.md``,
-  ``cli_evaluate.md``, ``rendered_with.md``.
+  ``cli_evaluate.md``, ``abstain.md``, ``rendered_with.md``.
 
 Pictures of digits and row-level tables are derived from the data, so they are generated at
 build time and never committed. Rerun after changing the weights; every file is rewritten.
@@ -49,6 +50,70 @@ def write(out: Path, name: str, text: str) -> None:
     print(f"wrote {out / name}")
 
 
+ABSTAIN_THRESHOLDS = (0.5, 0.9, 0.95, 0.99, 0.999)
+
+
+def render_abstain(classified: Any, out: Path) -> None:
+    """``abstain.png`` and ``abstain.md``: answered rows' accuracy against coverage, as
+    ``min_confidence`` rises, from a classified frame with labels and calibrated confidences."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from daft_mnist._calibration import abstain_curve, accuracy_at_coverage
+
+    data = classified.select("label", "model_classification", "model_classification_confidence").to_pydict()
+    conf = np.asarray(data["model_classification_confidence"], dtype=np.float64)
+    correct = np.asarray(data["model_classification"]) == np.asarray(data["label"])
+    curve = abstain_curve(conf, correct)
+    rows = ["| min_confidence | coverage | answered | accuracy of answered rows |", "|---:|---:|---:|---:|"]
+    at = abstain_curve(conf, correct, ABSTAIN_THRESHOLDS)
+    for i, t in enumerate(at.threshold):
+        rows.append(f"| {t:g} | {at.coverage[i]:.2%} | {at.answered[i]:,} | {at.accuracy[i]:.2%} |")
+    for target in (0.95, 0.99):
+        p = accuracy_at_coverage(conf, correct, target)
+        rows.append(
+            f"| {p.threshold:.4f} ({target:.0%} coverage) | {p.coverage:.2%} | {p.answered:,} | {p.accuracy:.2%} |"
+        )
+    write(out, "abstain.md", "\n".join(rows) + "\n")
+
+    # A plain line chart: x = coverage (0.80-1.00), y = accuracy of the answered rows.
+    w, h, left, bottom, top, right = 640, 400, 70, 50, 20, 20
+    img = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(img)
+    x0, x1 = 0.80, 1.0
+    finite = curve.accuracy[np.isfinite(curve.accuracy) & (curve.coverage >= x0)]
+    y0 = float(np.floor((finite.min() if len(finite) else 0.99) * 1000) / 1000)
+    y1 = 1.0
+
+    def xy(cov: float, acc: float) -> tuple[float, float]:
+        return (
+            left + (cov - x0) / (x1 - x0) * (w - left - right),
+            top + (y1 - acc) / max(y1 - y0, 1e-9) * (h - top - bottom),
+        )
+
+    draw.rectangle([left, top, w - right, h - bottom], outline="black")
+    for k in range(5):
+        cov = x0 + (x1 - x0) * k / 4
+        x, _ = xy(cov, y0)
+        draw.text((x - 12, h - bottom + 6), f"{cov:.0%}", fill="black")
+        acc = y0 + (y1 - y0) * k / 4
+        _, y = xy(x0, acc)
+        draw.text((6, y - 6), f"{acc:.2%}", fill="black")
+    keep = curve.coverage >= x0
+    points = [xy(c, a) for c, a in zip(curve.coverage[keep], curve.accuracy[keep], strict=True) if np.isfinite(a)]
+    if len(points) > 1:
+        draw.line(points, fill=(31, 119, 180), width=2)
+    for target in (0.95, 0.99):
+        p = accuracy_at_coverage(conf, correct, target)
+        x, y = xy(p.coverage, p.accuracy)
+        draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=(214, 39, 40))
+        draw.text((x - 60, y + 8), f"{p.coverage:.0%}: {p.accuracy:.2%}", fill=(214, 39, 40))
+    draw.text((left + 150, h - 22), "coverage (rows answered) as min_confidence rises", fill="black")
+    draw.text((left + 6, top + 4), "accuracy of the answered rows", fill="black")
+    img.save(out / "abstain.png")
+    print(f"wrote {out / 'abstain.png'}")
+
+
 def render(weights: str | None, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -84,6 +149,9 @@ def render(weights: str | None, out: Path) -> None:
     ).save(out / "least_confident.png")
     table = least.select("label", "model_classification", "model_classification_confidence").limit(5)
     write(out, "least_confident.md", markdown_table(table.to_pydict()))
+
+    # Abstaining: min_confidence trades coverage for accuracy (calibrated confidences).
+    render_abstain(classified, out)
 
     # The same report from the command line.
     argv = ["evaluate", "--plot", str(out / "cli_confusion.png")]

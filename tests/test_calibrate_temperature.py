@@ -43,21 +43,23 @@ def test_script_fits_and_stores_the_temperature(
         picture = np.full((60, 50, 3), 240, np.uint8)
         picture[10:50, 20:30] = 20
         Image.fromarray(picture).save(data / "real-digits" / str(digit) / f"x-{digit}.png")
+    (data / "real-digits" / "5").mkdir()
+    Image.fromarray(np.full((40, 40, 3), 250, np.uint8)).save(data / "real-digits" / "5" / "blank.png")  # no digit
     (data / "real-digits" / "README.md").write_text("not an image")
 
     out = tmp_path / "calibrated.pt"
     report = tmp_path / "report.json"
-    from daft_mnist import provider
+    from daft_mnist import _prepare
 
     calls: list[int] = []
-    basic_prepare = provider.basic_prepare
+    prepare_batch = _prepare.prepare_batch
 
-    def counting_prepare(images: list[object]) -> np.ndarray:  # a --prepare hook giving (N, 28, 28)
+    def counting_prepare(images: list[object]) -> object:  # a --prepare hook giving a PreparedBatch
         calls.append(len(images))
-        return basic_prepare(images).reshape(-1, 28, 28)
+        return prepare_batch(images)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(provider, "counting_prepare", counting_prepare, raising=False)
-    hook = "daft_mnist.provider:counting_prepare"
+    monkeypatch.setattr(_prepare, "counting_prepare", counting_prepare, raising=False)
+    hook = "daft_mnist._prepare:counting_prepare"
     rc = _script().main(
         [
             str(random_weights),
@@ -76,8 +78,9 @@ def test_script_fits_and_stores_the_temperature(
         ]
     )
     assert rc == 0
-    assert calls == [2]
+    assert calls == [3]
     figures = json.loads(report.read_text())
+    assert figures["real_digits_left_out"] == 1  # the blank picture: no digit, excluded
     t = figures["temperature"]
     assert C.TEMPERATURE_BOUNDS[0] <= t <= C.TEMPERATURE_BOUNDS[1]
     assert set(figures["precisions"]["float32"]) == {"held-out train (last 20)", "MNIST test (40)", "real-digits (2)"}

@@ -12,6 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from daft_mnist import _calibration as CAL
 from daft_mnist import _certainty as C
 
 LOG10 = math.log(10)
@@ -101,9 +102,9 @@ def test_temperature_one_is_the_identity(z: np.ndarray) -> None:
 def test_fit_is_deterministic_and_shift_invariant(z: np.ndarray, shift: float) -> None:
     assume(np.ptp(z, axis=1).max() > 1e-3)  # (uniform rows: T is undefined, 1.0 is returned)
     y = np.arange(len(z)) % 10
-    t = C.fit_temperature(z, y)
-    assert C.fit_temperature(z, y) == t
-    assert C.fit_temperature(z + shift, y) == pytest.approx(t, rel=1e-5)
+    t = CAL.fit_temperature(z, y)
+    assert CAL.fit_temperature(z, y) == t
+    assert CAL.fit_temperature(z + shift, y) == pytest.approx(t, rel=1e-5)
     assert C.TEMPERATURE_BOUNDS[0] <= t <= C.TEMPERATURE_BOUNDS[1]
 
 
@@ -113,17 +114,17 @@ def test_fit_temperature_recovers_a_known_temperature(true_t: float) -> None:
     z = rng.normal(size=(20_000, 10)) * 4
     p = C.scaled_probabilities(z, true_t)
     y = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)  # y ~ softmax(z / T)
-    fitted = C.fit_temperature(z, y)
+    fitted = CAL.fit_temperature(z, y)
     assert fitted == pytest.approx(true_t, rel=0.04)
     # the same from the model's kind of output, log_softmax(z)
-    assert C.fit_temperature(torch_log_softmax(z), y) == pytest.approx(fitted, rel=1e-6)
+    assert CAL.fit_temperature(torch_log_softmax(z), y) == pytest.approx(fitted, rel=1e-6)
     # and it is the NLL minimum
-    assert C.nll(z, y, fitted) <= min(C.nll(z, y, fitted * 0.97), C.nll(z, y, fitted * 1.03))
+    assert CAL.nll(z, y, fitted) <= min(CAL.nll(z, y, fitted * 0.97), CAL.nll(z, y, fitted * 1.03))
 
 
 def test_fit_temperature_returns_the_bound_when_nll_keeps_falling() -> None:
     z = np.eye(10)[np.arange(50) % 10] * 5.0  # every row right: sharper is always better
-    assert C.fit_temperature(z, np.arange(50) % 10) == C.TEMPERATURE_BOUNDS[0]
+    assert CAL.fit_temperature(z, np.arange(50) % 10) == C.TEMPERATURE_BOUNDS[0]
 
 
 def _calibrated_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,13 +141,13 @@ def _calibrated_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_ece_of_a_calibrated_set_is_about_zero() -> None:
     probs, y = _calibrated_set(200_000, seed=1)
-    assert C.expected_calibration_error(probs, y) < 0.005
+    assert CAL.expected_calibration_error(probs, y) < 0.005
 
 
 def test_ece_of_an_overconfident_set() -> None:
     probs, y = _calibrated_set(200_000, seed=2)
     sharp = C.scaled_probabilities(np.log(probs), 0.5)  # same predictions, more confident
-    assert C.expected_calibration_error(sharp, y) > 0.05
+    assert CAL.expected_calibration_error(sharp, y) > 0.05
 
 
 @given(
@@ -170,7 +171,7 @@ def test_ece_matches_the_oracle(conf: np.ndarray, seed: int, bins: int) -> None:
         if members:
             acc = sum(pred[i] == y[i] for i in members) / len(members)
             total += len(members) / n * abs(acc - sum(c[i] for i in members) / len(members))
-    assert C.expected_calibration_error(probs, y, bins) == pytest.approx(total, abs=1e-9)
+    assert CAL.expected_calibration_error(probs, y, bins) == pytest.approx(total, abs=1e-9)
 
 
 @given(
@@ -180,7 +181,7 @@ def test_ece_matches_the_oracle(conf: np.ndarray, seed: int, bins: int) -> None:
 @settings(max_examples=100, deadline=None)
 def test_abstain_curve_and_coverage_match_the_oracle(conf: np.ndarray, seed: int) -> None:
     correct = np.random.default_rng(seed).random(len(conf)) < conf
-    curve = C.abstain_curve(conf, correct)
+    curve = CAL.abstain_curve(conf, correct)
     assert np.all(np.diff(curve.coverage) <= 0)
     for t, cov, acc, k in zip(curve.threshold, curve.coverage, curve.accuracy, curve.answered, strict=True):
         keep = C.answered(conf, t)
@@ -191,7 +192,7 @@ def test_abstain_curve_and_coverage_match_the_oracle(conf: np.ndarray, seed: int
         else:
             assert math.isnan(acc)
     for target in (0.5, 0.95, 0.99, 1.0):
-        point = C.accuracy_at_coverage(conf, correct, target)
+        point = CAL.accuracy_at_coverage(conf, correct, target)
         assert point.coverage >= target - 1e-12
         keep = conf >= point.threshold
         assert point.answered == keep.sum()
@@ -217,9 +218,9 @@ def test_bad_inputs_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="NaN"):
         C.certainty(np.full((1, 10), np.nan))
     with pytest.raises(ValueError, match=r"labels must be in 0\.\.9"):
-        C.fit_temperature(np.zeros((2, 10)), [0, 10])
+        CAL.fit_temperature(np.zeros((2, 10)), [0, 10])
     with pytest.raises(ValueError, match="expected 2 labels"):
-        C.fit_temperature(np.zeros((2, 10)), [0])
+        CAL.fit_temperature(np.zeros((2, 10)), [0])
 
 
 def test_zero_probabilities_are_fine() -> None:
@@ -267,4 +268,4 @@ def test_temperature_travels_in_checkpoint_metadata(tmp_path: Path, random_weigh
 
 
 def test_fit_temperature_of_uniform_rows_is_one() -> None:
-    assert C.fit_temperature(np.zeros((5, 10)), np.arange(5)) == 1.0
+    assert CAL.fit_temperature(np.zeros((5, 10)), np.arange(5)) == 1.0

@@ -29,7 +29,7 @@ def frame(pixels: np.ndarray) -> daft.DataFrame:
 
 def test_options_are_the_classifiers_fields() -> None:
     assert set(ModelOptions.__annotations__) == {f.name for f in fields(Classifier)}
-    assert set(ClassifyOptions.__annotations__) == {*ModelOptions.__annotations__, "confidence"}
+    assert set(ClassifyOptions.__annotations__) == {*ModelOptions.__annotations__, "confidence", "details", "errors"}
 
 
 def test_classify_digit_is_the_classifier(random_weights: Path) -> None:

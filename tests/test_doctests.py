@@ -10,6 +10,7 @@ import pytest
 # Modules whose docstrings carry examples; each must have at least one that runs.
 MODULES = [
     "daft_mnist.classifier",
+    "daft_mnist.diagnostics",
     "daft_mnist.frames",
     "daft_mnist.images",
     "daft_mnist.labels",

@@ -219,28 +219,47 @@ def test_options_model_and_relative_paths(
 # --- preparation -----------------------------------------------------------------------------
 
 
-def test_basic_prepare_leaves_mnist_unchanged_and_takes_any_layout() -> None:
+def test_prepare_images_leaves_mnist_unchanged_and_takes_any_layout() -> None:
     rng = np.random.default_rng(0)
     img = np.zeros((28, 28), np.uint8)
     img[5:23, 8:20] = rng.integers(0, 256, (18, 12))
     want = img.reshape(1, 784)
-    for layout in (img, img[:, :, None], img.reshape(784), np.repeat(img[:, :, None], 3, axis=2)):
-        np.testing.assert_array_equal(P.basic_prepare([layout]), want)
-    np.testing.assert_array_equal(P.basic_prepare([img.astype(np.float32) / 255]), want)
+    rgba = np.dstack([img, img, img, np.full_like(img, 255)])
+    for layout in (img, img[:, :, None], img.reshape(784), np.repeat(img[:, :, None], 3, axis=2), rgba):
+        pixels, reasons = P.prepare_images([layout])
+        np.testing.assert_array_equal(pixels, want)
+        assert reasons == [None]
+    np.testing.assert_array_equal(P.prepare_images([img.astype(np.float32) / 255])[0], want)
     from PIL import Image
 
-    np.testing.assert_array_equal(P.basic_prepare([Image.fromarray(img)]), want)
-    assert P.basic_prepare([]).shape == (0, 784)
+    np.testing.assert_array_equal(P.prepare_images([Image.fromarray(img)])[0], want)
+    assert P.prepare_images([])[0].shape == (0, 784)
     with pytest.raises(ValueError, match="not an image"):
-        P.basic_prepare([np.zeros((2, 3, 5))])
+        P.prepare_images([np.zeros((2, 3, 5))])
 
 
-def test_basic_prepare_inverts_light_backgrounds_and_resizes(test_json: Path) -> None:
-    """Dark-on-light photos of any size: MNIST digits blown up to 140x140 RGB and inverted are
-    classified as the originals, nearly always."""
+def test_prepare_images_is_the_librarys_preparation() -> None:
+    """Pictures of other sizes go through mnist_style's prepare_batch; no digit: a reason, zeros."""
+    from daft_mnist._prepare import prepare_batch
+
+    page = np.full((90, 60, 3), 245, np.uint8)
+    page[15:75, 25:35] = 20
+    blank = np.full((40, 40, 3), 255, np.uint8)
+    pixels, reasons = P.prepare_images([page, blank, None])
+    np.testing.assert_array_equal(pixels[0], prepare_batch([page]).pixels[0].reshape(-1))
+    assert reasons[0] is None
+    assert reasons[1] == "image is blank (no ink)"
+    assert reasons[2] == "image is null"
+    assert not pixels[1:].any()
+
+
+def test_pictures_are_prepared_as_classify_prepares_them_and_blank_ones_get_null(test_json: Path) -> None:
+    """Dark-on-light photos of any size: MNIST digits blown up to 140x140 RGB and inverted get the
+    label classify gives the same column, row for row, and nearly always the originals' digit;
+    a blank page gets null (label and embedding), never a confident digit."""
     import daft
     from daft import DataType, col
-    from daft.functions import classify_image
+    from daft.functions import classify_image, embed_image
     from PIL import Image
 
     data = daft_mnist.load_mnist(test_json).limit(100).to_pydict()
@@ -249,12 +268,26 @@ def test_basic_prepare_inverts_light_backgrounds_and_resizes(test_json: Path) ->
         np.asarray(Image.fromarray(255 - p).resize((140, 140), Image.Resampling.BILINEAR).convert("RGB"))
         for p in pixels
     ]
-    prepared = P.basic_prepare(big)
-    assert prepared.shape == (100, 784)
-    assert prepared.reshape(-1, 28, 28)[:, 0, :].mean() < 10, "light borders must be inverted to dark"
+    big.append(np.full((140, 140, 3), 255, np.uint8))  # a blank page
+    prepared, reasons = P.prepare_images(big)
+    assert prepared.shape == (101, 784)
+    assert prepared.reshape(-1, 28, 28)[:-1, 0, :].mean() < 10, "light borders must be inverted to dark"
+    assert reasons[:-1] == [None] * 100
     df = daft.from_pydict({"photo": big}).with_column("photo", col("photo").cast(DataType.image("RGB")))
-    df = df.with_column("d", classify_image(col("photo"), labels=DIGITS, provider=P.MnistProvider()))
-    got = df.to_pydict()["d"]
+    mp = P.MnistProvider()
+    df = df.with_columns(
+        {
+            "d": classify_image(col("photo"), labels=DIGITS, provider=mp),
+            "e": embed_image(col("photo"), provider=mp),
+            "library": daft_mnist.Classifier()(col("photo")),
+        }
+    )
+    out = df.to_pydict()
+    assert out["d"][-1] is None
+    assert out["e"][-1] is None
+    assert out["library"][-1] is None
+    assert out["d"] == [None if d is None else str(d) for d in out["library"]]
+    got = out["d"][:-1]
     want = _engine().get_model(_engine().ModelSpec()).predict(pixels.reshape(-1, 784))
     agree = np.mean([g == str(w) for g, w in zip(got, want, strict=True)])
     assert agree >= 0.95, f"only {agree:.0%} of resized, inverted digits kept their prediction"

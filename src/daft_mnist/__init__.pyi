@@ -8,6 +8,7 @@ from daft_mnist.classifier import classify_digit as classify_digit
 from daft_mnist.classifier import embed_digit as embed_digit
 from daft_mnist.diagnostics import bad_row_count as bad_row_count
 from daft_mnist.diagnostics import reset_bad_row_count as reset_bad_row_count
+from daft_mnist.diagnostics import row_counters as row_counters
 from daft_mnist.errors import CacheDirError as CacheDirError
 from daft_mnist.errors import DaftMnistError as DaftMnistError
 from daft_mnist.errors import DataError as DataError
@@ -31,13 +32,14 @@ from daft_mnist.metrics import accuracy_by_label as accuracy_by_label
 from daft_mnist.metrics import confusion_matrix as confusion_matrix
 from daft_mnist.metrics import misclassified as misclassified
 from daft_mnist.metrics import overall_accuracy as overall_accuracy
-from daft_mnist.model import MNIST_MEAN as MNIST_MEAN
-from daft_mnist.model import MNIST_STD as MNIST_STD
-from daft_mnist.model import Net as Net
-from daft_mnist.model import Preprocessing as Preprocessing
+from daft_mnist.model import Checkpoint as Checkpoint
 from daft_mnist.model import load_checkpoint as load_checkpoint
 from daft_mnist.model import load_model as load_model
 from daft_mnist.model import save_checkpoint as save_checkpoint
+from daft_mnist.network import MNIST_MEAN as MNIST_MEAN
+from daft_mnist.network import MNIST_STD as MNIST_STD
+from daft_mnist.network import Net as Net
+from daft_mnist.network import Preprocessing as Preprocessing
 from daft_mnist.plots import plot_confusion_matrix as plot_confusion_matrix
 from daft_mnist.plots import plot_digits as plot_digits
 from daft_mnist.preparation import mnist_style as mnist_style

@@ -32,7 +32,7 @@ from daft_mnist.errors import WeightsError
 if TYPE_CHECKING:
     import torch
 
-    from daft_mnist.model import Net, Preprocessing
+    from daft_mnist.network import Net, Preprocessing
     from daft_mnist.quantize import Int8Calibration
 
 __all__ = [
@@ -290,6 +290,8 @@ class LoadedModel:
         self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.calibration = self._read_calibration()
         """The checkpoint's :class:`~daft_mnist.quantize.Int8Calibration`, or ``None``."""
+        self.temperature: float = self._read_temperature()
+        """The checkpoint's softmax temperature (``metadata["temperature"]``), ``1.0`` when it has none."""
         self.precision: Precision = choose_precision(spec.precision, self.device, self.calibration)
         self._runner = self._build_runner()
         self.compiled: bool = self._runner.compiled
@@ -306,6 +308,14 @@ class LoadedModel:
             return Int8Calibration.from_dict(raw)
         except ValueError as exc:
             raise WeightsError(f"{self.spec.weights or 'bundled weights'}: invalid {CALIBRATION_KEY}: {exc}") from None
+
+    def _read_temperature(self) -> float:
+        from daft_mnist._certainty import temperature_from_metadata
+
+        try:
+            return temperature_from_metadata(self.net.metadata)
+        except ValueError as exc:
+            raise WeightsError(f"{self.spec.weights or 'bundled weights'}: {exc}") from None
 
     def _build_runner(self) -> _Float32Cpu | _Int8Cpu | _Cuda:
         if self.device.type != "cpu":

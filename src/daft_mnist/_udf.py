@@ -24,22 +24,64 @@ import numpy as np
 import numpy.typing as npt
 from daft import DataType
 
+from daft_mnist._certainty import answered, certainty, details_dtype
 from daft_mnist._columns import not_pixels_error
 from daft_mnist._engine import EMBEDDING_SIZE, ModelSpec, get_model
 from daft_mnist._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, pixels_to_numpy, unwrap
-from daft_mnist.diagnostics import record_bad_rows
+from daft_mnist.diagnostics import ROW_COUNTERS, record_bad_rows
 from daft_mnist.errors import DataError
 from daft_mnist.preparation import checked_styles, needs_styling
 
-__all__ = ["RETURN_DTYPES", "UdfOptions", "batch_pixels", "udf_class"]
+__all__ = [
+    "COUNTERS",
+    "NULL_IMAGE_REASON",
+    "RETURN_DTYPES",
+    "Rows",
+    "UdfOptions",
+    "batch_pixels",
+    "batch_rows",
+    "report_method",
+    "udf_class",
+]
+
+NULL_IMAGE_REASON = "image is null (see the step that produced it)"
+"""The error of a row whose image came in null (the step that made it null gave the reason)."""
+
+COUNTERS = ROW_COUNTERS
+"""Names of the Daft UDF counters of the classifying methods (:data:`daft_mnist.diagnostics.ROW_COUNTERS`)."""
+
+_REPORT_FIELDS = {"c": "confidence", "d": "details", "e": "error"}
+
+
+def report_method(confidence: bool, details: bool, errors: bool) -> str:
+    """The batch method returning ``{prediction, [confidence], [details], [error]}`` (at least one asked)."""
+    letters = "c" * confidence + "d" * details + "e" * errors
+    if not letters:
+        raise ValueError("report_method needs confidence, details or errors")
+    return "predict_with_confidence" if letters == "c" else f"report_{letters}"
+
+
+def _report_dtype(letters: str) -> DataType:
+    fields: dict[str, DataType] = {"prediction": DataType.int64()}
+    types = {"c": DataType.float32(), "d": details_dtype(), "e": DataType.string()}
+    for letter in letters:
+        fields[_REPORT_FIELDS[letter]] = types[letter]
+    struct: DataType = DataType.struct(fields)
+    return struct
+
 
 RETURN_DTYPES: dict[str, DataType] = {
     "predict": DataType.int64(),
     "predict_with_confidence": DataType.struct({"prediction": DataType.int64(), "confidence": DataType.float32()}),
     "probabilities": DataType.tensor(DataType.float32(), (NUM_CLASSES,)),
     "embed": DataType.embedding(DataType.float32(), EMBEDDING_SIZE),
+    **{
+        f"report_{letters}": _report_dtype(letters)
+        for letters in ("c", "d", "e", "cd", "ce", "de", "cde")
+        if letters != "c"  # confidence alone is predict_with_confidence
+    },
 }
-"""The model class's batch methods and what each returns."""
+"""The model class's batch methods and what each returns (``report_*``: see :func:`report_method`)."""
 
 _CLASS_PREFIX = "MnistModel__"
 _IMPL_PREFIX = "_MnistModelImpl__"
@@ -88,10 +130,32 @@ class UdfOptions:
         return cls(batch_size, _decode_float(parts[1][1:]), gpus, max_concurrency)
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A batch ready for the model: the pixels of the rows to run, and why the others are not run.
+
+    Attributes:
+        pixels: uint8 ``(M, 784)``, the rows to run, in order.
+        valid: Which of the batch's ``N`` rows ``pixels`` holds (``None``: all of them).
+        reasons: Per row of the batch, why it is not run (``None`` for rows that are run); a
+            null image gives :data:`NULL_IMAGE_REASON`.
+    """
+
+    pixels: npt.NDArray[np.uint8]
+    valid: npt.NDArray[np.bool_] | None
+    reasons: list[str | None]
+
+
 def batch_pixels(
     images: daft.Series, on_error: OnError, step: str = "classify_digit"
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
-    """Pixels of the rows to run and their validity mask (``None`` when every row is run).
+    """Pixels of the rows to run and their validity mask (``None`` when every row is run): :func:`batch_rows`."""
+    rows = batch_rows(images, on_error, step)
+    return rows.pixels, rows.valid
+
+
+def batch_rows(images: daft.Series, on_error: OnError, step: str = "classify_digit") -> Rows:
+    """The rows to run, and the reason of every row that is not run.
 
     The one place the model side calls the data rules. A null image gets a null result
     whatever ``on_error`` says, and is not counted again (the step that made it null
@@ -99,7 +163,7 @@ def batch_pixels(
     ``"raise"``, naming ``step``; under ``"null"`` it gets a null result and is logged and
     counted. A column valid by its type (28x28 uint8 tensors or images, ``List[UInt8;
     784]``) is not checked again. Pictures of any other size or mode (``Image`` columns,
-    uint8 tensors of other shapes) are prepared as MNIST digits first (:func:`_styled_pixels`).
+    uint8 tensors of other shapes) are prepared as MNIST digits first (:func:`_styled_rows`).
 
     Raises:
         DataError: With ``on_error="raise"``, a malformed image.
@@ -108,11 +172,12 @@ def batch_pixels(
 
     column = images.name()
     if needs_styling(images.datatype()):
-        return _styled_pixels(images, on_error, step)
+        return _styled_rows(images, on_error, step)
     wrong_kind = not_pixels_error(images, step, column)
     if wrong_kind is not None:
         raise wrong_kind
     arr = unwrap(images.to_arrow())
+    n = len(arr)
     nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool) if arr.null_count else None
     check = pixel_check(arr, column, NUM_PIXELS)
     if nulls is not None:
@@ -126,22 +191,27 @@ def batch_pixels(
         record_bad_rows(column, check.count, check.described())
     bad = check.bad if nulls is None else check.bad | nulls
     if not bad.any():
-        return pixels_to_numpy(arr, column=column), None
+        return Rows(pixels_to_numpy(arr, column=column), None, [None] * n)
+    reasons: list[str | None] = [None] * n
+    for i in np.flatnonzero(bad):
+        reasons[i] = NULL_IMAGE_REASON if nulls is not None and nulls[i] else check.reason(int(i))
     valid = ~bad
-    return pixels_to_numpy(arr.filter(pa.array(valid)), column=column), valid
+    return Rows(pixels_to_numpy(arr.filter(pa.array(valid)), column=column), valid, reasons)
 
 
-def _styled_pixels(
-    images: daft.Series, on_error: OnError, step: str
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
+def _styled_rows(images: daft.Series, on_error: OnError, step: str) -> Rows:
     """Pictures of any size prepared as MNIST digits (:func:`~daft_mnist.preparation.checked_styles`).
 
     A picture with no digit gets a null result, with its reason logged and counted.
     """
     styled = checked_styles(images, on_error, images.name(), step)
     if styled.ok.all():
-        return styled.pixels, None
-    return styled.pixels[styled.ok], styled.ok
+        return Rows(styled.pixels, None, [None] * len(styled.ok))
+    reasons = [
+        None if ok else (why if why is not None else NULL_IMAGE_REASON)
+        for ok, why in zip(styled.ok, styled.reasons, strict=True)
+    ]
+    return Rows(styled.pixels[styled.ok], styled.ok, reasons)
 
 
 def _spread(values: npt.NDArray[Any], valid: npt.NDArray[np.bool_] | None) -> npt.NDArray[Any]:
@@ -177,46 +247,101 @@ def _as_vectors(values: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_] | 
     return daft.Series.from_arrow(storage).cast(dtype)
 
 
-class _ModelUdf:
-    """The class that :func:`udf_class` hands to ``daft.cls``: one model per process, shared."""
+def _count(classified: int, failed: int, abstained: int | None = None) -> None:
+    """Add to the query's UDF counters (:data:`COUNTERS`), read back from ``DataFrame.metrics``."""
+    from daft.udf.metrics import increment_counter
 
-    def __init__(self, spec: ModelSpec, on_error: OnError = "raise") -> None:
+    increment_counter(COUNTERS["classified"], classified, description="rows given a predicted digit")
+    increment_counter(COUNTERS["failed"], failed, description="rows without a prediction: null, malformed or no digit")
+    if abstained is not None:
+        increment_counter(COUNTERS["abstained"], abstained, description="predictions withheld by min_confidence")
+
+
+def _abstain_reason(confidence: float, min_confidence: float) -> str:
+    return f"confidence {confidence:.2f} below min_confidence {min_confidence:g}"
+
+
+class _ModelUdf:
+    """The class that :func:`udf_class` hands to ``daft.cls``: one model per process, shared.
+
+    Confidences and probabilities are calibrated with the checkpoint's temperature
+    (:attr:`~daft_mnist._engine.LoadedModel.temperature`); the predicted digit does not depend
+    on it. With ``min_confidence``, predictions less confident than it are null (abstain).
+    """
+
+    def __init__(self, spec: ModelSpec, on_error: OnError = "raise", min_confidence: float | None = None) -> None:
         self.model = get_model(spec)
         self.on_error = on_error
+        self.min_confidence = min_confidence
+
+    def _scores(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        if not len(pixels):
+            return np.empty((0, NUM_CLASSES), np.float32)
+        return np.asarray(self.model.log_probabilities(pixels).numpy(), dtype=np.float32)
+
+    def _run(self, images: daft.Series, k: int) -> tuple[Rows, Any, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Rows, their certainty (top ``k``), which of the run rows are answered, and the output validity."""
+        rows = batch_rows(images, self.on_error)
+        batch = certainty(self._scores(rows.pixels), self.model.temperature, k=k)
+        keep = answered(batch.confidence, self.min_confidence)
+        run = np.ones(len(rows.reasons), dtype=bool) if rows.valid is None else rows.valid
+        out = run.copy()
+        out[run] = keep
+        _count(int(keep.sum()), int((~run).sum()), None if self.min_confidence is None else int((~keep).sum()))
+        return rows, batch, keep, out
 
     def predict(self, images: daft.Series) -> Any:
         """Predicted digit (Int64) per image."""
         import pyarrow as pa
 
-        pixels, valid = batch_pixels(images, self.on_error)
-        return _as_column(self.model.predict(pixels), valid, pa.int64())
+        if self.min_confidence is not None:
+            _, batch, keep, out = self._run(images, 1)
+            return _as_column(batch.prediction[keep], out, pa.int64())
+        rows = batch_rows(images, self.on_error)
+        pred = self.model.predict(rows.pixels)
+        _count(len(pred), len(rows.reasons) - len(pred))
+        return _as_column(pred, rows.valid, pa.int64())
 
     def predict_with_confidence(self, images: daft.Series) -> Any:
-        """Struct of predicted digit and its softmax probability."""
+        """Struct of predicted digit and its calibrated probability."""
+        return self.report(images, "c")
+
+    def report(self, images: daft.Series, letters: str) -> Any:
+        """Struct ``{prediction, [confidence], [details], [error]}`` (``letters``: c, d, e)."""
         import pyarrow as pa
 
-        pixels, valid = batch_pixels(images, self.on_error)
-        if len(pixels):
-            top, idx = self.model.log_probabilities(pixels).max(1)
-            pred = np.asarray(idx.numpy(), dtype=np.int64)
-            conf = np.exp(np.asarray(top.numpy(), dtype=np.float32))
-        else:
-            pred, conf = np.empty(0, np.int64), np.empty(0, np.float32)
-        return pa.StructArray.from_arrays(
-            [_as_column(pred, valid, pa.int64()), _as_column(conf, valid, pa.float32())],
-            names=["prediction", "confidence"],
-            mask=_mask(valid),
-        )
+        rows, batch, keep, out = self._run(images, 3 if "d" in letters else 1)
+        arrays = [_as_column(batch.prediction[keep], out, pa.int64())]
+        names = ["prediction"]
+        if "c" in letters:
+            # Kept for abstaining rows too: it is why they abstained.
+            arrays.append(_as_column(batch.confidence.astype(np.float32), rows.valid, pa.float32()))
+            names.append("confidence")
+        if "d" in letters:
+            arrays.append(batch.to_arrow(rows.valid))
+            names.append("details")
+        if "e" in letters:
+            reasons = list(rows.reasons)
+            if self.min_confidence is not None and not keep.all():
+                where = np.flatnonzero(np.ones(len(reasons), bool) if rows.valid is None else rows.valid)
+                for j in np.flatnonzero(~keep):
+                    reasons[where[j]] = _abstain_reason(float(batch.confidence[j]), self.min_confidence)
+            arrays.append(pa.array(reasons, type=pa.string()))
+            names.append("error")
+        # With an error field the struct is never null (a failed row is {prediction: null, error: "..."});
+        # without, it is null where no image was run, as the prediction.
+        return pa.StructArray.from_arrays(arrays, names=names, mask=None if "e" in letters else _mask(rows.valid))
 
     def probabilities(self, images: daft.Series) -> Any:
-        """Softmax probabilities of the ten digits, ``Tensor[Float32; [10]]``."""
-        pixels, valid = batch_pixels(images, self.on_error)
-        probs = (
-            np.exp(np.asarray(self.model.log_probabilities(pixels).numpy(), dtype=np.float32))
-            if len(pixels)
-            else np.empty((0, NUM_CLASSES), np.float32)
-        )
-        return _as_vectors(probs, valid, RETURN_DTYPES["probabilities"])
+        """Calibrated probabilities of the ten digits, ``Tensor[Float32; [10]]``."""
+        from daft_mnist._certainty import scaled_probabilities
+
+        rows = batch_rows(images, self.on_error)
+        logp = self._scores(rows.pixels)
+        t = self.model.temperature
+        probs = np.exp(logp) if t == 1.0 else scaled_probabilities(logp, t).astype(np.float32)
+        _count(len(logp), len(rows.reasons) - len(logp))
+        return _as_vectors(probs, rows.valid, RETURN_DTYPES["probabilities"])
 
     def embed(self, images: daft.Series) -> Any:
         """The CNN's penultimate layer, ``Embedding[Float32; 128]``."""
@@ -226,7 +351,15 @@ class _ModelUdf:
 
 def _batch_method(impl_name: str, name: str, batch_size: int) -> Callable[..., Any]:
     """``_ModelUdf.<name>`` as a Daft batch method of class ``impl_name``, findable by name."""
-    run = getattr(_ModelUdf, name)
+    if name.startswith("report_"):
+        letters = name.removeprefix("report_")
+
+        def run(self: _ModelUdf, images: daft.Series) -> Any:
+            return self.report(images, letters)
+
+        run.__doc__ = f"Struct of the prediction and its {', '.join(_REPORT_FIELDS[x] for x in letters)}."
+    else:
+        run = getattr(_ModelUdf, name)
 
     def method(self: _ModelUdf, images: daft.Series) -> Any:
         return run(self, images)
@@ -252,7 +385,7 @@ def _impl_class(options: UdfOptions) -> type:
 def udf_class(options: UdfOptions) -> Any:
     """The ``@daft.cls`` model class for ``options``: defined once per process, picklable by name.
 
-    Instantiate it with ``(spec, on_error)`` and call one of :data:`RETURN_DTYPES`' methods
+    Instantiate it with ``(spec, on_error, min_confidence)`` and call one of :data:`RETURN_DTYPES`' methods
     on an image expression.
     """
     wrapped: Any = daft.cls(

@@ -40,12 +40,15 @@ class ModelOptions(TypedDict, total=False):
     cpus: float | None
     num_threads: int | None
     on_error: OnError
+    min_confidence: float | None
 
 
 class ClassifyOptions(ModelOptions, total=False):
     """Keyword options of :func:`classify_digit` and :func:`daft_mnist.classify`."""
 
     confidence: bool
+    details: bool
+    errors: bool
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,18 @@ class Classifier:
         on_error: ``"raise"`` (default) fails on a null or malformed image; ``"null"`` gives
             null and malformed images a null result (malformed ones are logged and counted,
             see :func:`daft_mnist.bad_row_count`).
+        min_confidence: Abstain: a prediction whose calibrated confidence is below this
+            (in [0, 1]) is null, with the reason ``"confidence 0.42 below min_confidence 0.9"``
+            in :meth:`report`'s ``error``. ``None`` (default) answers every row. Not used by
+            :meth:`embed`.
+
+    Confidences and probabilities are calibrated: the softmax of the logits divided by the
+    checkpoint's temperature (``metadata["temperature"]``; 1.1537 for the bundled weights, see
+    the model card; 1 when a checkpoint has none). The predicted digit does not depend on it.
+
+    Each classifying method adds to two Daft UDF counters of the query, read back after it
+    runs with :func:`daft_mnist.diagnostics.row_counters`: rows classified and rows failed
+    (null, malformed, or no digit), and with ``min_confidence`` rows abstained.
 
     Examples:
         >>> import daft
@@ -97,6 +112,7 @@ class Classifier:
     num_threads: int | None = None
     on_error: OnError = "raise"
     precision: Precision = "auto"
+    min_confidence: float | None = None
 
     def __post_init__(self) -> None:
         if self.weights is not None:
@@ -117,6 +133,9 @@ class Classifier:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        m = self.min_confidence
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int | float) or not 0.0 <= m <= 1.0):
+            raise ValueError(f"min_confidence must be a number in [0, 1] or None, got {m!r}")
 
     @property
     def spec(self) -> ModelSpec:
@@ -136,7 +155,8 @@ class Classifier:
         options = UdfOptions(
             self.batch_size, None if self.cpus is None else float(self.cpus), float(self.gpus), self.max_concurrency
         )
-        instance = udf_class(options)(self.spec, self.on_error)
+        m = None if self.min_confidence is None else float(self.min_confidence)
+        instance = udf_class(options)(self.spec, self.on_error, m)
         expression: Expression = getattr(instance, method)(image)
         return expression
 
@@ -150,11 +170,50 @@ class Classifier:
         return self._expression("predict", image)
 
     def with_confidence(self, image: Expression) -> Expression:
-        """Struct ``{prediction: Int64, confidence: Float32}`` (softmax probability of the prediction)."""
+        """Struct ``{prediction: Int64, confidence: Float32}`` (calibrated probability of the prediction).
+
+        Under ``min_confidence`` an abstaining row keeps its confidence; its prediction is null.
+        """
         return self._expression("predict_with_confidence", image)
 
+    def details(self, image: Expression) -> Expression:
+        """Per-row certainty, a struct (null where no image was classified)::
+
+            {prediction: Int64, confidence: Float32,
+             top: FixedSizeList[{digit: Int64, probability: Float32}; 3],
+             margin: Float32, entropy: Float32}
+
+        ``confidence`` is the calibrated probability of ``prediction`` (the most probable
+        digit), ``top`` the three most probable digits, ``margin`` the first probability minus
+        the second, ``entropy`` the Shannon entropy in nats (0 to ln 10). ``prediction`` here is
+        the model's answer even when ``min_confidence`` withholds it from the prediction column.
+        """
+        return self.report(image, details=True)["details"]
+
+    def report(
+        self, image: Expression, *, confidence: bool = False, details: bool = False, errors: bool = False
+    ) -> Expression:
+        """Struct of the prediction and the fields asked for, from one model call per batch.
+
+        ``{prediction: Int64, confidence: Float32, details: <see details()>, error: String}``,
+        with ``confidence``, ``details`` and ``error`` present when asked. ``error`` names why
+        a row has no prediction: ``"image is null (see the step that produced it)"``, the
+        malformed-pixel reason (``"expected 784 pixels, got 783"``, ``"pixel value 300 is not
+        an integer in 0-255"``; with ``on_error="null"``), the picture's (``"image is blank (no
+        ink)"``), or ``"confidence 0.42 below min_confidence 0.9"``; null for a predicted row.
+        With ``errors`` the struct is never null; without, it is null where no image was run.
+
+        Raises:
+            ValueError: None of ``confidence``, ``details``, ``errors`` is set.
+        """
+        from daft_mnist._udf import report_method
+
+        if not (confidence or details or errors):
+            raise ValueError("report() needs confidence=True, details=True or errors=True; call the classifier itself")
+        return self._expression(report_method(confidence, details, errors), image)
+
     def probabilities(self, image: Expression) -> Expression:
-        """All ten softmax probabilities, ``Tensor[Float32; [10]]``."""
+        """All ten calibrated probabilities, ``Tensor[Float32; [10]]`` (their maximum is the confidence)."""
         return self._expression("probabilities", image)
 
     def embed(self, image: Expression) -> Expression:
@@ -162,22 +221,37 @@ class Classifier:
         return self._expression("embed", image)
 
 
-def classify_digit(image: Expression, *, confidence: bool = False, **options: Unpack[ModelOptions]) -> Expression:
+def classify_digit(
+    image: Expression,
+    *,
+    confidence: bool = False,
+    details: bool = False,
+    errors: bool = False,
+    **options: Unpack[ModelOptions],
+) -> Expression:
     """Classify each MNIST digit image with the CNN: the predicted digit, ``Int64``.
 
     Args:
         image: 28x28 ``Tensor[UInt8]`` (from :func:`~daft_mnist.image_2d`), 28x28 grayscale
-            ``Image``, or lists of 784 pixels 0-255.
+            ``Image``, lists of 784 pixels 0-255, or pictures of any size (prepared as MNIST
+            digits, see :func:`~daft_mnist.mnist_style`).
         confidence: Return a struct ``{prediction: Int64, confidence: Float32}`` instead,
-            the confidence being the prediction's softmax probability.
+            the confidence being the prediction's calibrated probability (the softmax at the
+            checkpoint's temperature; earlier releases gave the plain softmax probability).
+        details: Add ``details``, the per-row certainty struct of :meth:`Classifier.details`
+            (prediction, confidence, top 3 digits with probabilities, margin, entropy).
+        errors: Add ``error``, a ``String`` naming why the row has no prediction (null for a
+            predicted row; see :meth:`Classifier.report`). The struct is then never null, so
+            ``where(expr["error"].is_null())`` routes the bad rows.
         **options: :class:`Classifier`'s options, all keyword-only: ``weights=None`` (bundled),
             ``sha256=None``, ``device="auto"``, ``precision="auto"``, ``batch_size=1024``,
             ``max_concurrency=None``, ``gpus=0.0``, ``cpus=None``, ``num_threads=None``,
-            ``on_error="raise"``.
+            ``on_error="raise"``, ``min_confidence=None`` (abstain below it: a null prediction).
 
     Returns:
-        An ``Int64`` expression (a struct with ``confidence=True``), null for bad images
-        under ``on_error="null"``.
+        An ``Int64`` expression, null for bad images under ``on_error="null"`` (and for
+        abstentions); with ``confidence``, ``details`` or ``errors``, a struct of
+        ``prediction`` and the fields asked for, in that order.
 
     Raises:
         ValueError: An invalid option, or more model instances than the runner can schedule.
@@ -191,8 +265,14 @@ def classify_digit(image: Expression, *, confidence: bool = False, **options: Un
         Int64
         >>> df.select(classify_digit(df["image"], confidence=True).alias("s")).schema()["s"].dtype
         Struct[prediction: Int64, confidence: Float32]
+        >>> bad = daft.from_pydict({"image": [[0] * 783, None]})
+        >>> out = bad.select(classify_digit(bad["image"], errors=True, on_error="null").alias("r"))
+        >>> [row["error"] for row in out.to_pydict()["r"]]
+        ['expected 784 pixels, got 783', 'image is null (see the step that produced it)']
     """
     classifier = Classifier(**options)
+    if details or errors:
+        return classifier.report(image, confidence=confidence, details=details, errors=errors)
     return classifier.with_confidence(image) if confidence else classifier(image)
 
 
@@ -205,10 +285,14 @@ def embed_digit(image: Expression, **options: Unpack[ModelOptions]) -> Expressio
 
     Args:
         image: 28x28 ``Tensor[UInt8]``, 28x28 grayscale ``Image``, or lists of 784 pixels.
-        **options: The options of :func:`classify_digit`, keyword-only.
+        **options: The options of :func:`classify_digit`, keyword-only (``min_confidence``
+            is refused: embeddings do not abstain).
 
     Returns:
         An ``Embedding[Float32; 128]`` expression.
+
+    Raises:
+        ValueError: An invalid option.
 
     Examples:
         >>> import daft
@@ -222,4 +306,6 @@ def embed_digit(image: Expression, **options: Unpack[ModelOptions]) -> Expressio
         >>> [abs(round(d, 4)) for d in out]  # each embedding against itself
         [0.0, 0.0]
     """
+    if options.get("min_confidence") is not None:
+        raise ValueError("embed_digit does not take min_confidence: embeddings do not abstain")
     return Classifier(**options).embed(image)

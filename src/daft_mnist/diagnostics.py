@@ -9,8 +9,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from typing import TYPE_CHECKING
 
-__all__ = ["bad_row_count", "logger", "record_bad_rows", "reset_bad_row_count"]
+if TYPE_CHECKING:
+    import daft
+
+__all__ = ["ROW_COUNTERS", "bad_row_count", "logger", "record_bad_rows", "reset_bad_row_count", "row_counters"]
+
+ROW_COUNTERS = {
+    "classified": "daft_mnist rows classified",
+    "failed": "daft_mnist rows failed",
+    "abstained": "daft_mnist rows abstained",
+}
+"""The classifier's Daft UDF counters (``daft.udf.metrics.increment_counter``), by short name:
+rows given a prediction; rows without one because the image was null, malformed or had no
+digit; predictions withheld by ``min_confidence``."""
 
 logger = logging.getLogger("daft_mnist")
 """The library's logger (``"daft_mnist"``): warnings for rows kept as null, downloads."""
@@ -46,3 +59,38 @@ def reset_bad_row_count() -> None:
     """Reset the counter of :func:`bad_row_count`."""
     with _lock:
         _counts.clear()
+
+
+def row_counters(df: daft.DataFrame) -> dict[str, int]:
+    """The classifier's counters of a materialized frame: ``{"classified": n, "failed": n, "abstained": n}``.
+
+    Read from the query's metrics (``df.metrics``, one row per operator, each with its
+    ``stats``, where Daft puts the UDF counters), summed over the operators that classify.
+    ``abstained`` counts only where ``min_confidence`` was given. Call it after ``collect()``.
+
+    With Daft 0.7.26 the counters come back on the native runner (tested) and on Ray (the Ray
+    workers' counters reach the driver's ``df.metrics``; checked by hand with a local Ray). Where
+    a runner keeps no metrics (``df.metrics`` is ``None``) this returns zeros.
+
+    Raises:
+        ValueError: The frame has not been materialized (``collect()`` it first).
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist.classifier import classify_digit
+        >>> from daft_mnist.diagnostics import row_counters
+        >>> df = daft.from_pydict({"image": [[0] * 784, [0] * 783]})
+        >>> df = df.with_column("digit", classify_digit(df["image"], on_error="null")).collect()
+        >>> row_counters(df)
+        {'classified': 1, 'failed': 1, 'abstained': 0}
+    """
+    totals = dict.fromkeys(ROW_COUNTERS, 0)
+    metrics = df.metrics
+    if metrics is None:
+        return totals
+    by_name = {name: short for short, name in ROW_COUNTERS.items()}
+    for stats in metrics.to_pydict().get("stats", []):
+        for name, value in stats or []:
+            if name in by_name:
+                totals[by_name[name]] += int(value["value"])
+    return totals

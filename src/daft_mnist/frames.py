@@ -159,16 +159,27 @@ def classify(
         image: Column of 28x28 tensors (from :func:`add_image_2d`), 28x28 grayscale images,
             or 784-pixel lists.
         output: Name of the prediction column.
-        overwrite: Replace ``output`` (and ``{output}_confidence``) if the frame has it;
+        overwrite: Replace ``output`` (and the other columns it adds) if the frame has it;
             by default that is an error, so a label column is never silently replaced.
         **options: The options of :func:`~daft_mnist.classifier.classify_digit`, keyword-only:
             ``weights``, ``sha256``, ``device``, ``precision``, ``batch_size``,
-            ``max_concurrency``, ``gpus``, ``cpus``, ``num_threads``, ``on_error``, and
-            ``confidence``: also add ``{output}_confidence`` (Float32, softmax probability
-            of the prediction), to sort by least confident.
+            ``max_concurrency``, ``gpus``, ``cpus``, ``num_threads``, ``on_error``,
+            ``min_confidence`` (a prediction less confident than this is null: abstain), and
+            the columns to add beside ``output``:
+
+            * ``confidence=True``: ``{output}_confidence`` (Float32, the calibrated
+              probability of the prediction), to sort by least confident;
+            * ``details=True``: ``{output}_details``, the per-row certainty struct
+              (prediction, confidence, top 3 digits with probabilities, margin, entropy;
+              :meth:`~daft_mnist.Classifier.details`);
+            * ``errors=True``: ``{output}_error`` (String), why the row has no prediction
+              (``"expected 784 pixels, got 783"``, ``"image is blank (no ink)"``,
+              ``"confidence 0.42 below min_confidence 0.9"``, ``"image is null (see the step
+              that produced it)"``), null for predicted rows: route bad rows with
+              ``where(col("model_classification_error").is_null())``.
 
     Returns:
-        The frame with the prediction column (and the confidence column if asked).
+        The frame with the prediction column (and the columns asked for).
 
     Raises:
         TypeError: An unknown option.
@@ -186,6 +197,8 @@ def classify(
         ['image', 'label', 'image_2d', 'model_classification', 'model_classification_confidence']
         >>> str(classify(df, confidence=True).schema()["model_classification_confidence"].dtype)
         'Float32'
+        >>> classify(df, details=True, errors=True).column_names[-3:]
+        ['model_classification', 'model_classification_details', 'model_classification_error']
     """
     from daft import col
 
@@ -195,8 +208,9 @@ def classify(
     if unknown:
         hint = " (the image column is given as image=)" if "column" in unknown else ""
         raise TypeError(f"classify() got unexpected keyword argument(s) {unknown}{hint}")
-    confidence = options.get("confidence", False)
-    outputs = [output, f"{output}_confidence"] if confidence else [output]
+    asked = {"confidence": "confidence", "details": "details", "errors": "error"}
+    extra = [field for option, field in asked.items() if options.get(option, False)]
+    outputs = [output, *(f"{output}_{name}" for name in extra)]
     require_columns(df, [image])
     clash = [name for name in outputs if name in df.column_names]
     if clash and not overwrite:
@@ -206,11 +220,8 @@ def classify(
         )
     predicted = classify_digit(col(image), **options)
     batched = df.into_batches(options.get("batch_size", DEFAULT_BATCH_SIZE))
-    if not confidence:
+    if not extra:
         return batched.with_column(output, predicted)
     tmp = f"__{output}_struct"
-    return (
-        batched.with_column(tmp, predicted)
-        .with_columns({output: col(tmp)["prediction"], f"{output}_confidence": col(tmp)["confidence"]})
-        .exclude(tmp)
-    )
+    fields = {output: col(tmp)["prediction"], **{f"{output}_{name}": col(tmp)[name] for name in extra}}
+    return batched.with_column(tmp, predicted).with_columns(fields).exclude(tmp)

@@ -19,8 +19,10 @@ running ``classify_image``, ``embed_image`` and :class:`~daft_mnist.Classifier` 
     ...     labels=[str(d) for d in range(10)], provider=MnistProvider()))  # doctest: +SKIP
     >>> df = df.with_column("vector", embed_image(daft.col("image"), provider=MnistProvider()))  # doctest: +SKIP
 
-Images of any size and mode are prepared (grayscale, light backgrounds inverted, resized to
-28x28) by :func:`_prepare`, the one place the library's preparation plugs in.
+Images are prepared as :func:`~daft_mnist.classify` prepares them (:func:`prepare_images`):
+28x28 one-channel images are MNIST digits as they are; pictures of any other size or mode go
+through the library's MNIST-style preparation (:func:`~daft_mnist.mnist_style`). A picture
+with no digit (blank, noise) gets a null label and a null embedding, never a confident digit.
 
 Daft 0.7.26's ``classify_image`` turns each row into a PIL image with ``Image.fromarray``
 before the provider sees it, which fails for one-channel *Image* columns (``Image[L]``:
@@ -43,6 +45,7 @@ from daft.ai.typing import EmbeddingDimensions, UDFOptions
 
 from daft_mnist._engine import ModelSpec, get_model
 from daft_mnist._files import is_remote
+from daft_mnist._rules import HEIGHT, NUM_PIXELS, WIDTH
 
 if TYPE_CHECKING:
     from daft.ai.typing import Options
@@ -55,9 +58,8 @@ __all__ = [
     "MnistImageEmbedder",
     "MnistImageEmbedderDescriptor",
     "MnistProvider",
-    "basic_prepare",
     "check_labels",
-    "embed_pixels",
+    "prepare_images",
 ]
 
 EMBEDDING_SIZE = 128
@@ -71,32 +73,17 @@ _PRECISIONS = ("auto", "float32", "int8")
 _UDF_OPTIONS = ("batch_size", "max_retries", "on_error", "concurrency", "num_gpus")
 
 
-# --- the two hooks the package restructuring changes (one line each) -------------------------
+# --- the library's preparation, on the rows Daft hands to a provider --------------------------
 
 
-def _prepare(images: Sequence[Any]) -> npt.NDArray[np.uint8]:
-    """Any images -> uint8 pixels ``(N, 784)``: the preparation ``classify`` uses.
-
-    MERGE: becomes ``return np.asarray(prepare_batch(images), np.uint8).reshape(len(images), -1)``
-    with ``prepare_batch`` from ``daft_mnist._prepare`` (``mnist_style``).
-    """
-    return basic_prepare(images)
-
-
-# --- a simple preparation, until the library's own -------------------------------------------
-
-
-def _to_pil(image: Any) -> Any:
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        return image
+def _as_uint8_array(image: Any) -> npt.NDArray[np.uint8]:
+    """A PIL image or an array as uint8 ``(H, W)`` or ``(H, W, C)`` (floats in [0, 1] and 16-bit scaled)."""
     arr = np.asarray(image)
-    if arr.ndim == 1 and arr.size == 28 * 28:
-        arr = arr.reshape(28, 28)
+    if arr.ndim == 1 and arr.size == NUM_PIXELS:
+        arr = arr.reshape(HEIGHT, WIDTH)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (2, 3, 4)):
         raise ValueError(f"not an image: an array of shape {arr.shape}")
     if arr.dtype != np.uint8:
         scaled = arr.astype(np.float64)
@@ -105,56 +92,63 @@ def _to_pil(image: Any) -> Any:
         elif arr.dtype.itemsize > 1 and arr.dtype.kind in "ui" and scaled.size and scaled.max() > 255:
             scaled = scaled / 257.0  # 16-bit
         arr = np.clip(np.nan_to_num(scaled), 0, 255).round().astype(np.uint8)
-    return Image.fromarray(arr)
+    return arr
 
 
-def basic_prepare(images: Sequence[Any], *, height: int = 28, width: int = 28) -> npt.NDArray[np.uint8]:
-    """Grayscale, invert when the border is light (dark ink on paper), resize: ``(N, H*W)`` uint8.
+def _as_gray_28x28(arr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """A 28x28 gray picture given as RGB(A) with equal channels (and opaque) as one channel; else ``arr``.
 
-    A simple stand-in for the library's MNIST-style preparation. Images already ``height x
-    width`` and grayscale with a dark border (MNIST itself) come back unchanged.
-
-    Args:
-        images: PIL images, or arrays ``(H, W)``, ``(H, W, 1|3|4)`` or ``(784,)``; uint8, 16-bit
-            or float in [0, 1].
+    ``classify_image`` needs ``convert_image("RGB")`` of a grayscale Image column (module
+    docstring): the MNIST digit comes back as three equal channels and is used as it is.
     """
-    from PIL import Image
+    if arr.shape not in ((HEIGHT, WIDTH, 3), (HEIGHT, WIDTH, 4)):
+        return arr
+    rgb = arr[:, :, :3]
+    if (rgb == rgb[:, :, :1]).all() and (arr.shape[2] == 3 or (arr[:, :, 3] == 255).all()):
+        return np.ascontiguousarray(arr[:, :, 0])
+    return arr
 
-    out = np.empty((len(images), height * width), dtype=np.uint8)
+
+def prepare_images(images: Sequence[Any]) -> tuple[npt.NDArray[np.uint8], list[str | None]]:
+    """Rows as Daft's AI functions hand them over -> uint8 pixels ``(N, 784)`` and a reason per row.
+
+    The preparation :func:`~daft_mnist.classify` applies: a 28x28 grayscale image (an
+    ``(28, 28)`` or ``(28, 28, 1)`` array, 784 pixels, an ``L`` PIL image, or three equal
+    channels as ``convert_image("RGB")`` of one gives) is an MNIST digit and is used as it
+    is; any other picture is prepared as an MNIST digit (:func:`~daft_mnist.mnist_style`:
+    grayscale, ink bright on dark, cropped, scaled and centred). A row that gives no digit
+    (``None``, a blank or noisy picture) has zeros and its reason (``None`` for a prepared
+    row); the provider returns null for it, never a confident label.
+
+    Raises:
+        ValueError: A row is not an image (an array of another shape).
+    """
+    from daft_mnist._prepare import prepare_batch
+
+    n = len(images)
+    pixels = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
+    reasons: list[str | None] = [None] * n
+    pictures: list[npt.NDArray[np.uint8]] = []
+    rows: list[int] = []
     for i, image in enumerate(images):
-        pil = _to_pil(image)
-        if pil.mode != "L":
-            pil = pil.convert("L")
-        if pil.size != (width, height):
-            pil = pil.resize((width, height), Image.Resampling.BILINEAR)  # antialiased when shrinking
-        arr = np.asarray(pil, dtype=np.uint8)
-        border = np.concatenate([arr[0], arr[-1], arr[1:-1, 0], arr[1:-1, -1]])
-        out[i] = (255 - arr if border.mean() > 127 else arr).reshape(-1)
-    return out
-
-
-def embed_pixels(model: Any, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-    """The 128-d penultimate-layer embedding (``relu(fc1)``) of uint8 pixels ``(N, 784)``.
-
-    Uses the model layer's ``embed`` when it has one, else runs the float network of the
-    loaded model up to ``fc1``.
-    """
-    if hasattr(model, "embed"):
-        return np.asarray(model.embed(pixels), dtype=np.float32).reshape(len(pixels), EMBEDDING_SIZE)
-    import torch
-    import torch.nn.functional as F
-
-    net = model.net
-    device = next(net.parameters()).device
-    out = np.empty((len(pixels), EMBEDDING_SIZE), dtype=np.float32)
-    step = 1024
-    with torch.inference_mode():
-        for start in range(0, len(pixels), step):
-            x = torch.from_numpy(model.preprocessing.normalize_numpy(pixels[start : start + step])).to(device)
-            x = F.max_pool2d(F.relu(net.conv2(F.relu(net.conv1(x)))), 2)
-            h = F.relu(net.fc1(torch.flatten(x, 1)))
-            out[start : start + len(h)] = h.float().cpu().numpy()
-    return out
+        if image is None:
+            reasons[i] = "image is null"
+            continue
+        arr = _as_gray_28x28(_as_uint8_array(image))
+        if arr.shape == (HEIGHT, WIDTH):
+            pixels[i] = arr.reshape(-1)
+        else:
+            pictures.append(arr)
+            rows.append(i)
+    if pictures:
+        prepared = prepare_batch(pictures)
+        for k, i in enumerate(rows):
+            why = prepared.reasons[k] if prepared.reasons else None
+            if why is None:
+                pixels[i] = prepared.pixels[k].reshape(-1)
+            else:
+                reasons[i] = why
+    return pixels, reasons
 
 
 # --- descriptors (small, picklable) and what they instantiate --------------------------------
@@ -243,17 +237,20 @@ def check_labels(labels: str | Sequence[str]) -> list[str]:
 
 
 class MnistImageClassifier:
-    """Implements Daft's ``ImageClassifier`` protocol with the process's shared model."""
+    """Implements Daft's ``ImageClassifier`` protocol with the process's shared model (no digit: null)."""
 
     def __init__(self, options: _ModelOptions) -> None:
         self.model = get_model(options.spec())
 
-    def classify_image(self, images: list[Any], labels: str | list[str]) -> list[str]:
+    def classify_image(self, images: list[Any], labels: str | list[str]) -> list[Any]:
+        """The label of each image's digit; ``None`` where it has none (null, blank or noise)."""
         names = check_labels(labels)
-        if not images:
-            return []
-        digits = self.model.predict(_prepare(images))
-        return [names[int(d)] for d in digits]
+        pixels, reasons = prepare_images(images)
+        ok = np.array([why is None for why in reasons], dtype=bool)
+        out: list[str | None] = [None] * len(images)
+        for i, digit in zip(np.flatnonzero(ok), self.model.predict(pixels[ok]), strict=True):
+            out[i] = names[int(digit)]
+        return out
 
 
 class MnistImageEmbedder:
@@ -263,12 +260,11 @@ class MnistImageEmbedder:
         self.model = get_model(options.spec())
 
     def embed_image(self, images: list[Any]) -> list[Any]:
-        present = [i for i, image in enumerate(images) if image is not None]
+        pixels, reasons = prepare_images(images)
+        ok = np.array([why is None for why in reasons], dtype=bool)
         out: list[Any] = [None] * len(images)
-        if present:
-            vectors = embed_pixels(self.model, _prepare([images[i] for i in present]))
-            for i, vector in zip(present, vectors, strict=True):
-                out[i] = vector
+        for i, vector in zip(np.flatnonzero(ok), self.model.embed(pixels[ok]), strict=True):
+            out[i] = vector
         return out
 
 

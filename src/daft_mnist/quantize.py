@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from daft_mnist.model import Net
+from daft_mnist.network import Net
 
 __all__ = [
     "CALIBRATION_KEY",

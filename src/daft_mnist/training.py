@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import daft
     import torch
 
-    from daft_mnist.model import Net, Preprocessing
+    from daft_mnist.network import Net, Preprocessing
 
 __all__ = ["EpochStats", "TrainResult", "train", "train_arrays"]
 
@@ -189,7 +189,8 @@ def train_arrays(
     import torch
     import torch.nn.functional as F
 
-    from daft_mnist.model import TUTORIAL_PREPROCESSING, Net, non_finite_tensors
+    from daft_mnist.model import non_finite_tensors
+    from daft_mnist.network import TUTORIAL_PREPROCESSING, Net
 
     _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
     n = int(pixels.shape[0])
