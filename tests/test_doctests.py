@@ -12,6 +12,7 @@ MODULES = [
     "daft_mnist.classifier",
     "daft_mnist.frames",
     "daft_mnist.images",
+    "daft_mnist.io",
     "daft_mnist.labels",
     "daft_mnist.metrics",
     "daft_mnist.plots",
