@@ -15,6 +15,7 @@ MODULES = [
     "daft_mnist.io",
     "daft_mnist.labels",
     "daft_mnist.metrics",
+    "daft_mnist.neighbours",
     "daft_mnist.plots",
 ]
 
