@@ -6,10 +6,11 @@ Runs the tutorial's steps (docs/tutorial.md) on the real 10,000-image test set w
 bundled weights (or ``--weights``, for development before they exist) and writes:
 
 * pictures: ``digits.png``, ``mistakes.png``, ``least_confident.png``, ``confusion.png``,
-  ``abstain.png`` (the coverage/accuracy trade-off of ``min_confidence``);
+  ``abstain.png`` (the coverage/accuracy trade-off of ``min_confidence``), ``neighbours.png``
+  (each mistake beside its five nearest training images by embedding);
 * Markdown snippets that the pages include: ``schema.md``, ``first_predictions.md``,
   ``accuracy_by_label.md``, ``overall_accuracy.md``, ``least_confident.md``,
-  ``cli_evaluate.md``, ``abstain.md``, ``rendered_with.md``.
+  ``cli_evaluate.md``, ``abstain.md``, ``neighbours.md``, ``rendered_with.md``.
 
 Pictures of digits and row-level tables are derived from the data, so they are generated at
 build time and never committed. Rerun after changing the weights; every file is rewritten.
@@ -165,6 +166,9 @@ def render(weights: str | None, out: Path) -> None:
     printed = buf.getvalue().replace(str(out / "cli_confusion.png"), "confusion.png")
     write(out, "cli_evaluate.md", f"```console\n$ daft-mnist evaluate --plot confusion.png\n{printed}```\n")
 
+    # Why the model got these wrong: each mistake's five nearest training images (embeddings).
+    render_neighbours(classified, weights, out)
+
     which = "the bundled weights" if weights is None else f"development weights `{Path(weights).name}`"
     note = (
         f'!!! note "Real output"\n    Rendered by `scripts/render_docs_assets.py` from the 10,000-image test set '
@@ -174,6 +178,66 @@ def render(weights: str | None, out: Path) -> None:
         note += "    These are not the bundled weights: figures on this page are placeholders.\n"
     write(out, "rendered_with.md", note)
     print(f"rendered in {time.perf_counter() - t0:.1f}s")
+
+
+def render_neighbours(classified: Any, weights: str | None, out: Path) -> None:
+    """``neighbours.png``: one row per misclassified test image, then its 5 nearest training images.
+
+    The embeddings (``embed_digit``) of the mistakes and of all 60,000 training images, then
+    ``nearest``: a cross join with Daft's ``cosine_distance`` and ``row_number`` over a window
+    per mistake; no Python loop over rows.
+    """
+    import daft
+    from daft import col
+
+    from daft_mnist.classifier import embed_digit
+    from daft_mnist.neighbours import nearest
+
+    t0 = time.perf_counter()
+    mistakes = daft_mnist.misclassified(classified).select("image", "label", "model_classification")
+    mistakes = mistakes.with_column("embedding", embed_digit(col("image"), weights=weights))
+    train = daft_mnist.load_mnist(split="train")
+    train = train.with_column("embedding", embed_digit(col("image"), weights=weights))
+    found = nearest(mistakes, train, k=5).select(
+        "image", "label", "model_classification", "neighbour_image", "neighbour_label", "distance", "rank"
+    )
+    rows = found.to_pydict()
+    n_train = train.count_rows()
+    seconds = time.perf_counter() - t0
+
+    cells: dict[str, list[Any]] = {"image": [], "caption": []}
+    n_mistakes = agree_pred = agree_true = 0
+    for i, rank in enumerate(rows["rank"]):
+        truth, pred, near = rows["label"][i], rows["model_classification"][i], rows["neighbour_label"][i]
+        if rank == 1:
+            n_mistakes += 1
+            cells["image"].append(rows["image"][i])
+            cells["caption"].append(f"{truth} as {pred}")
+        cells["image"].append(rows["neighbour_image"][i])
+        cells["caption"].append(f"{near}  {rows['distance'][i]:.2f}")
+        agree_pred += near == pred
+        agree_true += near == truth
+    picture = daft_mnist.plot_digits(
+        daft.from_pydict(cells), image="image", caption=lambda r: str(r["caption"]), limit=6 * n_mistakes, columns=6
+    )
+    # A gap with a rule between each mistake and its neighbours (the grid has 6 equal columns).
+    from PIL import Image, ImageDraw
+
+    cell, gap = picture.width // 6, 16
+    framed = Image.new("L", (picture.width + gap, picture.height), 255)
+    framed.paste(picture.crop((0, 0, cell, picture.height)), (0, 0))
+    framed.paste(picture.crop((cell, 0, picture.width, picture.height)), (cell + gap, 0))
+    ImageDraw.Draw(framed).line([(cell + gap // 2, 0), (cell + gap // 2, picture.height)], fill=128, width=2)
+    framed.save(out / "neighbours.png")
+    total = 5 * n_mistakes
+    write(
+        out,
+        "neighbours.md",
+        f"Of the {total} nearest training images of the {n_mistakes} mistakes, {agree_pred} carry the "
+        f"predicted label and {agree_true} the true one. The search ({n_mistakes} x {n_train:,} = "
+        f"{n_mistakes * n_train:,} cosine distances, the {n_train:,} training embeddings included) "
+        f"took {seconds:.1f} s.\n",
+    )
 
 
 def main() -> None:

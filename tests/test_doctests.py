@@ -13,8 +13,10 @@ MODULES = [
     "daft_mnist.diagnostics",
     "daft_mnist.frames",
     "daft_mnist.images",
+    "daft_mnist.io",
     "daft_mnist.labels",
     "daft_mnist.metrics",
+    "daft_mnist.neighbours",
     "daft_mnist.plots",
 ]
 

@@ -24,6 +24,8 @@ from daft_mnist.images import to_image as to_image
 from daft_mnist.io import DATA_DIR_ENV as DATA_DIR_ENV
 from daft_mnist.io import TEST_URL as TEST_URL
 from daft_mnist.io import TRAIN_URL as TRAIN_URL
+from daft_mnist.io import ConvertResult as ConvertResult
+from daft_mnist.io import convert as convert
 from daft_mnist.io import load_images as load_images
 from daft_mnist.io import load_mnist as load_mnist
 from daft_mnist.io import read_idx as read_idx
@@ -36,6 +38,7 @@ from daft_mnist.model import Checkpoint as Checkpoint
 from daft_mnist.model import load_checkpoint as load_checkpoint
 from daft_mnist.model import load_model as load_model
 from daft_mnist.model import save_checkpoint as save_checkpoint
+from daft_mnist.neighbours import nearest as nearest
 from daft_mnist.network import MNIST_MEAN as MNIST_MEAN
 from daft_mnist.network import MNIST_STD as MNIST_STD
 from daft_mnist.network import Net as Net

@@ -4,6 +4,7 @@ Commands:
     evaluate [SOURCE]: per-label accuracy table, optional confusion-matrix and mistakes PNGs.
     classify SOURCE --output PATH: predictions with the label and a row id, to Parquet or CSV.
     train [SOURCE] --output PATH --epochs N: trains, writes weights and a JSON of test metrics.
+    convert SOURCE OUT.parquet: the checked data written once as Parquet, for fast repeat runs.
 
 A user mistake (missing file, bad option, unusable weights or data) prints one line on
 stderr and exits non-zero (2 for a bad command line, 1 otherwise), never a traceback.
@@ -323,6 +324,19 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from daft_mnist.io import convert
+
+    out = _writable(args.output, "OUT", (".parquet", ".pq"), inputs=_inputs(args))
+    if (out.exists() or out.is_symlink()) and not args.overwrite:
+        raise UsageError(f"OUT {display_path(args.output)!r} already exists; pass --overwrite to replace it")
+    result = convert(args.source, out, split=args.split, on_error=args.on_error, overwrite=args.overwrite)
+    print(f"wrote {result.num_rows} rows to {display_path(args.output)}")
+    if result.null_images or result.null_labels:
+        print(f"bad rows written as nulls: {result.null_images} images, {result.null_labels} labels")
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 
 
@@ -380,6 +394,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-augment", action="store_true", help="train without random affine augmentation")
     tr.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: all CPUs)")
     tr.set_defaults(func=_train)
+
+    co = sub.add_parser("convert", help="write the checked data once as Parquet, for fast repeat runs")
+    co.add_argument("source", metavar="SOURCE", help="MNIST data to convert")
+    co.add_argument("output", metavar="OUT", help="the .parquet (or .pq) file to write")
+    co.add_argument("--split", choices=["test", "train"], default="test", help="split read from an IDX folder")
+    co.add_argument("--on-error", choices=["raise", "null"], default="raise", help="null: write bad rows as nulls")
+    co.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (never an input)")
+    co.set_defaults(func=_convert)
     return parser
 
 

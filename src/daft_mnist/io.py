@@ -4,6 +4,8 @@ The loaders live in private modules, one per format: ``_json`` (the tutorial's J
 local or remote through ``_remote``'s download cache), ``_idx`` (the original IDX files) and
 ``_parquet``; each ends with the checked cast of ``_columns``. Folders of image files (photos,
 scans, drawings of any size) are read by :func:`load_images` (``_image_files``).
+:func:`convert` writes any MNIST source once, checked, as a Parquet file that
+:func:`load_mnist` reads back without checking the pixels again.
 
 Every loader returns a lazy :class:`daft.DataFrame` with ``image`` (``List[UInt8; 784]``,
 the 784 pixels row-major) and ``label`` (``Int64``). JSON is read with a schema hint, so no
@@ -15,14 +17,15 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from daft_mnist._files import is_remote, redact_url, regular_file
+from daft_mnist._files import display_path, is_remote, redact_url, regular_file, same_file
 from daft_mnist._idx import labels_path_for, load_idx, load_idx_dir, read_idx
 from daft_mnist._image_files import load_images
 from daft_mnist._json import JSON_SUFFIXES, load_json_local, load_json_remote
-from daft_mnist._parquet import load_parquet
+from daft_mnist._parquet import load_parquet, write_parquet_file
 from daft_mnist._rules import OnError, check_on_error
 from daft_mnist.errors import DataError
 
@@ -32,9 +35,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATA_DIR_ENV",
+    "ConvertResult",
     "FILENAMES",
     "TEST_URL",
     "TRAIN_URL",
+    "convert",
     "data_dir",
     "default_source",
     "load_images",
@@ -178,3 +183,134 @@ def load_mnist(
         f"cannot tell the format of {redact_url(src)!r}: expected .json/.jsonl[.gz], .parquet, "
         "an *-idx3-ubyte[.gz] file or a directory of IDX files"
     )
+
+
+# ---------------------------------------------------------------------------- convert
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    """What :func:`convert` wrote.
+
+    Attributes:
+        path: The Parquet file.
+        num_rows: Rows written (every row of the source, bad ones included as nulls).
+        null_images: Rows written with a null image (bad images, with ``on_error="null"``).
+        null_labels: Rows written with a null label (bad labels, with ``on_error="null"``).
+    """
+
+    path: Path
+    num_rows: int
+    null_images: int
+    null_labels: int
+
+
+def _source_files(source: str) -> list[Path]:
+    """The local files a ``load_mnist`` source reads (an IDX images file's labels file too)."""
+    if is_remote(source):
+        return []
+    p = Path(source.removeprefix("file://")).expanduser()
+    if p.is_dir():
+        return [f for f in p.iterdir() if f.is_file()]
+    return [p, labels_path_for(p)] if "idx3-ubyte" in p.name else [p]
+
+
+def _convert_target(out: str | os.PathLike[str], source: str, overwrite: bool) -> Path:
+    raw = os.fspath(out)
+    if not isinstance(raw, str) or is_remote(raw):
+        raise ValueError(f"out must be a local file path, got {redact_url(str(raw))!r}")
+    target = Path(raw.removeprefix("file://")).expanduser()
+    shown = display_path(raw)
+    if target.suffix.lower() not in PARQUET_SUFFIXES:
+        raise ValueError(f"out must end with .parquet or .pq (so load_mnist reads it back), got {shown!r}")
+    if target.is_dir():
+        raise ValueError(f"out {shown!r} is a directory; expected a file path")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"out {shown!r}: folder {display_path(str(target.parent))!r} does not exist")
+    for f in _source_files(source):
+        if same_file(target, f):
+            raise DataError(f"out {shown!r} is the input {display_path(str(f))}; refusing to write over it")
+    if (target.exists() or target.is_symlink()) and not overwrite:
+        raise FileExistsError(f"out {shown!r} already exists; pass overwrite=True (--overwrite) to replace it")
+    return target
+
+
+def convert(
+    source: str | os.PathLike[str] | None,
+    out: str | os.PathLike[str],
+    *,
+    split: Split = "test",
+    on_error: OnError = "raise",
+    overwrite: bool = False,
+    io_config: IOConfig | None = None,
+    cache: bool = True,
+    strict_json: bool = False,
+    timeout: float | None = None,
+) -> ConvertResult:
+    """Write an MNIST source once, checked, as one Parquet file that :func:`load_mnist` reads fast.
+
+    The source is read and checked by :func:`load_mnist` (same arguments), and its rows are
+    written in order as ``image`` (``FixedSizeList[UInt8; 784]``) and ``label`` (``Int64``).
+    ``load_mnist(out)`` gives the same rows back, and since the image type proves every image
+    valid it skips the pixel check (labels are still checked: an ``Int64`` does not prove 0-9).
+
+    The file is written through a temporary file beside ``out`` and renamed into place only
+    when complete, so a failed run leaves nothing behind and never a partial file. It is never
+    written over an input of the conversion, even with ``overwrite=True``.
+
+    Args:
+        source: What :func:`load_mnist` reads (JSON lines, Parquet, IDX file or folder, URL);
+            ``None`` for :func:`default_source` of ``split``.
+        out: A local ``.parquet`` (or ``.pq``) file path; its folder must exist.
+        split: As in :func:`load_mnist`.
+        on_error: As in :func:`load_mnist`. With ``"null"``, bad rows are written as nulls
+            (counted in :func:`daft_mnist.bad_row_count` and in the result); reading the file
+            back keeps them as nulls without counting them again.
+        overwrite: Replace ``out`` if it exists (default: refuse).
+        io_config: Daft IO configuration for a remote source.
+        cache: As in :func:`load_mnist`.
+        strict_json: As in :func:`load_mnist`.
+        timeout: As in :func:`load_mnist`.
+
+    Returns:
+        A :class:`ConvertResult` with the path, the rows written and the null counts.
+
+    Raises:
+        DataError: The source is missing or not MNIST, a bad row with ``on_error="raise"``, or
+            ``out`` is an input of the conversion.
+        FileExistsError: ``out`` exists and ``overwrite`` is false.
+        FileNotFoundError: The folder of ``out`` does not exist.
+        ValueError: ``out`` is not a local ``.parquet``/``.pq`` path, or a bad ``split`` or ``on_error``.
+
+    Examples:
+        >>> import json, tempfile
+        >>> from pathlib import Path
+        >>> from daft_mnist.io import convert, load_mnist
+        >>> d = Path(tempfile.mkdtemp())
+        >>> rows = [{"image": [0] * 784, "label": 3}, {"image": [300] * 784, "label": 7}]
+        >>> _ = (d / "digits.jsonl").write_text("".join(json.dumps(r) + "\\n" for r in rows))
+        >>> result = convert(d / "digits.jsonl", d / "digits.parquet", on_error="null")
+        >>> result.num_rows, result.null_images, result.null_labels
+        (2, 1, 0)
+        >>> load_mnist(d / "digits.parquet").to_pydict()["label"]
+        [3, 7]
+    """
+    _check_split(split)
+    check_on_error(on_error)
+    raw = default_source(split) if source is None else os.fspath(source)
+    if not isinstance(raw, str):
+        raise DataError(f"source must be a str path or URL, got {type(raw).__name__} {raw!r}")
+    target = _convert_target(out, raw, overwrite)
+    df = load_mnist(
+        raw,
+        split=split,
+        io_config=io_config,
+        on_error=on_error,
+        cache=cache,
+        strict_json=strict_json,
+        timeout=timeout,
+    )
+    counts = write_parquet_file(df, target)
+    return ConvertResult(target, counts.num_rows, counts.null_images, counts.null_labels)
