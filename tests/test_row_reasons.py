@@ -152,19 +152,34 @@ def test_float_pixels_give_their_reason(random_weights: Path) -> None:
     assert [r["error"] for r in out.to_pydict()["r"]] == [None, "pixel value 0.5 is not an integer in 0-255"]
 
 
-def test_rows_made_null_by_the_loader_say_so(tmp_path: Path, random_weights: Path) -> None:
+def test_rows_made_null_by_the_loader_keep_the_loaders_reason(tmp_path: Path, random_weights: Path) -> None:
     from tests.conftest import write_jsonl
 
-    good, _ = random_images(2, seed=1)
+    good, _ = random_images(3, seed=1)
     rows = [
         {"image": good[0].tolist(), "label": 1},
         {"image": [1, 2], "label": 2},
         {"image": good[1].tolist(), "label": 3},
+        {"image": good[2].tolist(), "label": 12},
     ]
     df = daft_mnist.load_mnist(write_jsonl(tmp_path / "x.json", rows), on_error="null")
+    assert df.to_pydict()["error"] == [
+        None,
+        "image: expected 784 pixels, got 2",
+        None,
+        "label: expected an integer label 0-9, got 12",
+    ]
     out = daft_mnist.classify(daft_mnist.add_image_2d(df), weights=random_weights, errors=True).to_pydict()
-    assert out["model_classification_error"] == [None, NULL_REASON, None]
-    assert out["label"] == [1, 2, 3]
+    # The original reason, not "image is null"; a bad label alone does not stop the prediction.
+    assert out["model_classification_error"] == [None, "image: expected 784 pixels, got 2", None, None]
+    assert out["label"] == [1, 2, 3, None]
+
+
+def test_a_null_image_without_a_loader_reason_says_it_came_in_null(random_weights: Path) -> None:
+    good, _ = random_images(1, seed=2)
+    df = daft.from_pydict({"image": [good[0].tolist(), None]})
+    out = daft_mnist.classify(df, image="image", weights=random_weights, errors=True).to_pydict()
+    assert out["model_classification_error"] == [None, NULL_REASON]
 
 
 def test_pictures_without_a_digit_give_their_reason(random_weights: Path) -> None:

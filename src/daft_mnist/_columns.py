@@ -8,7 +8,7 @@ passes it as a :class:`~daft_mnist._rules.RowSource`, so errors name the file's 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "ERROR_COLUMN",
     "check_labels_batch",
     "check_pixels_batch",
     "empty_frame",
@@ -92,6 +93,8 @@ def proves_valid_pixels(dtype: daft.DataType) -> bool:
     )
 
 
+_C = TypeVar("_C", bound=RowCheck)
+
 _WHAT = {
     "image": ("rows are not valid MNIST images", "pass on_error='null' to keep going with null for those rows"),
     "label": ("labels are invalid", "pass on_error='null' to keep those rows with a null label"),
@@ -99,7 +102,7 @@ _WHAT = {
 
 
 def _apply(
-    check: RowCheck,
+    check: _C,
     raw: pa.Array,
     on_error: str,
     column: str,
@@ -107,7 +110,7 @@ def _apply(
     step: str,
     nulls_are_bad: bool,
     field: str,
-) -> npt.NDArray[np.bool_]:
+) -> tuple[npt.NDArray[np.bool_], _C]:
     """The ``on_error`` rule for one checked batch: raise naming ``step``, or count; the rows to null.
 
     A null row is not malformed (it stays null, uncounted) unless ``nulls_are_bad`` (a loader,
@@ -125,7 +128,7 @@ def _apply(
             )
         record_bad_rows(column, check.count, check.described())
     out: npt.NDArray[np.bool_] = check.bad | nulls
-    return out
+    return out, check
 
 
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -170,6 +173,11 @@ def not_pixels_error(series: Any, step: str, column: str) -> DataError | None:
     )
 
 
+def _fill_reasons(reasons: list[str | None], check: RowCheck) -> None:
+    for i in check.bad_rows():
+        reasons[int(i)] = check.reason(int(i))
+
+
 def check_pixels_batch(
     series: Any,
     on_error: str,
@@ -178,6 +186,7 @@ def check_pixels_batch(
     *,
     step: str = "checked_pixels",
     nulls_are_bad: bool = False,
+    reasons: list[str | None] | None = None,
 ) -> Any:
     """Batch body of the pixel checker: returns ``FixedSizeList[UInt8; 784]``.
 
@@ -194,6 +203,7 @@ def check_pixels_batch(
         source: The file the column was read from, to name the bad lines too.
         step: The function the user called, named in errors (``"image_2d"``, ...).
         nulls_are_bad: Whether a null row is itself a bad row (a loader's missing image).
+        reasons: A list of one entry per row to fill with the reason of each bad row.
     """
     import pyarrow as pa
 
@@ -206,7 +216,9 @@ def check_pixels_batch(
         return raw if raw.type == out_type else raw.cast(out_type)
     n = len(raw)
     check = pixel_check(raw, column, NUM_PIXELS)
-    bad = _apply(check, raw, on_error, column, source, step, nulls_are_bad, "image")
+    bad, check = _apply(check, raw, on_error, column, source, step, nulls_are_bad, "image")
+    if reasons is not None:
+        _fill_reasons(reasons, check)
     if not bad.any():
         values = check.values
         if pa.types.is_fixed_size_list(raw.type) and pa.types.is_uint8(values.type):
@@ -254,13 +266,16 @@ def check_labels_batch(
     *,
     step: str = "checked_labels",
     nulls_are_bad: bool = False,
+    reasons: list[str | None] | None = None,
 ) -> Any:
     """Batch body of the label checker: ``Int64`` labels 0-9; null rows stay null (see :func:`check_pixels_batch`)."""
     import pyarrow as pa
 
     raw = unwrap(series.to_arrow())
     check = label_check(raw, column)
-    bad = _apply(check, raw, on_error, column, source, step, nulls_are_bad, "label")
+    bad, check = _apply(check, raw, on_error, column, source, step, nulls_are_bad, "label")
+    if reasons is not None:
+        _fill_reasons(reasons, check)
     out = np.where(bad, 0, check.numbers).astype(np.int64)
     return pa.array(out, type=pa.int64(), mask=bad if bad.any() else None)
 
@@ -286,19 +301,65 @@ def label_checker(
     return check_mnist_labels
 
 
+ERROR_COLUMN = "error"
+"""The column a loader adds under ``on_error="null"``: why the row's image or label is null."""
+
+
 def finish(
     df: daft.DataFrame, on_error: OnError = "raise", source: RowSource | None = None, *, step: str = "load_mnist"
 ) -> daft.DataFrame:
     """Checked cast of a loader's raw ``image`` and ``label`` columns to ``List[UInt8; 784]`` and ``Int64`` 0-9.
 
-    With ``source``, errors about bad rows also name their lines in that file.
+    With ``source``, errors about bad rows also name their lines in that file. Under
+    ``on_error="null"`` the frame also gets :data:`ERROR_COLUMN` (String): for each row whose
+    image or label became null, why (``"image: expected 784 pixels, got 783"``), so the
+    reason travels with the row through the pipeline; null for good rows.
     """
     from daft import col
 
-    return df.select(
-        pixel_checker(on_error, "image", source, step=step, nulls_are_bad=True)(col("image")).alias("image"),
-        label_checker(on_error, "label", source, step=step, nulls_are_bad=True)(col("label")).alias("label"),
+    if on_error == "raise":
+        return df.select(
+            pixel_checker(on_error, "image", source, step=step, nulls_are_bad=True)(col("image")).alias("image"),
+            label_checker(on_error, "label", source, step=step, nulls_are_bad=True)(col("label")).alias("label"),
+        )
+    checked = _row_checker(source, step)(col("image"), col("label")).alias("__row")
+    return df.select(checked).select(
+        col("__row")["image"].alias("image"),
+        col("__row")["label"].alias("label"),
+        col("__row")[ERROR_COLUMN].alias(ERROR_COLUMN),
     )
+
+
+def _row_checker(source: RowSource | None, step: str) -> Any:
+    """One batch UDF checking image and label together under ``"null"``, with a reason per bad row."""
+    import daft
+    import pyarrow as pa
+    from daft import DataType
+
+    dtype = DataType.struct(
+        {
+            "image": DataType.fixed_size_list(DataType.uint8(), NUM_PIXELS),
+            "label": DataType.int64(),
+            ERROR_COLUMN: DataType.string(),
+        }
+    )
+
+    @daft.func.batch(return_dtype=dtype, use_process=False)
+    def check_mnist_rows(images: daft.Series, labels: daft.Series) -> Any:
+        n = len(images)
+        why_image: list[str | None] = [None] * n
+        why_label: list[str | None] = [None] * n
+        image = check_pixels_batch(images, "null", "image", source, step=step, nulls_are_bad=True, reasons=why_image)
+        label = check_labels_batch(labels, "null", "label", source, step=step, nulls_are_bad=True, reasons=why_label)
+        errors = [
+            "; ".join(f"{field}: {why}" for field, why in (("image", a), ("label", b)) if why is not None) or None
+            for a, b in zip(why_image, why_label, strict=True)
+        ]
+        return pa.StructArray.from_arrays(
+            [unwrap(image), unwrap(label), pa.array(errors, type=pa.string())], names=["image", "label", ERROR_COLUMN]
+        )
+
+    return check_mnist_rows
 
 
 def empty_frame() -> daft.DataFrame:

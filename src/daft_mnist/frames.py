@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from daft_mnist._columns import ERROR_COLUMN
 from daft_mnist._rules import DEFAULT_BATCH_SIZE, HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error, require_columns
 
 if TYPE_CHECKING:
@@ -175,7 +176,9 @@ def classify(
             * ``errors=True``: ``{output}_error`` (String), why the row has no prediction
               (``"expected 784 pixels, got 783"``, ``"image is blank (no ink)"``,
               ``"confidence 0.42 below min_confidence 0.9"``, ``"image is null (see the step
-              that produced it)"``), null for predicted rows: route bad rows with
+              that produced it)"``; for a row a loader made null under ``on_error="null"``,
+              the loader's reason from its ``error`` column, such as ``"image: expected 784
+              pixels, got 783"``), null for predicted rows: route bad rows with
               ``where(col("model_classification_error").is_null())``.
 
     Returns:
@@ -224,4 +227,14 @@ def classify(
         return batched.with_column(output, predicted)
     tmp = f"__{output}_struct"
     fields = {output: col(tmp)["prediction"], **{f"{output}_{name}": col(tmp)[name] for name in extra}}
+    if "error" in extra and ERROR_COLUMN in df.column_names:
+        # A row whose image a loader made null carries the loader's reason in ERROR_COLUMN:
+        # report that reason, not just "image is null".
+        from daft import lit
+        from daft.functions import when
+
+        from daft_mnist._udf import NULL_IMAGE_REASON
+
+        came_null = col(tmp)["error"].eq_null_safe(lit(NULL_IMAGE_REASON)) & col(ERROR_COLUMN).not_null()
+        fields[f"{output}_error"] = when(came_null, col(ERROR_COLUMN)).otherwise(col(tmp)["error"])
     return batched.with_column(tmp, predicted).with_columns(fields).exclude(tmp)
