@@ -18,9 +18,11 @@ __all__ = [
     "FRAME",
     "LUMA",
     "WORK_MAX",
+    "alpha_paper",
     "axis_matrix",
     "border",
     "downscale",
+    "gray_downscaled",
     "interp_matrix",
     "max_filter",
     "offset",
@@ -45,8 +47,12 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 """ITU-R 601 luminance weights of R, G and B."""
 
 
-def to_gray(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-    """Luminance in [0, 255], float32 ``(N, H, W)``; alpha composited onto the paper."""
+def to_gray(a: npt.NDArray[np.uint8], paper: npt.NDArray[np.float32] | None = None) -> npt.NDArray[np.float32]:
+    """Luminance in [0, 255], float32 ``(N, H, W)``; alpha composited onto the paper.
+
+    ``paper``: for RGBA pictures converted a strip at a time, each picture's paper level from
+    :func:`alpha_paper` on the whole picture (NaN for an opaque one); by default it is found here.
+    """
     c = a.shape[3]
     if c == 1:
         return a[..., 0].astype(np.float32)
@@ -54,21 +60,67 @@ def to_gray(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     if c == 3:
         return lum
     alpha = a[..., 3].astype(np.float32) / 255.0
+    if paper is not None:
+        opaque = np.isnan(paper)
+        if opaque.all():
+            return lum
+        level = np.where(opaque, 0.0, paper).astype(np.float32)[:, None, None]
+        return np.where(opaque[:, None, None], lum, alpha * lum + (1.0 - alpha) * level).astype(np.float32)
     opaque = alpha.min(axis=(1, 2)) >= 1.0
     if opaque.all():
         return lum
     # The ink is what is opaque: paper is white under dark ink, black under light ink.
     weight = alpha.sum(axis=(1, 2))
     ink_level = (lum * alpha).sum(axis=(1, 2)) / np.maximum(weight, 1e-6)
-    paper = np.where(ink_level < 127.5, 255.0, 0.0).astype(np.float32)[:, None, None]
-    out = alpha * lum + (1.0 - alpha) * paper
+    paper_level = np.where(ink_level < 127.5, 255.0, 0.0).astype(np.float32)[:, None, None]
+    out = alpha * lum + (1.0 - alpha) * paper_level
     return np.where(opaque[:, None, None], lum, out).astype(np.float32)
 
 
-def downscale(g: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Area-average by an integer factor so that the longest side is at most :data:`WORK_MAX`."""
-    n, h, w = g.shape
+def alpha_paper(a: npt.NDArray[np.uint8], rows: int) -> npt.NDArray[np.float32]:
+    """Per RGBA picture, the paper level :func:`to_gray` composites onto (NaN when opaque),
+    from sums over strips of ``rows`` rows, so that no float copy of a whole picture is made."""
+    n = a.shape[0]
+    low = np.full(n, 255, dtype=np.uint8)
+    weight = np.zeros(n, dtype=np.float64)
+    inked = np.zeros(n, dtype=np.float64)
+    for r0 in range(0, a.shape[1], rows):
+        strip = a[:, r0 : r0 + rows]
+        alpha = strip[..., 3].astype(np.float32) / 255.0
+        low = np.minimum(low, strip[..., 3].min(axis=(1, 2)))
+        weight += alpha.sum(axis=(1, 2), dtype=np.float64)
+        inked += ((strip[..., :3].astype(np.float32) @ LUMA) * alpha).sum(axis=(1, 2), dtype=np.float64)
+    ink_level = inked / np.maximum(weight, 1e-6)
+    paper = np.where(ink_level < 127.5, 255.0, 0.0)
+    return np.where(low >= 255, np.nan, paper).astype(np.float32)
+
+
+def gray_downscaled(a: npt.NDArray[np.uint8], strip_pixels: int = 1 << 22) -> npt.NDArray[np.float32]:
+    """:func:`to_gray` then :func:`downscale`, a strip of rows at a time for large pictures.
+
+    Memory stays bounded: a 20000x20000 picture never becomes a float32 copy of itself
+    (1.6 GB); each strip of about ``strip_pixels`` pixels is converted and area-averaged in
+    turn. Pictures of up to ``strip_pixels`` pixels in all take the one-pass route.
+    """
+    n, h, w, c = a.shape
     k = -(-max(h, w) // WORK_MAX)
+    if k <= 1 or n * h * w <= strip_pixels:
+        return downscale(to_gray(a))
+    rows = max(1, strip_pixels // (n * w * k)) * k  # a whole number of k-row blocks per strip
+    paper = alpha_paper(a, rows) if c == 4 else None
+    out = np.empty((n, -(-h // k), -(-w // k)), dtype=np.float32)
+    for r0 in range(0, h, rows):
+        part = downscale(to_gray(a[:, r0 : r0 + rows], paper), k)
+        out[:, r0 // k : r0 // k + part.shape[1]] = part
+    return out
+
+
+def downscale(g: npt.NDArray[np.float32], k: int | None = None) -> npt.NDArray[np.float32]:
+    """Area-average by an integer factor ``k`` (default: so that the longest side is at most
+    :data:`WORK_MAX`); a partial last block is padded with the edge's pixels."""
+    n, h, w = g.shape
+    if k is None:
+        k = -(-max(h, w) // WORK_MAX)
     if k <= 1:
         return g
     ph, pw = -h % k, -w % k

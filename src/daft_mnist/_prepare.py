@@ -45,14 +45,13 @@ from daft_mnist._image_ops import (
     FRAME,
     WORK_MAX,
     border,
-    downscale,
+    gray_downscaled,
     interp_matrix,
     max_filter,
     otsu,
     profile_span,
     resample,
     stroke_width,
-    to_gray,
 )
 
 __all__ = ["FRAME", "BOX", "WORK_MAX", "PreparedBatch", "prepare_batch", "prepare_stack"]
@@ -170,8 +169,7 @@ def _check_image(arr: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uin
 
 
 def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], list[str | None]]:
-    gray = to_gray(a)
-    gray = downscale(gray)
+    gray = gray_downscaled(a)  # large pictures a strip at a time: never a float copy of the whole
     ink = _ink_bright(gray)
     contrast = ink.max(axis=(1, 2)) - ink.min(axis=(1, 2))
     level = np.median(border(ink), axis=1).astype(np.float32)
