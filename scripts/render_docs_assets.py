@@ -10,7 +10,11 @@ bundled weights (or ``--weights``, for development before they exist) and writes
   (each mistake beside its five nearest training images by embedding);
 * Markdown snippets that the pages include: ``schema.md``, ``first_predictions.md``,
   ``accuracy_by_label.md``, ``overall_accuracy.md``, ``least_confident.md``,
-  ``cli_evaluate.md``, ``abstain.md``, ``neighbours.md``, ``rendered_with.md``.
+  ``cli_evaluate.md``, ``abstain.md``, ``neighbours.md``, ``rendered_with.md``;
+* for docs/own-digits.md, from ``$DAFT_MNIST_DATA_DIR/real-digits`` (placeholders when it is
+  absent): ``own_digits_prepared.png``, ``own_digits_least_confident.png``,
+  ``own_digits_accuracy.md``, ``own_digits_mistakes.md``, ``own_digits_blank.md``,
+  ``cli_own_digits.md``.
 
 Pictures of digits and row-level tables are derived from the data, so they are generated at
 build time and never committed. Rerun after changing the weights; every file is rewritten.
@@ -240,6 +244,105 @@ def render_neighbours(classified: Any, weights: str | None, out: Path) -> None:
     )
 
 
+def source_of(path: str) -> str:
+    """The contributor of a real-digits file (``<label>/<source>-<file>``)."""
+    name = Path(path).name
+    return name.split("-digit")[0] if name.startswith("floribau") else name.rsplit("-", 1)[0]
+
+
+def render_own_digits(weights: str | None, out: Path) -> None:
+    """The pictures and tables of docs/own-digits.md, from the real-digits folder."""
+    from collections import defaultdict
+
+    import daft
+    import numpy as np
+    from daft import DataType, col
+
+    from daft_mnist.io import data_dir, load_images
+    from daft_mnist.plots import plot_prepared
+
+    folder = data_dir() / "real-digits" if data_dir() is not None else None
+    if folder is None or not folder.is_dir():
+        from PIL import Image
+
+        missing = f"!!! warning\n    Not rendered: no real-digits folder at `{folder}`.\n"
+        for name in ("own_digits_accuracy.md", "own_digits_mistakes.md", "cli_own_digits.md"):
+            write(out, name, missing)
+        for name in ("own_digits_prepared.png", "own_digits_least_confident.png"):
+            Image.new("RGB", (200, 40), (255, 255, 255)).save(out / name)
+    else:
+        df = daft_mnist.add_image_2d(load_images(folder))
+        naive = col("image").convert_image("L").resize(28, 28).cast(DataType.image("L", 28, 28))
+        df = df.with_column("naive", naive)
+        df = daft_mnist.classify(df, weights=weights, confidence=True)
+        df = daft_mnist.classify(df, image="naive", output="naive_prediction", weights=weights).collect()
+        data = df.select("path", "label", "model_classification", "naive_prediction").to_pydict()
+        by: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+        for path, label, pred, naive_pred in zip(*data.values(), strict=True):
+            by[source_of(path)].append((naive_pred == label, pred == label))
+        rows: dict[str, list[Any]] = {"source": [], "pictures": [], "naive: grayscale + resize": [], "prepared": []}
+        for source in sorted(by, key=lambda s: (-len(by[s]), s)):
+            v = np.array(by[source])
+            rows["source"].append(source)
+            rows["pictures"].append(len(v))
+            rows["naive: grayscale + resize"].append(f"{v[:, 0].mean():.1%}")
+            rows["prepared"].append(f"{v[:, 1].mean():.1%}")
+        every = np.array([o for v in by.values() for o in v])
+        rows["source"].append("**all**")
+        rows["pictures"].append(len(every))
+        rows["naive: grayscale + resize"].append(f"**{every[:, 0].mean():.1%}**")
+        rows["prepared"].append(f"**{every[:, 1].mean():.1%}**")
+        write(out, "own_digits_accuracy.md", markdown_table(rows))
+
+        # Two pictures of each source, originals beside their prepared digits.
+        taken: dict[str, int] = defaultdict(int)
+        chosen = []
+        for path in data["path"]:
+            if taken[source_of(path)] < 2:
+                taken[source_of(path)] += 1
+                chosen.append(path)
+        sample = df.where(col("path").is_in(chosen)).sort("path")
+        plot_prepared(sample, limit=len(chosen), columns=6).save(out / "own_digits_prepared.png")
+        print(f"wrote {out / 'own_digits_prepared.png'}")
+
+        wrong = daft_mnist.misclassified(df)
+        count = wrong.count_rows()
+        if count:
+            plot_prepared(wrong, limit=30, columns=5).save(out / "own_digits_mistakes.png")
+            picture = "![Mistakes](generated/own_digits_mistakes.png)"
+            text = f"{count} of {len(every)} pictures are misclassified:\n\n{picture}\n"
+        else:
+            text = f"None: all {len(every)} pictures are classified right with {_which(weights)}.\n"
+        write(out, "own_digits_mistakes.md", text)
+        least = df.sort("model_classification_confidence").limit(10)
+        plot_prepared(least, limit=10, columns=5).save(out / "own_digits_least_confident.png")
+        print(f"wrote {out / 'own_digits_least_confident.png'}")
+
+        argv = ["evaluate", str(folder)] + (["--weights", weights] if weights is not None else [])
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rc = cli_main(argv)
+        if rc != 0:
+            raise SystemExit(f"daft-mnist {' '.join(argv)} failed with status {rc}")
+        write(out, "cli_own_digits.md", f"```console\n$ daft-mnist evaluate real-digits/\n{buf.getvalue()}```\n")
+
+    # Pictures with no digit: synthetic, so always rendered.
+    rng = np.random.default_rng(0)
+    pages = {
+        "a blank white page": np.full((120, 90, 3), 250, np.uint8),
+        "a page of noise": rng.integers(90, 166, (120, 90, 3), dtype=np.uint8),
+        "a black page": np.zeros((64, 64, 3), np.uint8),
+    }
+    frame = daft.from_pydict({"picture": list(pages), "image": list(pages.values())})
+    frame = frame.with_column("image", col("image").cast(DataType.image("RGB")))
+    result = daft_mnist.classify(frame, image="image", weights=weights, confidence=True)
+    write(out, "own_digits_blank.md", markdown_table(result.exclude("image").to_pydict()))
+
+
+def _which(weights: str | None) -> str:
+    return "the bundled weights" if weights is None else f"development weights `{Path(weights).name}`"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=os.environ.get("DAFT_MNIST_DOCS_WEIGHTS"), help="default: bundled")
@@ -247,6 +350,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         render(args.weights, args.output_dir)
+        render_own_digits(args.weights, args.output_dir)
     except daft_mnist.DaftMnistError as exc:
         sys.exit(f"render_docs_assets: {exc}")
 

@@ -75,16 +75,16 @@ def test_builders_pass_valid_input_through_without_a_copy() -> None:
 def test_to_image_and_add_pil_image_take_on_error(as_pil: bool, caplog: pytest.LogCaptureFixture) -> None:
     df = daft.from_pydict({"image": [GOOD, [300] * 784, [1] * 783]})
     with pytest.raises(DataError, match=r"pixel value 300 is not an integer in 0-255.*on_error='null'"):
-        add_pil_image(df, column="image", as_pil=as_pil).collect()
+        add_pil_image(df, image="image", as_pil=as_pil).collect()
     daft_mnist.reset_bad_row_count()
     with caplog.at_level(logging.WARNING, logger="daft_mnist"):
-        out = add_pil_image(df, column="image", as_pil=as_pil, on_error="null").to_pydict()["pil_image"]
+        out = add_pil_image(df, image="image", as_pil=as_pil, on_error="null").to_pydict()["pil_image"]
     assert [p is None for p in out] == [False, True, True]
     assert np.asarray(out[0]).reshape(-1).tolist() == GOOD
     assert bad_row_count("image") == 2
     assert "set to null" in caplog.text
     with pytest.raises(ValueError, match="on_error must be"):
-        add_pil_image(df, column="image", on_error="skip")  # type: ignore[arg-type]
+        add_pil_image(df, image="image", on_error="skip")  # type: ignore[arg-type]
 
 
 def test_to_image_expression_on_error_null() -> None:

@@ -496,3 +496,193 @@ def test_log_records_have_url_credentials_scrubbed_while_a_command_runs(
         assert main(["train", "-o", str(tmp_path / "w.pt")]) == 1
     assert "downloaded https://***@h.example/t.json?token=***" in caplog.text
     assert "s3cr3t" not in caplog.text
+
+
+# ---------------------------------------------------------------------------- folders of pictures
+
+
+@pytest.fixture(scope="session")
+def mnist_digits(test_json: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The first 30 MNIST test digits, (30, 28, 28) uint8, and their labels."""
+    data = daft_mnist.load_mnist(test_json).limit(30).to_pydict()
+    return np.asarray(data["image"], dtype=np.uint8).reshape(-1, 28, 28), np.asarray(data["label"])
+
+
+def write_pictures(
+    folder: Path, digits: np.ndarray, labels: np.ndarray | None, *, scale: int = 4
+) -> list[tuple[Path, int]]:
+    """MNIST digits as photos-like PNGs: upscaled, dark ink on light paper, half RGB, in ``<label>/`` folders."""
+    written = []
+    for i, digit in enumerate(digits):
+        big = np.kron(255 - digit, np.ones((scale, scale), dtype=np.uint8))
+        picture = Image.fromarray(big, mode="L")
+        if i % 2:
+            picture = picture.convert("RGB")
+        label = -1 if labels is None else int(labels[i])
+        where = folder if labels is None else folder / str(label)
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / f"digit{i:02d}.png"
+        picture.save(path)
+        written.append((path, label))
+    return written
+
+
+def _library_predictions(folder: Path, weights: Path | None) -> dict[str, int | None]:
+    from daft_mnist.io import load_images
+
+    df = daft_mnist.classify(daft_mnist.add_image_2d(load_images(folder)), weights=weights)
+    data = df.select("path", "model_classification").to_pydict()
+    return dict(zip(data["path"], data["model_classification"], strict=True))
+
+
+def test_evaluate_a_labelled_folder_of_pictures(
+    mnist_digits: tuple[np.ndarray, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digits, labels = mnist_digits
+    folder = tmp_path / "pictures"
+    write_pictures(folder, digits, labels)
+    mistakes = tmp_path / "wrong.png"
+    assert main(["evaluate", str(folder), "--mistakes", str(mistakes)]) == 0
+    out = capsys.readouterr().out
+    rows = _table_rows(out)
+    assert rows["all"][0] == "30"
+    assert int(rows["all"][1]) >= 29, "MNIST digits drawn as dark-on-light pictures are recognized"
+    for digit in np.unique(labels):
+        assert rows[str(digit)][0] == str(int((labels == digit).sum()))
+    assert "misclassified digits to" in out
+    with Image.open(mistakes) as picture:
+        assert picture.format == "PNG"
+
+
+def test_evaluate_mistakes_show_originals_beside_prepared_digits(
+    mnist_digits: tuple[np.ndarray, np.ndarray],
+    random_weights: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    digits, labels = mnist_digits
+    folder = tmp_path / "pictures"
+    write_pictures(folder, digits[:12], labels[:12])
+    predictions = _library_predictions(folder, random_weights)
+    wrong = sum(int(Path(p).parent.name) != pred for p, pred in predictions.items())
+    assert wrong > 0, "random weights make mistakes"
+    mistakes = tmp_path / "wrong.png"
+    rc = main(["evaluate", str(folder), "--weights", str(random_weights), "--mistakes", str(mistakes)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert f"wrote {min(wrong, 100)} of {wrong} misclassified digits to {mistakes}" in out
+    assert _table_rows(out)["all"] == ["12", str(12 - wrong), str(wrong), f"{(12 - wrong) / 12:.4f}"]
+    with Image.open(mistakes) as picture:
+        assert picture.mode == "RGB", "originals in colour beside the prepared digits"
+        width = picture.width
+    main(
+        ["evaluate", str(folder), "--weights", str(random_weights), "--mistakes", str(mistakes), "--max-mistakes", "1"]
+    )
+    with Image.open(mistakes) as picture:
+        assert picture.width < width or wrong == 1
+        assert picture.width >= 2 * 84, "one original and its prepared digit side by side"
+
+
+@pytest.mark.parametrize("form", ["folder", "flat_folder", "glob", "file"])
+def test_classify_pictures_writes_paths_labels_and_predictions(
+    form: str,
+    mnist_digits: tuple[np.ndarray, np.ndarray],
+    random_weights: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    digits, labels = mnist_digits
+    folder = tmp_path / "pictures"
+    written = write_pictures(folder, digits[:8], None if form == "flat_folder" else labels[:8])
+    source = {
+        "folder": str(folder),
+        "flat_folder": str(folder),
+        "glob": str(folder / "*" / "*.png"),
+        "file": str(written[0][0]),
+    }[form]
+    output = tmp_path / "preds.csv"
+    rc = main(["classify", source, "-o", str(output), "--weights", str(random_weights), "--confidence"])
+    assert rc == 0, capsys.readouterr().err
+    table = pa_csv.read_csv(output).to_pydict()
+    labelled = form != "flat_folder"
+    expected = ["path", *(["label"] if labelled else []), "model_classification", "model_classification_confidence"]
+    assert list(table) == expected
+    files = sorted(str(p.resolve()) for p, _ in (written[:1] if form == "file" else written))
+    assert table["path"] == files
+    assert f"wrote {len(files)} predictions to {output}" in capsys.readouterr().out
+    if labelled:
+        truth = {str(p.resolve()): label for p, label in written}
+        assert table["label"] == [truth[p] for p in files]
+    library = _library_predictions(folder if form != "file" else written[0][0], random_weights)
+    assert table["model_classification"] == [library[p] for p in files]
+    assert all(0 < c <= 1 for c in table["model_classification_confidence"])
+
+
+def test_evaluate_needs_labelled_folders(
+    mnist_digits: tuple[np.ndarray, np.ndarray],
+    random_weights: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_pictures(tmp_path / "flat", mnist_digits[0][:3], None)
+    assert main(["evaluate", str(tmp_path / "flat"), "--weights", str(random_weights)]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "evaluate needs labels" in line
+    assert "<label>/" in line
+
+
+def test_blank_and_broken_pictures_in_a_folder(
+    mnist_digits: tuple[np.ndarray, np.ndarray],
+    random_weights: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = tmp_path / "pictures"
+    write_pictures(folder, mnist_digits[0][:3], mnist_digits[1][:3])
+    (folder / "4").mkdir(exist_ok=True)
+    Image.new("RGB", (60, 60), (250, 250, 250)).save(folder / "4" / "blank.png")
+    output = tmp_path / "preds.csv"
+    assert main(["classify", str(folder), "-o", str(output), "--weights", str(random_weights)]) == 0
+    table = pa_csv.read_csv(output).to_pydict()
+    blank = table["path"].index(str((folder / "4" / "blank.png").resolve()))
+    assert table["model_classification"][blank] is None, "a blank picture gets no digit"
+    assert main(["evaluate", str(folder), "--weights", str(random_weights)]) == 0
+    assert "1 pictures had no digit to find" in capsys.readouterr().out
+    broken = folder / "5" / "broken.png"
+    broken.parent.mkdir()
+    broken.write_text("not a picture")
+    assert main(["classify", str(folder), "-o", str(output), "--weights", str(random_weights)]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "broken.png" in line
+    assert "not readable images" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["evaluate", "{dir}", "--mistakes", "{tmp}/missing/wrong.png"], "does not exist"),
+        (["evaluate", "{dir}", "--mistakes", "{dir}/3/digit00.png"], "is an input of this command"),
+        (["evaluate", "{glob}", "--plot", "{dir}/3/digit00.png"], "is an input of this command"),
+        (["classify", "{dir}", "-o", "{tmp}/preds.txt"], "--output must end with one of"),
+        (["classify", "{dir}", "-o", "{tmp}/p.csv", "--device", "tpu"], "--device"),
+    ],
+)
+def test_picture_options_are_checked_before_any_work(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import daft_mnist.io
+
+    folder = tmp_path / "pictures" / "3"
+    folder.mkdir(parents=True)
+    Image.new("L", (40, 40), 255).save(folder / "digit00.png")
+    (folder / "broken.png").write_text("not a picture: reading it would fail")
+    before = (folder / "digit00.png").read_bytes()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("load_images ran before the command line was checked")
+
+    monkeypatch.setattr(daft_mnist.io, "load_images", refuse)
+    fill = {"tmp": str(tmp_path), "dir": str(tmp_path / "pictures"), "glob": str(tmp_path / "pictures/*/*.png")}
+    assert main([a.format(**fill) for a in argv]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+    assert (folder / "digit00.png").read_bytes() == before

@@ -45,6 +45,7 @@ from daft_mnist.network import Net as Net
 from daft_mnist.network import Preprocessing as Preprocessing
 from daft_mnist.plots import plot_confusion_matrix as plot_confusion_matrix
 from daft_mnist.plots import plot_digits as plot_digits
+from daft_mnist.plots import plot_prepared as plot_prepared
 from daft_mnist.preparation import mnist_style as mnist_style
 from daft_mnist.provider import MnistProvider as MnistProvider
 from daft_mnist.quantize import Int8Calibration as Int8Calibration

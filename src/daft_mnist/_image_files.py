@@ -143,7 +143,8 @@ def _glob(pattern: str, io_config: IOConfig | None) -> list[str]:
         listed = daft.from_glob_path(glob, io_config=io_config).to_pydict()["path"]
     except Exception as exc:
         raise DataError(f"{pattern}: cannot list the files ({type(exc).__name__}: {exc})") from None
-    paths = sorted(p for p in listed if p.lower().endswith(IMAGE_SUFFIXES))
+    # Local matches as plain paths, like a folder's files (Daft lists them as file:// URLs).
+    paths = sorted(p.removeprefix("file://") for p in listed if p.lower().endswith(IMAGE_SUFFIXES))
     if not paths:
         raise DataError(f"{pattern}: no image files found (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
     return paths

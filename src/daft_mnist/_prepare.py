@@ -40,16 +40,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist._image_ops import (
+    BOX,
+    FRAME,
+    WORK_MAX,
+    border,
+    gray_downscaled,
+    interp_matrix,
+    max_filter,
+    otsu,
+    profile_span,
+    resample,
+    stroke_width,
+)
+
 __all__ = ["FRAME", "BOX", "WORK_MAX", "PreparedBatch", "prepare_batch", "prepare_stack"]
 
-FRAME = 28
-"""Side of the output frame, in pixels."""
-BOX = 20
-"""Longest side of the digit inside the frame, in pixels."""
-WORK_MAX = 256
-"""Pictures whose longest side exceeds this are area-averaged down to at most this size first."""
-
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _MIN_CONTRAST = 16.0
 """Ink that differs from the background by less than this many grey levels is no ink."""
 _MIN_SNR = 6.0
@@ -60,12 +66,9 @@ _CLEAN_FRACTION = 0.4
 """A picture is 'clean' (digital drawing, MNIST) when at least this fraction of its pixels is
 exactly at the border's level: photos and scans have noise, drawings a flat background."""
 _TARGET_STROKE = 2.6
-"""Typical MNIST stroke width at 20 px digit height, as measured by :func:`_stroke_width`."""
+"""Typical MNIST stroke width at 20 px digit height, as measured by :func:`stroke_width`."""
 _THIN_STROKE = 0.55
 """Strokes predicted thinner than this fraction of :data:`_TARGET_STROKE` are dilated."""
-_CENTRE = FRAME / 2 + 0.5
-"""Where the centre of mass goes, in continuous coordinates (pixel ``i`` spans ``[i, i+1)``): the
-centre of pixel (14, 14), MNIST's convention (its test set's mean centre of mass is 13.99, 14.01)."""
 _CHUNK_PIXELS = 1 << 23
 """Upper bound on input pixels processed at once by :func:`prepare_stack`."""
 
@@ -166,18 +169,17 @@ def _check_image(arr: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uin
 
 
 def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], list[str | None]]:
-    gray = _to_gray(a)
-    gray = _downscale(gray)
+    gray = gray_downscaled(a)  # large pictures a strip at a time: never a float copy of the whole
     ink = _ink_bright(gray)
     contrast = ink.max(axis=(1, 2)) - ink.min(axis=(1, 2))
-    level = np.median(_border(ink), axis=1).astype(np.float32)
+    level = np.median(border(ink), axis=1).astype(np.float32)
     clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= _CLEAN_FRACTION
     x = _remove_background(ink, level, clean)
     y, coverage, snr = _stretch(x, clean)
     y = _drop_specks(y)
     y = _normalize_strokes(y)
     y0, y1, x0, x1 = _ink_box(y)
-    out = _resample(y, y0, y1, x0, x1)
+    out = resample(y, y0, y1, x0, x1)
     reasons: list[str | None] = []
     for i in range(len(a)):
         reason: str | None = None
@@ -195,50 +197,6 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
     return out, reasons
 
 
-def _to_gray(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-    """Luminance in [0, 255], float32 ``(N, H, W)``; alpha composited onto the paper."""
-    c = a.shape[3]
-    if c == 1:
-        return a[..., 0].astype(np.float32)
-    lum = a[..., :3].astype(np.float32) @ _LUMA
-    if c == 3:
-        return lum
-    alpha = a[..., 3].astype(np.float32) / 255.0
-    opaque = alpha.min(axis=(1, 2)) >= 1.0
-    if opaque.all():
-        return lum
-    # The ink is what is opaque: paper is white under dark ink, black under light ink.
-    weight = alpha.sum(axis=(1, 2))
-    ink_level = (lum * alpha).sum(axis=(1, 2)) / np.maximum(weight, 1e-6)
-    paper = np.where(ink_level < 127.5, 255.0, 0.0).astype(np.float32)[:, None, None]
-    out = alpha * lum + (1.0 - alpha) * paper
-    return np.where(opaque[:, None, None], lum, out).astype(np.float32)
-
-
-def _downscale(g: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Area-average by an integer factor so that the longest side is at most :data:`WORK_MAX`."""
-    n, h, w = g.shape
-    k = -(-max(h, w) // WORK_MAX)
-    if k <= 1:
-        return g
-    ph, pw = -h % k, -w % k
-    if ph or pw:
-        g = np.pad(g, ((0, 0), (0, ph), (0, pw)), mode="edge")
-    hh, ww = g.shape[1] // k, g.shape[2] // k
-    out: npt.NDArray[np.float32] = g.reshape(n, hh, k, ww, k).mean(axis=(2, 4), dtype=np.float32)
-    return out
-
-
-def _border(g: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """The pixels of the outer ring (about 4% of the side, at least 1 px), ``(N, P)``."""
-    n, h, w = g.shape
-    b = max(1, round(0.04 * min(h, w)))
-    if 2 * b >= min(h, w):
-        return g.reshape(n, -1)
-    parts = [g[:, :b, :], g[:, -b:, :], g[:, b:-b, :b], g[:, b:-b, -b:]]
-    return np.concatenate([p.reshape(n, -1) for p in parts], axis=1)
-
-
 def _ink_bright(g: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Invert the pictures whose background is the light level, so that ink is bright."""
     n = g.shape[0]
@@ -246,9 +204,9 @@ def _ink_bright(g: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     # The extremes, not percentiles: a small digit on a large canvas is under 1% of the pixels.
     lo, hi = flat.min(axis=1), flat.max(axis=1)
     med = np.median(flat, axis=1)
-    border = np.median(_border(g), axis=1)
+    edge = np.median(border(g), axis=1)
     mid = (lo + hi) / 2
-    score = (border - mid) + (med - mid)
+    score = (edge - mid) + (med - mid)
     # Ties (symmetric histograms) are broken by the mean: ink is the minority.
     tie = np.abs(score) < 1e-3
     score = np.where(tie, flat.mean(axis=1) - mid, score)
@@ -285,41 +243,8 @@ def _uneven_background_removed(x: npt.NDArray[np.float32]) -> npt.NDArray[np.flo
     padded = np.pad(low, ((0, 0), (1, 1), (1, 1)), mode="edge")
     shifts = [padded[:, i : i + grid, j : j + grid] for i in range(3) for j in range(3)]
     smooth = np.median(np.stack(shifts), axis=0).astype(np.float32)
-    surface = _interp_matrix(h, grid) @ smooth @ _interp_matrix(w, grid).T
+    surface = interp_matrix(h, grid) @ smooth @ interp_matrix(w, grid).T
     return np.asarray(np.maximum(x - surface, 0.0), dtype=np.float32)
-
-
-def _interp_matrix(size: int, cells: int) -> npt.NDArray[np.float32]:
-    """Bilinear interpolation of ``cells`` cell-centred values onto ``size`` pixel centres."""
-    pos = (np.arange(size) + 0.5) * cells / size - 0.5
-    pos = np.clip(pos, 0, cells - 1)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, cells - 1)
-    frac = (pos - lo).astype(np.float32)
-    m = np.zeros((size, cells), dtype=np.float32)
-    np.add.at(m, (np.arange(size), lo), 1.0 - frac)
-    np.add.at(m, (np.arange(size), hi), frac)
-    return m
-
-
-def _otsu(sorted_x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Otsu's threshold per row of sorted values in [0, 255] (64 bins)."""
-    n = sorted_x.shape[0]
-    bins = 64
-    idx = (sorted_x * np.float32(bins / 256.0)).astype(np.int64)
-    np.minimum(idx, bins - 1, out=idx)
-    idx += np.arange(n)[:, None] * bins
-    hist = np.bincount(idx.ravel(), minlength=n * bins).reshape(n, bins)
-    centres = (np.arange(bins) + 0.5) * (256.0 / bins)
-    w0 = np.cumsum(hist, axis=1)
-    m0 = np.cumsum(hist * centres, axis=1)
-    total, mtotal = w0[:, -1:], m0[:, -1:]
-    w1 = total - w0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = w0 * w1 * (m0 / w0 - (mtotal - m0) / w1) ** 2
-    between = np.nan_to_num(between, nan=-1.0, posinf=-1.0, neginf=-1.0)
-    best = between.argmax(axis=1)
-    return np.asarray((best + 1) * (256.0 / bins), dtype=np.float32)
 
 
 def _stretch(
@@ -344,7 +269,7 @@ def _stretch(
         # Others lose noise, grid lines and paper texture below a ramp that starts part way to
         # Otsu's threshold, and have their typical ink (the median above Otsu's) saturated.
         s = np.sort(flat_x[noisy], axis=1)
-        t = _otsu(s)
+        t = otsu(s)
         above = (s > t[:, None]).sum(axis=1)
         rows = np.arange(len(s))
         ink = np.where(above > 0, s[rows, np.clip(p - above + above // 2, 0, p - 1)], s[:, -1])
@@ -409,37 +334,10 @@ def _drop_specks(y: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return np.where(full, y, 0.0).astype(np.float32)
 
 
-def _stroke_width(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    """Mean stroke width in pixels, ~ 2 * area / boundary length (boundary counted in 4-steps)."""
-    area = mask.sum(axis=(1, 2)).astype(np.float64)
-    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
-    edges = (padded[:, 1:, :] != padded[:, :-1, :]).sum(axis=(1, 2)) + (padded[:, :, 1:] != padded[:, :, :-1]).sum(
-        axis=(1, 2)
-    )
-    # 4-connected boundary steps overestimate a curve's length by 4/pi on average.
-    length = np.maximum(edges.astype(np.float64) * (np.pi / 4) / 2, 1.0)
-    return np.asarray(area / length, dtype=np.float64)
-
-
-def _max_filter(y: npt.NDArray[np.float32], r: int) -> npt.NDArray[np.float32]:
-    """Square grey dilation of radius ``r`` (separable)."""
-    if r <= 0:
-        return y
-    out = y.copy()
-    p = np.pad(y, ((0, 0), (r, r), (0, 0)))
-    for d in range(2 * r + 1):
-        np.maximum(out, p[:, d : d + y.shape[1], :], out=out)
-    p = np.pad(out, ((0, 0), (0, 0), (r, r)))
-    res = out.copy()
-    for d in range(2 * r + 1):
-        np.maximum(res, p[:, :, d : d + y.shape[2]], out=res)
-    return res
-
-
 def _normalize_strokes(y: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Dilate pictures whose strokes would come out much thinner than MNIST's."""
     mask = y > 0.5
-    width = _stroke_width(mask)
+    width = stroke_width(mask)
     y0, y1, x0, x1 = _ink_box(y)
     side = np.maximum(y1 - y0, x1 - x0).astype(np.float64)
     out_width = width * BOX / np.maximum(side, 1.0)
@@ -455,155 +353,12 @@ def _normalize_strokes(y: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     for r in np.unique(radius[radius > 0]):
         sel = radius == r
         frac = (grow[sel] / r).astype(np.float32)[:, None, None]
-        y[sel] = np.maximum(y[sel], frac * _max_filter(y[sel], int(r)))
+        y[sel] = np.maximum(y[sel], frac * max_filter(y[sel], int(r)))
     return y
 
 
 def _ink_box(y: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int64], ...]:
     """Bounding box ``(y0, y1, x0, x1)`` (end-exclusive) of the digit's ink, per picture."""
-    y0, y1 = _profile_span(y.sum(axis=2))
-    x0, x1 = _profile_span(y.sum(axis=1))
+    y0, y1 = profile_span(y.sum(axis=2))
+    x0, x1 = profile_span(y.sum(axis=1))
     return y0, y1, x0, x1
-
-
-def _profile_span(prof: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Span of a mass profile's significant runs: runs closer than a small gap are merged, and
-    runs holding under 10% of the heaviest run's mass (specks, edges) are dropped."""
-    n, size = prof.shape
-    peak = prof.max(axis=1, keepdims=True)
-    inky = (prof > 0.005 * peak) & (peak > 0)
-    gap = max(1, round(0.015 * size))
-    # Closing: fill gaps of up to 2 * gap pixels between inky positions.
-    pad = np.pad(inky, ((0, 0), (gap, gap)))
-    dil = np.zeros_like(inky)
-    for d in range(2 * gap + 1):
-        dil |= pad[:, d : d + size]
-    pad = np.pad(dil, ((0, 0), (gap, gap)), constant_values=True)
-    closed = dil.copy()
-    for d in range(2 * gap + 1):
-        closed &= pad[:, d : d + size]
-    closed |= inky
-    starts = closed & ~np.pad(closed, ((0, 0), (1, 0)))[:, :size]
-    label = np.cumsum(starts, axis=1) * closed  # 1.. per run, 0 outside
-    nruns = int(label.max()) + 1
-    flat = (label + np.arange(n)[:, None] * nruns).ravel()
-    mass = np.bincount(flat, weights=(prof * closed).ravel(), minlength=n * nruns).reshape(n, nruns)
-    mass[:, 0] = 0
-    keep_run = mass >= 0.1 * mass.max(axis=1, keepdims=True)
-    keep_run[:, 0] = False
-    keep = np.take_along_axis(keep_run, label, axis=1) & inky
-    anyk = keep.any(axis=1)
-    first = np.where(anyk, keep.argmax(axis=1), 0)
-    last = np.where(anyk, size - keep[:, ::-1].argmax(axis=1), 0)
-    return first.astype(np.int64), last.astype(np.int64)
-
-
-def _resample(
-    y: npt.NDArray[np.float32],
-    y0: npt.NDArray[np.int64],
-    y1: npt.NDArray[np.int64],
-    x0: npt.NDArray[np.int64],
-    x1: npt.NDArray[np.int64],
-) -> npt.NDArray[np.uint8]:
-    """Scale each box's longest side to :data:`BOX` and put its centre of mass at the frame's centre."""
-    n, h, w = y.shape
-    side = np.maximum(np.maximum(y1 - y0, x1 - x0), 1).astype(np.float64)
-    scale = side / BOX  # input pixels per output pixel
-    rows_in = np.arange(h)[None, :] + 0.5
-    cols_in = np.arange(w)[None, :] + 0.5
-    inside_r = (rows_in > y0[:, None]) & (rows_in < y1[:, None])
-    inside_c = (cols_in > x0[:, None]) & (cols_in < x1[:, None])
-    yr = y.sum(axis=2) * inside_r
-    yc = y.sum(axis=1) * inside_c
-    mass = np.maximum(yr.sum(axis=1), 1e-9)
-    cy = (yr * rows_in).sum(axis=1) / mass
-    cx = (yc * cols_in).sum(axis=1) / mass
-    ay = _offset(y0, y1, cy, scale)
-    ax = _offset(x0, x1, cx, scale)
-    out = np.zeros((n, FRAME, FRAME), dtype=np.float32)
-    # Boxes already BOX pixels long are shifted by whole pixels, not resampled (MNIST itself).
-    shift = scale == 1.0
-    if shift.any():
-        out[shift] = _shift(y[shift], y0[shift], y1[shift], x0[shift], x1[shift], ay[shift], ax[shift])
-    rest = ~shift
-    if rest.any():
-        rmat = _axis_matrix(h, y0[rest], y1[rest], ay[rest], scale[rest])
-        cmat = _axis_matrix(w, x0[rest], x1[rest], ax[rest], scale[rest])
-        out[rest] = np.matmul(np.matmul(rmat, y[rest]), cmat.transpose(0, 2, 1))
-    return np.asarray(np.clip(np.rint(out * 255.0), 0, 255), dtype=np.uint8)
-
-
-def _offset(
-    start: npt.NDArray[np.int64],
-    stop: npt.NDArray[np.int64],
-    centre: npt.NDArray[np.float64],
-    scale: npt.NDArray[np.float64],
-) -> npt.NDArray[np.float64]:
-    """Frame position of the box's start: puts ``centre`` at the frame's centre, rounded to a
-    whole output pixel (as MNIST did) and kept so that the box stays inside the frame."""
-    extent = (stop - start) / scale
-    a = np.rint(_CENTRE - (centre - start) / scale)
-    return np.clip(a, 0, np.maximum(FRAME - np.ceil(extent - 1e-6), 0))
-
-
-def _shift(
-    y: npt.NDArray[np.float32],
-    y0: npt.NDArray[np.int64],
-    y1: npt.NDArray[np.int64],
-    x0: npt.NDArray[np.int64],
-    x1: npt.NDArray[np.int64],
-    ay: npt.NDArray[np.float64],
-    ax: npt.NDArray[np.float64],
-) -> npt.NDArray[np.float32]:
-    """Copy each box into the frame at whole-pixel offsets ``(ay, ax)``."""
-    n, h, w = y.shape
-    rows_in = np.arange(h)[None, :]
-    cols_in = np.arange(w)[None, :]
-    inside_r = (rows_in >= y0[:, None]) & (rows_in < y1[:, None])
-    inside_c = (cols_in >= x0[:, None]) & (cols_in < x1[:, None])
-    boxed = y * (inside_r[:, :, None] & inside_c[:, None, :])
-    out = np.zeros((n, FRAME, FRAME), dtype=np.float32)
-    dy = y0 - ay.astype(np.int64)  # frame row o shows input row o + dy
-    dx = x0 - ax.astype(np.int64)
-    pairs, inverse = np.unique(np.stack([dy, dx], axis=1), axis=0, return_inverse=True)
-    for k, (sy, sx) in enumerate(pairs):
-        sel = inverse.ravel() == k
-        oy0, oy1 = max(0, -sy), min(FRAME, h - sy)
-        ox0, ox1 = max(0, -sx), min(FRAME, w - sx)
-        if oy1 > oy0 and ox1 > ox0:
-            out[sel, oy0:oy1, ox0:ox1] = boxed[sel, oy0 + sy : oy1 + sy, ox0 + sx : ox1 + sx]
-    return out
-
-
-def _axis_matrix(
-    size: int,
-    start: npt.NDArray[np.int64],
-    stop: npt.NDArray[np.int64],
-    a: npt.NDArray[np.float64],
-    scale: npt.NDArray[np.float64],
-) -> npt.NDArray[np.float32]:
-    """``(N, FRAME, size)`` weights mapping input pixels of ``[start, stop)`` onto the frame.
-
-    Output coordinate ``u`` samples input coordinate ``start + (u - a) * scale``: area
-    averaging over the output pixel's footprint when shrinking, bilinear when enlarging.
-    """
-    o = np.arange(FRAME, dtype=np.float32)[None, :, None]
-    i = np.arange(size, dtype=np.float32)[None, None, :]
-    st = start.astype(np.float32)[:, None, None]
-    sc = scale.astype(np.float32)[:, None, None]
-    aa = a.astype(np.float32)[:, None, None]
-    lo = st + (o - aa) * sc
-    shrink = sc >= 1.0
-    if shrink.all():
-        weights = np.clip(np.minimum(i + 1, lo + sc) - np.maximum(i, lo), 0, None) / sc
-    else:
-        area = np.clip(np.minimum(i + 1, lo + sc) - np.maximum(i, lo), 0, None) / sc
-        # Bilinear: only output pixels whose centre falls inside the box, clamped to the box's
-        # pixels, so that the box spans exactly its extent and nothing spills around it.
-        centre = lo + 0.5 * sc
-        end = stop.astype(np.float32)[:, None, None]
-        pos = np.clip(centre - 0.5, st, end - 1)
-        bilinear = np.clip(1.0 - np.abs(i - pos), 0, None) * ((centre >= st) & (centre <= end))
-        weights = np.where(shrink, area, bilinear)
-    inside = (i >= st) & (i < stop.astype(np.float32)[:, None, None])
-    return np.where(inside, weights, 0.0).astype(np.float32)

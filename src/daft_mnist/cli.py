@@ -1,10 +1,15 @@
-"""``daft-mnist``: evaluate, classify and train from the command line (calls only the public API).
+"""``daft-mnist``: evaluate, classify, train and convert from the command line (calls only the public API).
 
 Commands:
     evaluate [SOURCE]: per-label accuracy table, optional confusion-matrix and mistakes PNGs.
-    classify SOURCE --output PATH: predictions with the label and a row id, to Parquet or CSV.
+    classify SOURCE --output PATH: predictions with the label and a row id (or the file's
+        path, for pictures), to Parquet or CSV.
     train [SOURCE] --output PATH --epochs N: trains, writes weights and a JSON of test metrics.
     convert SOURCE OUT.parquet: the checked data written once as Parquet, for fast repeat runs.
+
+SOURCE is MNIST data (read by ``load_mnist``) or pictures of digits (read by ``load_images``
+and prepared MNIST-style): a folder of image files, ``<label>/`` folders for labels, a glob of
+image files, or one image file.
 
 A user mistake (missing file, bad option, unusable weights or data) prints one line on
 stderr and exits non-zero (2 for a bad command line, 1 otherwise), never a traceback.
@@ -19,14 +24,23 @@ import argparse
 import contextlib
 import json
 import logging
-import math
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import daft_mnist
-from daft_mnist._files import display_path, file_sha256, is_remote, redact_url, same_file, write_atomically
+from daft_mnist._cli_checks import (
+    UsageError,
+    check_device,
+    check_weights,
+    input_paths,
+    is_image_source,
+    positive_float,
+    positive_int,
+    writable,
+)
+from daft_mnist._files import display_path, file_sha256, redact_url, write_atomically
 
 if TYPE_CHECKING:
     import daft
@@ -37,111 +51,11 @@ IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".web
 REPORT_COLUMNS = ("label", "num_rows", "correct", "wrong", "accuracy")
 
 
-class UsageError(Exception):
-    """A command line that parses but cannot work (e.g. an output folder that does not exist)."""
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error message (no usage dump) and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{PROG}: error: {redact_url(message)} (see '{self.prog} --help')\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
-
-
-def _local_files(source: str | None) -> list[Path]:
-    """The local files a source argument reads (a folder's files for an IDX folder); none for a URL."""
-    if source is None or is_remote(source):
-        return []
-    p = Path(source.removeprefix("file://")).expanduser()
-    if p.is_dir():
-        return [f for f in p.iterdir() if f.is_file()]
-    return [p]
-
-
-def _inputs(args: argparse.Namespace) -> list[Path]:
-    """Every local file the command reads: its sources (the default ones too) and its weights."""
-    from daft_mnist.io import default_source
-
-    if args.command == "train":
-        sources = [args.source or default_source("train"), args.test or default_source("test")]
-    else:
-        sources = [args.source or default_source(args.split)]
-    weights = getattr(args, "weights", None)
-    return [f for src in [*sources, weights] for f in _local_files(src)]
-
-
-def _writable(
-    path: str,
-    what: str,
-    suffixes: Sequence[str] | None,
-    *,
-    inputs: Sequence[Path] = (),
-    taken: dict[str, Path] | None = None,
-) -> Path:
-    """Check before the long work that ``path`` can be written.
-
-    Its suffix is known, its folder exists, it is not a directory, it is not one of the
-    command's ``inputs`` (same path once resolved, through symlinks, or the same file
-    through a hard link), and not another output of the command (``taken``, which it joins).
-    """
-    p = Path(path).expanduser()
-    shown = display_path(path)
-    if p.is_dir():
-        raise UsageError(f"{what} {shown!r} is a directory; expected a file path")
-    if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise UsageError(f"{what} must end with one of {', '.join(suffixes)}; got {shown!r}")
-    if not p.parent.is_dir():
-        raise UsageError(f"{what} {shown!r}: folder {display_path(str(p.parent))!r} does not exist")
-    for source in inputs:
-        if same_file(p, source):
-            raise UsageError(
-                f"{what} {shown!r} is an input of this command ({display_path(str(source))}); "
-                "refusing to write over it: choose another output path"
-            )
-    if taken is not None:
-        for other, q in taken.items():
-            if same_file(p, q):
-                raise UsageError(f"{what} {shown!r} is also given as {other}; expected a different path for each")
-        taken[what] = p
-    return p
-
-
-def _check_device(device: str) -> None:
-    """An unknown or unavailable ``--device`` is a bad command line, found before any work."""
-    from daft_mnist.model import resolve_device
-
-    try:
-        resolve_device(device)
-    except ValueError as exc:
-        raise UsageError(f"--device: {exc}") from None
-
-
-def _check_weights(args: argparse.Namespace) -> None:
-    """Load the weights once before reading any data: missing, corrupt, foreign or non-finite weights fail first."""
-    from daft_mnist.model import load_checkpoint
-    from daft_mnist.weights import resolve_weights
-
-    load_checkpoint(resolve_weights(args.weights, sha256=args.sha256))
 
 
 def _source_name(source: str | None, split: str) -> str:
@@ -208,9 +122,23 @@ def _write_table(table: Any, path: Path) -> None:
 # ---------------------------------------------------------------------------- commands
 
 
-def _classified(args: argparse.Namespace, source: str | None, *, confidence: bool = False) -> daft.DataFrame:
-    df = daft_mnist.load_mnist(source, split=args.split)
-    df = daft_mnist.add_image_2d(df)
+def _loaded(args: argparse.Namespace, source: str | None, *, need_labels: bool) -> daft.DataFrame:
+    """SOURCE as a lazy frame: MNIST data, or pictures (``path``, ``image``, ``label`` if known)."""
+    if not is_image_source(source):
+        return daft_mnist.load_mnist(source, split=args.split)
+    from daft_mnist.io import load_images
+
+    df = load_images(str(source))
+    if need_labels and "label" not in df.column_names:
+        raise daft_mnist.DataError(
+            f"evaluate needs labels: {source} holds pictures but no <label>/ folders; put each picture in "
+            "a folder named after its digit (0/ ... 9/), or use 'daft-mnist classify' for predictions alone"
+        )
+    return df
+
+
+def _classified(args: argparse.Namespace, df: daft.DataFrame, *, confidence: bool = False) -> daft.DataFrame:
+    df = daft_mnist.add_image_2d(df)  # pictures of any size are prepared MNIST-style
     return daft_mnist.classify(
         df,
         weights=args.weights,
@@ -223,46 +151,72 @@ def _classified(args: argparse.Namespace, source: str | None, *, confidence: boo
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    inputs, taken = _inputs(args), dict[str, Path]()
-    plot = _writable(args.plot, "--plot", IMAGE_FORMATS, inputs=inputs, taken=taken) if args.plot else None
+    inputs, taken = input_paths(args), dict[str, Path]()
+    plot = writable(args.plot, "--plot", IMAGE_FORMATS, inputs=inputs, taken=taken) if args.plot else None
     mistakes = (
-        _writable(args.mistakes, "--mistakes", IMAGE_FORMATS, inputs=inputs, taken=taken) if args.mistakes else None
+        writable(args.mistakes, "--mistakes", IMAGE_FORMATS, inputs=inputs, taken=taken) if args.mistakes else None
     )
-    _check_device(args.device)
-    _check_weights(args)
-    df = _classified(args, args.source)
-    keep = ["image_2d", "label", "model_classification"] if mistakes else ["label", "model_classification"]
+    check_device(args.device)
+    check_weights(args)
+    pictures = is_image_source(args.source)
+    df = _classified(args, _loaded(args, args.source, need_labels=True))
+    keep = ["path"] if pictures else []
+    keep += ["image_2d", "label", "model_classification"] if mistakes else ["label", "model_classification"]
     df = df.select(*keep).collect()
     by_label, overall = _report(df)
     _require_rows(overall, _source_name(args.source, args.split))
     _print_report(by_label, overall)
+    if pictures:
+        blank = df.where(df["model_classification"].is_null()).count_rows()
+        if blank:
+            print(f"{blank} pictures had no digit to find (a null prediction, counted as wrong)")
     if plot is not None:
         _save_image(daft_mnist.plot_confusion_matrix(df), plot)
         print(f"wrote confusion matrix to {plot}")
     if mistakes is not None:
         wrong = daft_mnist.misclassified(df)
-        picture = daft_mnist.plot_digits(
-            wrong, image="image_2d", prediction="model_classification", limit=args.max_mistakes
-        )
+        if pictures:
+            picture = _originals_beside_prepared(wrong.limit(args.max_mistakes))
+        else:
+            picture = daft_mnist.plot_digits(
+                wrong, image="image_2d", prediction="model_classification", limit=args.max_mistakes
+            )
         _save_image(picture, mistakes)
         shown = min(int(overall["wrong"]), args.max_mistakes)
         print(f"wrote {shown} of {overall['wrong']} misclassified digits to {mistakes}")
     return 0
 
 
+def _originals_beside_prepared(wrong: daft.DataFrame) -> Any:
+    """The mistakes' original pictures (decoded again, only these) beside their prepared 28x28 digits."""
+    from daft import col
+
+    from daft_mnist.io import load_images
+    from daft_mnist.plots import plot_prepared
+
+    rows = wrong.to_pydict()
+    if not rows["path"]:
+        return plot_prepared(wrong.with_column("image", col("image_2d")))
+    originals = load_images(rows["path"], labels=None).select("path", "image")
+    joined = wrong.join(originals, on="path").sort("path")
+    return plot_prepared(joined, limit=len(rows["path"]))
+
+
 def _classify(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
-    output = _writable(args.output, "--output", TABLE_FORMATS, inputs=_inputs(args))
-    _check_device(args.device)
-    _check_weights(args)
-    df = _classified(args, args.source, confidence=args.confidence)
-    names = ["label", "model_classification"]
+    output = writable(args.output, "--output", TABLE_FORMATS, inputs=input_paths(args))
+    check_device(args.device)
+    check_weights(args)
+    df = _loaded(args, args.source, need_labels=False)
+    pictures = "path" in df.column_names
+    names = (["path"] if pictures else []) + (["label"] if "label" in df.column_names else [])
+    names.append("model_classification")
     if args.confidence:
         names.append("model_classification_confidence")
-    table = df.select(*names).to_arrow()
-    # Rows keep the source's order, so the id is the row's position in SOURCE.
-    table = table.add_column(0, "id", pa.array(range(table.num_rows), type=pa.int64()))
+    table = _classified(args, df, confidence=args.confidence).select(*names).to_arrow()
+    if not pictures:  # rows keep the source's order, so the id is the row's position in SOURCE
+        table = table.add_column(0, "id", pa.array(range(table.num_rows), type=pa.int64()))
     _write_table(table, output)
     print(f"wrote {table.num_rows} predictions to {output}")
     return 0
@@ -271,9 +225,9 @@ def _classify(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    inputs, taken = _inputs(args), dict[str, Path]()
-    output = _writable(args.output, "--output", (".pt",), inputs=inputs, taken=taken)
-    metrics = _writable(
+    inputs, taken = input_paths(args), dict[str, Path]()
+    output = writable(args.output, "--output", (".pt",), inputs=inputs, taken=taken)
+    metrics = writable(
         args.metrics or str(output.with_suffix(".json")),
         "--metrics" if args.metrics else "--metrics (default: --output with .json)",
         (".json",),
@@ -327,7 +281,7 @@ def _train(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from daft_mnist.io import convert
 
-    out = _writable(args.output, "OUT", (".parquet", ".pq"), inputs=_inputs(args))
+    out = writable(args.output, "OUT", (".parquet", ".pq"), inputs=input_paths(args))
     if (out.exists() or out.is_symlink()) and not args.overwrite:
         raise UsageError(f"OUT {display_path(args.output)!r} already exists; pass --overwrite to replace it")
     result = convert(args.source, out, split=args.split, on_error=args.on_error, overwrite=args.overwrite)
@@ -344,7 +298,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=["test", "train"], default="test", help="split read when SOURCE is omitted")
     p.add_argument("--weights", default=None, help="weights path or URL (default: the bundled weights)")
     p.add_argument("--sha256", default=None, help="expected SHA-256 of --weights (required for URLs)")
-    p.add_argument("--batch-size", type=_positive_int, default=1024, help="rows per model call (default: 1024)")
+    p.add_argument("--batch-size", type=positive_int, default=1024, help="rows per model call (default: 1024)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument(
         "--precision",
@@ -355,28 +309,43 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``daft-mnist`` argument parser (three sub-commands)."""
+    """The ``daft-mnist`` argument parser (four sub-commands)."""
     parser = _Parser(
         prog=PROG,
-        description="Classify MNIST digits with Daft: evaluate, classify and train.",
+        description="Classify MNIST digits with Daft: evaluate, classify, train and convert.",
         epilog="SOURCE: a .json[l][.gz] or .parquet file, an IDX file or folder, or a URL; "
-        "default: $DAFT_MNIST_DATA_DIR's file, else the public test set.",
+        "default: $DAFT_MNIST_DATA_DIR's file, else the public test set. "
+        "Or pictures of digits of any size (PNG, JPEG, ...): a folder (labels from <label>/ folders "
+        "named 0-9), a glob such as 'scans/*.png', or one image file.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {daft_mnist.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ev = sub.add_parser("evaluate", help="classify a dataset and print the per-label accuracy")
-    ev.add_argument("source", nargs="?", default=None, metavar="SOURCE", help="MNIST data (default: the test set)")
+    ev.add_argument(
+        "source",
+        nargs="?",
+        default=None,
+        metavar="SOURCE",
+        help="MNIST data, or a folder of pictures in <label>/ folders (default: the MNIST test set)",
+    )
     _add_model_options(ev)
     ev.add_argument("--plot", metavar="PNG", help="write a confusion-matrix heatmap to this image file (.png, ...)")
-    ev.add_argument("--mistakes", metavar="PNG", help="write a grid of misclassified digits to this image file")
     ev.add_argument(
-        "--max-mistakes", type=_positive_int, default=100, help="digits in the --mistakes grid (default: 100)"
+        "--mistakes",
+        metavar="PNG",
+        help="write a grid of misclassified digits to this image file (pictures: each original beside "
+        "its prepared 28x28 digit)",
+    )
+    ev.add_argument(
+        "--max-mistakes", type=positive_int, default=100, help="digits in the --mistakes grid (default: 100)"
     )
     ev.set_defaults(func=_evaluate)
 
-    cl = sub.add_parser("classify", help="write predictions (with the label and a row id) to Parquet or CSV")
-    cl.add_argument("source", metavar="SOURCE", help="MNIST data to classify")
+    cl = sub.add_parser(
+        "classify", help="write predictions (with the label, and a row id or the picture's path) to Parquet or CSV"
+    )
+    cl.add_argument("source", metavar="SOURCE", help="MNIST data, or pictures (a folder, a glob, an image file)")
     cl.add_argument("--output", "-o", required=True, metavar="PATH", help="a .parquet or .csv file to write")
     cl.add_argument("--confidence", action="store_true", help="add the softmax probability of each prediction")
     _add_model_options(cl)
@@ -387,12 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--output", "-o", required=True, metavar="PATH", help="weights file to write (.pt)")
     tr.add_argument("--metrics", metavar="JSON", help="test metrics file (default: PATH with .json)")
     tr.add_argument("--test", metavar="SOURCE", default=None, help="data to measure on (default: the test set)")
-    tr.add_argument("--epochs", type=_positive_int, default=12, help="passes over the data (default: 12)")
+    tr.add_argument("--epochs", type=positive_int, default=12, help="passes over the data (default: 12)")
     tr.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    tr.add_argument("--batch-size", type=_positive_int, default=128, help="mini-batch size (default: 128)")
-    tr.add_argument("--learning-rate", type=_positive_float, default=3e-3, help="peak learning rate (default: 0.003)")
+    tr.add_argument("--batch-size", type=positive_int, default=128, help="mini-batch size (default: 128)")
+    tr.add_argument("--learning-rate", type=positive_float, default=3e-3, help="peak learning rate (default: 0.003)")
     tr.add_argument("--no-augment", action="store_true", help="train without random affine augmentation")
-    tr.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: all CPUs)")
+    tr.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all CPUs)")
     tr.set_defaults(func=_train)
 
     co = sub.add_parser("convert", help="write the checked data once as Parquet, for fast repeat runs")

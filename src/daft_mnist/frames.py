@@ -22,18 +22,25 @@ __all__ = ["add_image_2d", "add_pil_image", "classify"]
 
 
 def add_image_2d(
-    df: daft.DataFrame, *, column: str = "image", output: str = "image_2d", on_error: OnError = "raise"
+    df: daft.DataFrame, *, image: str = "image", output: str = "image_2d", on_error: OnError = "raise"
 ) -> daft.DataFrame:
-    """Add ``output``: ``column``'s 784 pixels as a 28x28 ``Tensor[UInt8]`` (see :func:`~daft_mnist.image_2d`).
+    """Add ``output``: ``image`` as a 28x28 ``Tensor[UInt8]`` MNIST digit.
 
-    Each row is checked once per pipeline: a column whose type already proves it valid
-    (``FixedSizeList[UInt8; 784]`` as :func:`~daft_mnist.load_mnist` gives, a 28x28 uint8
-    tensor, an ``Image[L; 28 x 28]``) is reshaped by a native cast, without a Python check;
-    its null rows (made null, and counted, by the step that checked them) stay null.
+    MNIST pixels are reshaped (see :func:`~daft_mnist.image_2d`). Each row is checked once
+    per pipeline: a column whose type already proves it valid (``FixedSizeList[UInt8; 784]``
+    as :func:`~daft_mnist.load_mnist` gives, a 28x28 uint8 tensor, an ``Image[L; 28 x 28]``)
+    is reshaped by a native cast, without a Python check; its null rows (made null, and
+    counted, by the step that checked them) stay null.
+
+    Pictures of any other size or mode (an ``Image`` column from
+    :func:`~daft_mnist.load_images` or ``decode_image()``, uint8 tensors of another shape)
+    are prepared the way MNIST was made, by :func:`~daft_mnist.mnist_style`: a picture with
+    no digit (a blank page) gets a null tensor, its reason logged and counted.
 
     Args:
         df: Input frame.
-        column: Column of 784-pixel lists.
+        image: Column of 784-pixel lists, 28x28 tensors or images, or pictures of any size
+            and mode.
         output: Name of the new column.
         on_error: ``"raise"`` or ``"null"`` (bad rows kept with a null tensor, and counted).
 
@@ -50,12 +57,16 @@ def add_image_2d(
 
     from daft_mnist._columns import proves_valid_pixels
     from daft_mnist.images import image_2d
+    from daft_mnist.preparation import mnist_style, needs_styling
 
     check_on_error(on_error)
-    require_columns(df, [column])
-    if proves_valid_pixels(df.schema()[column].dtype):
-        return df.with_column(output, col(column).cast(DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH))))
-    return df.with_column(output, image_2d(col(column), on_error=on_error))
+    require_columns(df, [image])
+    dtype = df.schema()[image].dtype
+    if proves_valid_pixels(dtype):
+        return df.with_column(output, col(image).cast(DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH))))
+    if needs_styling(dtype):
+        return df.with_column(output, mnist_style(col(image), on_error=on_error))
+    return df.with_column(output, image_2d(col(image), on_error=on_error))
 
 
 def _to_pil_batch(images: Any, on_error: str = "raise", trusted: bool = False) -> Any:
@@ -86,12 +97,12 @@ def _to_pil_batch(images: Any, on_error: str = "raise", trusted: bool = False) -
 def add_pil_image(
     df: daft.DataFrame,
     *,
-    column: str = "image_2d",
+    image: str = "image_2d",
     output: str = "pil_image",
     as_pil: bool = False,
     on_error: OnError = "raise",
 ) -> daft.DataFrame:
-    """Add ``output``: ``column`` rendered as a grayscale 28x28 image.
+    """Add ``output``: ``image`` rendered as a grayscale 28x28 image.
 
     By default a native Daft ``Image[L; 28 x 28]`` column, which notebooks show as
     thumbnails and which stays in Arrow memory. ``as_pil=True`` gives real ``PIL.Image``
@@ -104,7 +115,7 @@ def add_pil_image(
 
     Args:
         df: Input frame.
-        column: A 28x28 tensor column (from :func:`add_image_2d`) or 784-pixel lists.
+        image: A 28x28 tensor column (from :func:`add_image_2d`) or 784-pixel lists.
         output: Name of the new column.
         as_pil: Return ``PIL.Image.Image`` objects instead of a Daft Image column.
         on_error: ``"raise"`` (default) fails on a malformed row; ``"null"`` gives a null
@@ -127,18 +138,18 @@ def add_pil_image(
     from daft_mnist.images import to_image
 
     check_on_error(on_error)
-    require_columns(df, [column])
-    trusted = proves_valid_pixels(df.schema()[column].dtype)
+    require_columns(df, [image])
+    trusted = proves_valid_pixels(df.schema()[image].dtype)
     if not as_pil:
         if trusted:
-            return df.with_column(output, col(column).cast(DataType.image("L", HEIGHT, WIDTH)))
-        return df.with_column(output, to_image(col(column), on_error=on_error))
+            return df.with_column(output, col(image).cast(DataType.image("L", HEIGHT, WIDTH)))
+        return df.with_column(output, to_image(col(image), on_error=on_error))
 
     @daft.func.batch(return_dtype=DataType.python(), use_process=False)
     def to_pil(images: daft.Series) -> Any:
         return _to_pil_batch(images, on_error, trusted)
 
-    return df.with_column(output, to_pil(col(column)))
+    return df.with_column(output, to_pil(col(image)))
 
 
 def classify(

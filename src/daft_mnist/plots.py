@@ -1,6 +1,6 @@
-"""Pictures of the results as ``PIL.Image`` objects: a captioned grid of digits and a confusion matrix.
+"""Pictures of the results as ``PIL.Image`` objects: captioned grids of digits and a confusion matrix.
 
-Both functions take any DataFrame (lazy or collected), run only the small query they need
+The functions take any DataFrame (lazy or collected), run only the small query they need
 (at most ``limit`` rows for the grid; a 10x10 aggregation for the matrix) and draw with
 pillow alone, so notebooks show the returned image inline and scripts call ``.save(path)``.
 PIL is imported when a picture is drawn, never at ``import daft_mnist``.
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import daft
     from PIL import Image
 
-__all__ = ["IMAGE_COLUMNS", "PREDICTION_COLUMN", "plot_confusion_matrix", "plot_digits"]
+__all__ = ["IMAGE_COLUMNS", "PREDICTION_COLUMN", "plot_confusion_matrix", "plot_digits", "plot_prepared"]
 
 IMAGE_COLUMNS = ("image_2d", "pil_image", "image")
 """Where :func:`plot_digits` looks for images by default, in this order (the helpers' output names)."""
@@ -189,6 +189,147 @@ def plot_digits(
         if texts[i]:
             tw, _ = _text_size(draw, texts[i], font)
             draw.text((x0 + (cell_w - tw) // 2, y0 + pad + _SIDE * scale + pad), texts[i], fill=0, font=font)
+    return out
+
+
+def _thumbnail(value: Any, size: int) -> Image.Image:
+    """A picture of any size and mode (array or ``PIL.Image``) fitted into ``size`` x ``size``, RGB."""
+    from PIL import Image
+
+    if isinstance(value, Image.Image):
+        picture = value
+    else:
+        arr = np.asarray(value)
+        if arr.ndim == 3 and arr.shape[2] in (1, 2):
+            arr = arr[..., 0]  # L, or LA without its alpha
+        picture = Image.fromarray(np.ascontiguousarray(arr.astype(np.uint8, copy=False)))
+    if picture.mode in ("RGBA", "LA", "PA") or (picture.mode == "P" and "transparency" in picture.info):
+        canvas = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+        picture = Image.alpha_composite(canvas, picture.convert("RGBA"))
+    picture = picture.convert("RGB")
+    w, h = picture.size
+    ratio = size / max(w, h, 1)
+    shape = (max(1, round(w * ratio)), max(1, round(h * ratio)))
+    resample = Image.Resampling.NEAREST if ratio > 1 else Image.Resampling.BOX
+    return picture.resize(shape, resample)
+
+
+def plot_prepared(
+    df: daft.DataFrame,
+    *,
+    original: str = "image",
+    prepared: str = "image_2d",
+    label: str | None = "label",
+    prediction: str | None = "auto",
+    name: str | None = "path",
+    limit: int = 50,
+    columns: int = 5,
+    size: int = 84,
+) -> Image.Image:
+    """Draw each picture beside the 28x28 digit it was prepared into, captioned, as a grid.
+
+    What :func:`~daft_mnist.mnist_style` (or :func:`~daft_mnist.add_image_2d` on an ``Image``
+    column) made of a photo, scan or drawing: the original, fitted into ``size`` pixels, and
+    the prepared digit, white on black as in MNIST, scaled to the same size. Captions give
+    ``"true 7 / pred 2"`` and the file's name; a picture with no digit shows an empty frame
+    captioned ``no digit``.
+
+    Args:
+        df: A frame with both image columns, e.g. ``add_image_2d(load_images(folder))`` or its
+            mistakes (:func:`~daft_mnist.misclassified`); only ``limit`` rows are read.
+        original: Column of the original pictures (a Daft ``Image`` of any size and mode,
+            uint8 arrays or ``PIL.Image`` objects).
+        prepared: Column of the prepared digits (28x28 tensors or images, 784-pixel lists).
+        label: Column of true labels shown in captions, or ``None`` (also when absent).
+        prediction: Column of predictions shown in captions, or ``None``. ``"auto"``
+            (default): ``model_classification`` when the frame has it.
+        name: Column of file paths whose last part is shown under each cell, or ``None``
+            (also when absent).
+        limit: At most this many pictures are drawn (in the frame's order).
+        columns: Pairs per row of the grid.
+        size: Side of each of the two squares of a pair, in pixels.
+
+    Returns:
+        An RGB ``PIL.Image.Image``. An empty frame gives a small image saying so.
+
+    Raises:
+        ValueError: ``original`` or ``prepared`` is missing, or ``limit``/``columns``/``size``
+            is not a positive integer (``size`` at least 28).
+
+    Examples:
+        >>> import daft, numpy as np
+        >>> from daft_mnist import add_image_2d
+        >>> from daft_mnist.plots import plot_prepared
+        >>> page = np.full((90, 60, 3), 230, np.uint8)
+        >>> page[20:70, 25:35] = 20  # a dark "1" on light paper
+        >>> df = daft.from_pydict({"image": [page], "label": [1]})
+        >>> df = add_image_2d(df.with_column("image", daft.col("image").cast(daft.DataType.image("RGB"))))
+        >>> picture = plot_prepared(df)
+        >>> picture.mode, picture.width >= 2 * 84
+        ('RGB', True)
+    """
+    from PIL import Image, ImageDraw
+
+    from daft_mnist._rules import require_columns
+
+    for what, value, least in (("limit", limit, 1), ("columns", columns, 1), ("size", size, _SIDE)):
+        if not isinstance(value, int) or value < least:
+            raise ValueError(f"{what} must be an integer of at least {least}, got {value!r}")
+    present = df.column_names
+    if prediction == "auto":
+        prediction = PREDICTION_COLUMN if PREDICTION_COLUMN in present else None
+    label = label if label in present else None
+    name = name if name in present else None
+    require_columns(df, [original, prepared] + [c for c in (prediction,) if c is not None])
+    wanted = [c for c in (original, prepared, label, prediction, name) if c is not None]
+    data = df.select(*wanted).limit(limit).to_pydict()
+    n = len(data[original])
+
+    def lines_of(i: int) -> list[str]:
+        parts = []
+        if label is not None:
+            parts.append(f"true {data[label][i]}")
+        if prediction is not None:
+            parts.append(f"pred {data[prediction][i]}")
+        out = [" / ".join(parts)] if parts else []
+        if data[prepared][i] is None:
+            out.append("no digit")
+        if name is not None and data[name][i] is not None:
+            base = str(data[name][i]).rstrip("/").rsplit("/", 1)[-1]
+            out.append(base if len(base) <= 24 else base[:11] + ".." + base[-11:])
+        return out
+
+    font = _font(max(10, size // 7))
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    texts = [lines_of(i) for i in range(n)]
+    line_h = max([_text_size(probe, s, font)[1] for ls in texts for s in ls] or [0]) + 3
+    pad = 6
+    cell_w = 2 * size + 3 * pad
+    cell_h = size + 2 * pad + line_h * max([len(ls) for ls in texts] or [0])
+    if n == 0:
+        empty = Image.new("RGB", (cell_w, size // 2), color=(255, 255, 255))
+        ImageDraw.Draw(empty).text((pad, pad), "no rows", fill=(0, 0, 0), font=font)
+        return empty
+    cols = min(columns, n)
+    out = Image.new("RGB", (cols * cell_w, -(-n // cols) * cell_h), color=(255, 255, 255))
+    draw = ImageDraw.Draw(out)
+    for i in range(n):
+        x0, y0 = (i % cols) * cell_w + pad, (i // cols) * cell_h + pad
+        draw.rectangle((x0 - 1, y0 - 1, x0 + size, y0 + size), outline=(200, 200, 200))
+        if data[original][i] is not None:
+            thumb = _thumbnail(data[original][i], size)
+            out.paste(thumb, (x0 + (size - thumb.width) // 2, y0 + (size - thumb.height) // 2))
+        digit = np.zeros((_SIDE, _SIDE), dtype=np.uint8)
+        if data[prepared][i] is not None:
+            digit = np.asarray(data[prepared][i], dtype=np.uint8).reshape(_SIDE, _SIDE)
+        big = Image.fromarray(digit, mode="L").resize((size, size), Image.Resampling.NEAREST)
+        out.paste(big.convert("RGB"), (x0 + size + pad, y0))
+        for k, line in enumerate(texts[i]):
+            tw, _ = _text_size(draw, line, font)
+            fill = (180, 0, 0) if k == 0 and prediction is not None and label is not None else (0, 0, 0)
+            if k == 0 and label is not None and prediction is not None and data[label][i] == data[prediction][i]:
+                fill = (0, 0, 0)
+            draw.text((x0 + (2 * size + pad - tw) // 2, y0 + size + pad + k * line_h), line, fill=fill, font=font)
     return out
 
 

@@ -88,15 +88,23 @@ def _fixed_shape(dtype: Any) -> tuple[int, ...] | None:
 def needs_styling(dtype: Any) -> bool:
     """Whether a column of this Daft type holds pictures to prepare, not MNIST pixels.
 
-    Images of any size or mode and uint8 tensors of any shape other than 28x28 need
-    :func:`mnist_style`; 784-pixel lists, ``Tensor[UInt8; [28, 28]]`` and ``Image[L; 28 x 28]``
-    are MNIST pixels already and keep their exact path.
+    Images of any size or mode other than ``Image[L; 28 x 28]``, and fixed-shape uint8
+    tensors of pictures (``[H, W]`` other than ``[28, 28]``, or ``[H, W, C]`` with 1, 3 or 4
+    channels) need :func:`mnist_style`. Everything else keeps the MNIST path, where it is
+    checked as 784 pixels: 784-pixel lists, ``Tensor[UInt8; [28, 28]]``, ``Image[L; 28 x 28]``,
+    and variable-shape tensors (``daft.from_pydict`` of numpy arrays gives one; its rows may
+    be flat 784-pixel vectors: cast pictures to ``Image`` to have them prepared).
     """
     from daft import DataType
 
     if dtype in (DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH)), DataType.image("L", HEIGHT, WIDTH)):
         return False
-    return bool(dtype.is_image() or dtype.is_fixed_shape_image() or dtype.is_tensor() or dtype.is_fixed_shape_tensor())
+    if dtype.is_image() or dtype.is_fixed_shape_image():
+        return True
+    if dtype.is_fixed_shape_tensor() and dtype.dtype == DataType.uint8():
+        shape = tuple(dtype.shape)
+        return len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))
+    return False
 
 
 @dataclass(frozen=True)

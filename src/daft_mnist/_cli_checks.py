@@ -1,0 +1,166 @@
+"""The command line's checks, run before any work: option values, outputs, device, weights, sources.
+
+``daft_mnist.cli`` calls these first, so that a mistake on the command line costs a second,
+not a long run: output paths (suffix, folder, not a directory, never an input of the command
+nor another output), the device, the weights (loaded once), and what kind of SOURCE was given
+(MNIST data for ``load_mnist``, or pictures for ``load_images``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from daft_mnist._files import display_path, is_remote, same_file
+from daft_mnist._image_files import IMAGE_SUFFIXES
+
+__all__ = [
+    "UsageError",
+    "check_device",
+    "check_weights",
+    "input_paths",
+    "is_image_source",
+    "local_files",
+    "positive_float",
+    "positive_int",
+    "writable",
+]
+
+
+class UsageError(Exception):
+    """A command line that parses but cannot work (e.g. an output folder that does not exist)."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _has_image_file(folder: Path) -> bool:
+    """Whether a folder holds (at any depth) a file read as an image, stopping at the first."""
+    for _, _, names in os.walk(folder):
+        if any(n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith(".") for n in names):
+            return True
+    return False
+
+
+def _has_any_file(folder: Path) -> bool:
+    return any(names for _, _, names in os.walk(folder))
+
+
+def is_image_source(source: str | None) -> bool:
+    """Whether SOURCE means pictures (read by ``load_images``) rather than MNIST data (``load_mnist``).
+
+    Pictures: a name ending in an image suffix (a file, a glob such as ``scans/*.png``, a URL),
+    or a local folder holding image files at any depth (``<label>/`` folders included) or no
+    file at all (``load_images`` then says that it found none). A folder of IDX files, JSON
+    and Parquet files are MNIST data.
+    """
+    if source is None:
+        return False
+    if source.lower().endswith(IMAGE_SUFFIXES):
+        return True
+    if is_remote(source):
+        return False
+    folder = Path(source.removeprefix("file://")).expanduser()
+    return folder.is_dir() and (_has_image_file(folder) or not _has_any_file(folder))
+
+
+def local_files(source: str | None) -> list[Path]:
+    """The local files a source argument reads (an IDX folder's files, an image folder's pictures
+    at any depth, a local glob's matches); none for a URL."""
+    if source is None or is_remote(source):
+        return []
+    p = Path(source.removeprefix("file://")).expanduser()
+    if p.is_dir():
+        if is_image_source(source):
+            return [Path(root, name) for root, _, names in os.walk(p) for name in names]
+        return [f for f in p.iterdir() if f.is_file()]
+    if not p.exists() and any(c in str(p) for c in "*?["):
+        return [Path(f) for f in glob.glob(str(p), recursive=True)]
+    return [p]
+
+
+def input_paths(args: argparse.Namespace) -> list[Path]:
+    """Every local file the command reads: its sources (the default ones too) and its weights."""
+    from daft_mnist.io import default_source
+
+    if args.command == "train":
+        sources = [args.source or default_source("train"), args.test or default_source("test")]
+    else:
+        sources = [args.source or default_source(args.split)]
+    weights = getattr(args, "weights", None)
+    return [f for src in [*sources, weights] for f in local_files(src)]
+
+
+def writable(
+    path: str,
+    what: str,
+    suffixes: Sequence[str] | None,
+    *,
+    inputs: Sequence[Path] = (),
+    taken: dict[str, Path] | None = None,
+) -> Path:
+    """Check before the long work that ``path`` can be written.
+
+    Its suffix is known, its folder exists, it is not a directory, it is not one of the
+    command's ``inputs`` (same path once resolved, through symlinks, or the same file
+    through a hard link), and not another output of the command (``taken``, which it joins).
+    """
+    p = Path(path).expanduser()
+    shown = display_path(path)
+    if p.is_dir():
+        raise UsageError(f"{what} {shown!r} is a directory; expected a file path")
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise UsageError(f"{what} must end with one of {', '.join(suffixes)}; got {shown!r}")
+    if not p.parent.is_dir():
+        raise UsageError(f"{what} {shown!r}: folder {display_path(str(p.parent))!r} does not exist")
+    for source in inputs:
+        if same_file(p, source):
+            raise UsageError(
+                f"{what} {shown!r} is an input of this command ({display_path(str(source))}); "
+                "refusing to write over it: choose another output path"
+            )
+    if taken is not None:
+        for other, q in taken.items():
+            if same_file(p, q):
+                raise UsageError(f"{what} {shown!r} is also given as {other}; expected a different path for each")
+        taken[what] = p
+    return p
+
+
+def check_device(device: str) -> None:
+    """An unknown or unavailable ``--device`` is a bad command line, found before any work."""
+    from daft_mnist.model import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise UsageError(f"--device: {exc}") from None
+
+
+def check_weights(args: argparse.Namespace) -> None:
+    """Load the weights once before reading any data: missing, corrupt, foreign or non-finite weights fail first."""
+    from daft_mnist.model import load_checkpoint
+    from daft_mnist.weights import resolve_weights
+
+    load_checkpoint(resolve_weights(args.weights, sha256=args.sha256))
