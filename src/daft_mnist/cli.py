@@ -7,9 +7,8 @@ Commands:
     train [SOURCE] --output PATH --epochs N: trains, writes weights and a JSON of test metrics.
     convert SOURCE OUT.parquet: the checked data written once as Parquet, for fast repeat runs.
 
-SOURCE is MNIST data (read by ``load_mnist``) or pictures of digits (read by ``load_images``
-and prepared MNIST-style): a folder of image files, ``<label>/`` folders for labels, a glob of
-image files, or one image file.
+SOURCE is MNIST data (``load_mnist``) or pictures of digits (``load_images``, prepared
+MNIST-style): a folder of image files (``<label>/`` folders give labels), a glob, or one file.
 
 A user mistake (missing file, bad option, unusable weights or data) prints one line on
 stderr and exits non-zero (2 for a bad command line, 1 otherwise), never a traceback.
