@@ -18,11 +18,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
+
+from _common import alternating_medians
 
 
 def main() -> int:
@@ -60,18 +59,11 @@ def main() -> int:
         "builders, pass-through": lambda: builders().collect(),
         "helpers, native cast": helpers,
     }
-    n = len(helpers())  # warm-up: the file scan is cached per process, imports done
-    times: dict[str, list[float]] = {name: [] for name in rows}
-    for _ in range(args.repeats):
-        for name, run in rows.items():
-            gc.collect()
-            t0 = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t0)
-    base = statistics.median(times["checked at each step"])
+    n = len(helpers())
+    medians = alternating_medians(rows, args.repeats)
+    base = medians["checked at each step"]
     print(f"load_mnist -> add_image_2d -> add_pil_image, {n} images, median of {args.repeats}:")
-    for name, ts in times.items():
-        med = statistics.median(ts)
+    for name, med in medians.items():
         print(f"  {name:<24} {med:6.3f} s  {n / med:9,.0f} images/s  {base / med:4.2f}x")
     return 0
 

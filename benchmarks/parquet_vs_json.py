@@ -19,15 +19,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import benchmark_weights
+from _common import alternating_medians, benchmark_weights
 
 
 def main() -> int:
@@ -55,26 +53,17 @@ def main() -> int:
             "end to end, JSON": end_to_end(json_source),
             "end to end, Parquet": end_to_end(parquet_source),
         }
-        for run in rows.values():  # warm-up: imports, the JSON check cache, the model
-            run()
-        times: dict[str, list[float]] = {name: [] for name in rows}
-        for _ in range(args.repeats):
-            for name, run in rows.items():
-                gc.collect()
-                t0 = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - t0)
+        medians = alternating_medians(rows, args.repeats)
         size_mib = parquet_source.stat().st_size / 2**20
 
     n = converted.num_rows
     json_mib = Path(json_source).stat().st_size / 2**20
     print(f"{n} test images, {described} weights, median of {args.repeats}, one process:")
     print(f"  convert (once)          {convert_s:6.3f} s  ({json_mib:.1f} MiB .json.gz -> {size_mib:.1f} MiB .parquet)")
-    for name, ts in times.items():
-        med = statistics.median(ts)
+    for name, med in medians.items():
         print(f"  {name:<22} {med:6.3f} s  {n / med:9,.0f} images/s")
     for what in ("load only", "end to end"):
-        ratio = statistics.median(times[f"{what}, JSON"]) / statistics.median(times[f"{what}, Parquet"])
+        ratio = medians[f"{what}, JSON"] / medians[f"{what}, Parquet"]
         print(f"  {what}: Parquet is {ratio:.2f}x JSON")
     return 0
 

@@ -174,3 +174,19 @@ def cached_files(cache: Path) -> list[Path]:
     return sorted(
         p for p in cache.rglob("*") if p.is_file() and not p.name.endswith((".lock", ".meta"))
     )
+
+
+@pytest.fixture
+def check_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rows seen by the pixel check (one entry per batch), to show what a pipeline checks."""
+    from daft_mnist import _columns
+
+    calls: list[int] = []
+    orig = _columns.check_pixels_batch
+
+    def spy(series: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(series))
+        return orig(series, *args, **kwargs)
+
+    monkeypatch.setattr(_columns, "check_pixels_batch", spy)
+    return calls

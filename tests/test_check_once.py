@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import daft
 import numpy as np
@@ -16,20 +15,6 @@ from daft_mnist import DataError, add_image_2d, add_pil_image, bad_row_count, im
 from daft_mnist import _columns as columns_mod
 
 GOOD = [7] * 784
-
-
-@pytest.fixture
-def check_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Rows seen by the pixel check (one entry per batch)."""
-    calls: list[int] = []
-    orig = columns_mod.check_pixels_batch
-
-    def spy(series: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(len(series))
-        return orig(series, *args, **kwargs)
-
-    monkeypatch.setattr(columns_mod, "check_pixels_batch", spy)
-    return calls
 
 
 def _fixed(rows: int, null_rows: tuple[int, ...] = ()) -> daft.DataFrame:

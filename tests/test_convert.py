@@ -13,25 +13,10 @@ import pytest
 
 import daft_mnist
 from daft_mnist import DataError, bad_row_count, load_mnist
-from daft_mnist import _columns as columns_mod
 from daft_mnist.cli import main
 from daft_mnist.io import ConvertResult, convert
 
 GOOD = [7] * 784
-
-
-@pytest.fixture
-def check_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Rows seen by the pixel check (one entry per batch)."""
-    calls: list[int] = []
-    orig = columns_mod.check_pixels_batch
-
-    def spy(series: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(len(series))
-        return orig(series, *args, **kwargs)
-
-    monkeypatch.setattr(columns_mod, "check_pixels_batch", spy)
-    return calls
 
 
 def _jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
