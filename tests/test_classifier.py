@@ -3,6 +3,7 @@ the helpers that chain: classify -> misclassified -> plot_digits with no extra a
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 from dataclasses import fields
@@ -190,3 +191,9 @@ def test_plot_digits_picks_the_first_image_column_present() -> None:
     assert plot_digits(inverted).tobytes() == plot_digits(df, image="image_2d").tobytes()
     with pytest.raises(ValueError, match=r"one of the image columns \['image_2d', 'pil_image', 'image'\]"):
         plot_digits(daft.from_pydict({"pixels": [[0] * 784], "label": [1]}))
+
+
+def test_classifier_weights_of_any_path_type_or_a_clear_type_error(random_weights: Path) -> None:
+    assert Classifier(weights=os.fsencode(str(random_weights))).weights == str(random_weights)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"weights must be None, a path .* got a value of type int"):
+        Classifier(weights=3)  # type: ignore[arg-type]

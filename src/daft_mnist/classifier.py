@@ -18,6 +18,7 @@ from daft_mnist._engine import PRECISIONS, ModelSpec, Precision
 from daft_mnist._files import is_remote
 from daft_mnist._rules import DEFAULT_BATCH_SIZE, OnError, check_on_error
 from daft_mnist._scheduling import check_schedulable
+from daft_mnist.weights import weights_text
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -116,7 +117,7 @@ class Classifier:
 
     def __post_init__(self) -> None:
         if self.weights is not None:
-            weights = os.fspath(self.weights)
+            weights = weights_text(self.weights)
             if not is_remote(weights):
                 weights = os.path.abspath(os.path.expanduser(weights.removeprefix("file://")))
             object.__setattr__(self, "weights", weights)
