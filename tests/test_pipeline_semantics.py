@@ -122,3 +122,43 @@ def test_a_label_column_of_strings_says_how_to_convert_it() -> None:
     df = daft.from_pydict({"label": ["1", "7"]})
     with pytest.raises(DataError, match=r"they are strings: convert them with col\('label'\)\.cast"):
         df.select(checked_labels(col("label"))).collect()
+
+
+# --- a reason for every failed row, from the loader to the classifier ---------------------------
+
+_GOOD_JSON = json.dumps(GOOD)
+_KINDS = [
+    ('{"image": [1, 2], "label": 1}', "image: expected 784 pixels, got 2", True),
+    (json.dumps({"image": [300] * 784, "label": 1}), "image: pixel value 300 is not an integer in 0-255", True),
+    (json.dumps({"image": [0.5] * 784, "label": 1}), "image: pixel value 0.5 is not an integer in 0-255", True),
+    ('{"label": 1}', "image: image is null, missing or not a list of numbers", True),
+    (f'{{"image": {_GOOD_JSON}, "label": 12}}', "label: expected an integer label 0-9, got 12", False),
+    (f'{{"image": {_GOOD_JSON}}}', "label: expected an integer label 0-9, got null", False),
+    ("not json at all", "line: not valid JSON", True),
+    ("[1, 2, 3]", "line: a JSON list, expected an object with 'image' and 'label'", True),
+    (f'{{"image": {_GOOD_JSON}, "label": true}}', "line: a JSON boolean in 'label'", False),
+    (f'{{"image": {_GOOD_JSON[:-1]}, NaN], "label": 1}}', "line: ", True),
+]
+
+
+@pytest.mark.parametrize(("line", "reason", "image_lost"), _KINDS, ids=[r for _, r, _ in _KINDS])
+def test_every_bad_row_kind_keeps_its_reason_and_the_rest_of_its_row(
+    tmp_path: Path, random_weights: Path, line: str, reason: str, image_lost: bool
+) -> None:
+    good = f'{{"image": {_GOOD_JSON}, "label": 7}}'
+    path = tmp_path / "d.json"
+    path.write_text("\n".join([good, line, good]) + "\n")
+    df = classify(add_image_2d(load_mnist(path, on_error="null")), weights=random_weights, errors=True)
+    out = df.to_pydict()
+    assert len(out["label"]) == 3
+    assert out["label"][0] == out["label"][2] == 7
+    assert out["error"][0] is None
+    assert out["error"][2] is None
+    assert out["error"][1] is not None
+    assert out["error"][1].startswith(reason)
+    if image_lost:  # the prediction's error is the loader's reason, not "image is null"
+        assert out["model_classification"][1] is None
+        assert out["model_classification_error"][1] == out["error"][1]
+    else:  # only the label was bad: the image is still classified
+        assert out["model_classification"][1] is not None
+        assert out["model_classification_error"][1] is None

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ERROR_COLUMN",
+    "LINE_ERROR",
     "check_labels_batch",
     "check_pixels_batch",
     "empty_frame",
@@ -303,6 +304,8 @@ def label_checker(
 
 ERROR_COLUMN = "error"
 """The column a loader adds under ``on_error="null"``: why the row's image or label is null."""
+LINE_ERROR = "__line_error"
+"""A raw column a reader may add: why a source line could not be read at all (it wins over the checks)."""
 
 
 def finish(
@@ -323,10 +326,18 @@ def finish(
             label_checker(on_error, "label", source, step=step, nulls_are_bad=True)(col("label")).alias("label"),
         )
     checked = _row_checker(source, step)(col("image"), col("label")).alias("__row")
-    return df.select(checked).select(
+    error = col("__row")[ERROR_COLUMN]
+    if LINE_ERROR in df.column_names:
+        from daft.functions import when
+
+        error = when(col(LINE_ERROR).not_null(), col(LINE_ERROR)).otherwise(error)
+        checked_df = df.select(checked, col(LINE_ERROR))
+    else:
+        checked_df = df.select(checked)
+    return checked_df.select(
         col("__row")["image"].alias("image"),
         col("__row")["label"].alias("label"),
-        col("__row")[ERROR_COLUMN].alias(ERROR_COLUMN),
+        error.alias(ERROR_COLUMN),
     )
 
 

@@ -20,7 +20,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daft_mnist._columns import empty_frame, finish
+from daft_mnist._columns import LINE_ERROR, empty_frame, finish
 from daft_mnist._files import daft_literal_path, is_gzip, redact_url, regular_file
 from daft_mnist._remote import cached_remote_copy, daft_io_config, short_error
 from daft_mnist._rules import MAX_REPORTED, OnError, RowCheck, label_check, pixel_check
@@ -397,20 +397,30 @@ def parse_json_line(line: str | None) -> tuple[list[float | None] | None, float 
 
 
 def read_json_lines_leniently(src: str) -> daft.DataFrame:
-    """Slow path for a file with bad lines under ``on_error="null"``: one row per non-blank line."""
+    """Slow path for a file with bad lines under ``on_error="null"``: one row per non-blank line.
+
+    A line that is not an MNIST JSON object gives a row with a null image and label, and its
+    reason in :data:`~daft_mnist._columns.LINE_ERROR` (which :func:`~daft_mnist._columns.finish`
+    turns into the row's ``error``).
+    """
     import daft
     import pyarrow as pa
     from daft import DataType, col
 
     @daft.func.batch(
-        return_dtype=DataType.struct({"image": DataType.list(DataType.float64()), "label": DataType.float64()}),
+        return_dtype=DataType.struct(
+            {"image": DataType.list(DataType.float64()), "label": DataType.float64(), LINE_ERROR: DataType.string()}
+        ),
         use_process=False,
     )
     def parse_mnist_json_lines(text: daft.Series) -> Any:
-        parsed = [parse_json_line(line) for line in text.to_pylist()]
+        lines = text.to_pylist()
+        parsed = [parse_json_line(line) for line in lines]
         images = pa.array([p for p, _ in parsed], type=pa.list_(pa.float64()))
         labels = pa.array([lab for _, lab in parsed], type=pa.float64())
-        return pa.StructArray.from_arrays([images, labels], names=["image", "label"])
+        why = [None if line is None else _line_problem(line.strip().encode(), strict=True) for line in lines]
+        reasons = pa.array([None if w is None else f"line: {w}" for w in why], type=pa.string())
+        return pa.StructArray.from_arrays([images, labels, reasons], names=["image", "label", LINE_ERROR])
 
     parsed = daft.read_text(daft_literal_path(src)).select(parse_mnist_json_lines(col("text")).alias("row"))
-    return parsed.select(col("row")["image"].alias("image"), col("row")["label"].alias("label"))
+    return parsed.select(*(col("row")[name].alias(name) for name in ("image", "label", LINE_ERROR)))
