@@ -373,7 +373,7 @@ def _row_checker(source: RowSource | None, step: str) -> Any:
     return check_mnist_rows
 
 
-def empty_frame() -> daft.DataFrame:
+def empty_frame(on_error: OnError = "raise") -> daft.DataFrame:
     """A frame with no rows and exactly the schema :func:`~daft_mnist.load_mnist` gives."""
     import daft
     import pyarrow as pa
@@ -384,4 +384,4 @@ def empty_frame() -> daft.DataFrame:
             "label": pa.array([], type=pa.int64()),
         }
     )
-    return finish(daft.from_arrow(table))
+    return finish(daft.from_arrow(table), on_error)

@@ -301,7 +301,7 @@ def load_json_local(path: Path, on_error: OnError, shown: str | None = None, str
     label = redact_url(shown or str(path))
     scan = scan_local_json(path, shown, strict=strict)
     if scan.rows == 0:
-        return empty_frame()
+        return empty_frame(on_error)
     if scan.bad_lines:
         detail = "; ".join(f"line {n}: {why}" for n, why in scan.first_bad)
         if on_error == "raise":
@@ -351,14 +351,14 @@ def load_json_remote(
     if cache:
         copy = cached_remote_copy(src, io_config, timeout)
         if copy is None:
-            return empty_frame()
+            return empty_frame(on_error)
         return load_json_local(copy, on_error, shown=src, strict=strict_json)
 
     try:
         df = daft.read_json(src, schema=mnist_schema(), io_config=io_config or daft_io_config(timeout))
     except Exception as exc:
         if "Empty JSON file" in str(exc):
-            return empty_frame()
+            return empty_frame(on_error)
         raise DataError(f"{shown}: cannot read it as gzipped JSON lines of MNIST ({short_error(exc)})") from None
     return finish(_require_json_columns(df, shown), on_error)
 

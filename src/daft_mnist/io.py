@@ -141,8 +141,10 @@ def load_mnist(
             how long it waited.
 
     Returns:
-        A lazy DataFrame with columns ``image`` (``List[UInt8; 784]``) and ``label`` (``Int64``).
-        An empty file gives an empty frame with these columns.
+        A lazy DataFrame with columns ``image`` (``List[UInt8; 784]``) and ``label`` (``Int64``);
+        with ``on_error="null"`` also ``error`` (``String``): why the row's image or label is
+        null (``"image: expected 784 pixels, got 783"``), null for good rows. An empty file
+        gives an empty frame with these columns.
 
     Raises:
         DataError: The source is missing, unreadable or not MNIST. Local files are checked
