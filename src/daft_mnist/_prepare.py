@@ -28,8 +28,11 @@ the same steps, made robust to what real pictures bring:
    bilinear when enlarging) maps the box's longest side to 20 px and the centre of mass to the
    centre of the 28x28 frame (to the nearest output pixel, as MNIST did).
 
-An MNIST image goes through (almost) unchanged. Pictures without a usable digit (blank, or ink
-everywhere) get a reason instead of pixels.
+An MNIST image goes through (almost) unchanged. Pictures without a usable digit get a reason
+instead of pixels, by one rule: a canvas too small to hold a digit (under 3 px on a side, or 5 on
+the longer one); a blank picture (no contrast at all: no channel, and not the composited grey,
+varies by :data:`_MIN_CONTRAST` levels); no clear digit (ink not above the noise, none standing out
+from the background, or ink everywhere).
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ __all__ = ["FRAME", "BOX", "WORK_MAX", "PreparedBatch", "prepare_batch", "prepar
 
 _MIN_CONTRAST = 16.0
 """Ink that differs from the background by less than this many grey levels is no ink."""
+_MIN_SIDE = 3
+_MIN_LONG_SIDE = 5
+"""A canvas with a side under :data:`_MIN_SIDE` pixels, or a longer side under
+:data:`_MIN_LONG_SIDE`, cannot hold a digit: the smallest legible bitmap digits are 3x5 pixels;
+a thinner canvas is a line (resampled, a 1xN strip would become a 20 px long sliver)."""
 _MIN_SNR = 6.0
 """Typical ink must exceed this many times the background's noise (random noise: about 4)."""
 _MAX_COVERAGE = 0.5
@@ -112,8 +120,8 @@ def prepare_batch(images: Sequence[npt.ArrayLike]) -> PreparedBatch:
     for i, img in enumerate(images):
         arr = _check_image(np.asarray(img), f"image {i}")
         arrays.append(arr)
-        if arr.shape[0] == 0 or arr.shape[1] == 0:
-            reasons[i] = f"image is empty ({arr.shape[0]}x{arr.shape[1]} pixels)"
+        reasons[i] = _shape_reason(arr.shape[0], arr.shape[1])
+        if reasons[i] is not None:
             continue
         groups.setdefault(arr.shape, []).append(i)
     for idx in groups.values():
@@ -142,8 +150,9 @@ def prepare_stack(arr: npt.ArrayLike) -> PreparedBatch:
     if a.ndim != 4 or a.shape[3] not in (1, 3, 4):
         raise ValueError(f"expected a stack of shape (N, H, W) or (N, H, W, 1|3|4), got {a.shape}")
     n, h, w = a.shape[:3]
-    if h == 0 or w == 0:
-        return PreparedBatch(np.zeros((n, FRAME, FRAME), dtype=np.uint8), [f"image is empty ({h}x{w} pixels)"] * n)
+    shape_reason = _shape_reason(h, w)
+    if shape_reason is not None:
+        return PreparedBatch(np.zeros((n, FRAME, FRAME), dtype=np.uint8), [shape_reason] * n)
     step = max(1, _CHUNK_PIXELS // (h * w))
     pixels = np.zeros((n, FRAME, FRAME), dtype=np.uint8)
     reasons: list[str | None] = []
@@ -155,6 +164,15 @@ def prepare_stack(arr: npt.ArrayLike) -> PreparedBatch:
 
 
 # --- steps -----------------------------------------------------------------------------
+
+
+def _shape_reason(h: int, w: int) -> str | None:
+    """Why an ``h`` x ``w`` canvas cannot hold a digit, whatever its pixels; ``None`` if it can."""
+    if h == 0 or w == 0:
+        return f"image is empty ({h}x{w} pixels)"
+    if min(h, w) < _MIN_SIDE or max(h, w) < _MIN_LONG_SIDE:
+        return f"image is too small to hold a digit ({h}x{w} pixels)"
+    return None
 
 
 def _check_image(arr: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uint8]:
@@ -169,9 +187,13 @@ def _check_image(arr: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uin
 
 
 def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], list[str | None]]:
+    # Blank: no contrast at all, neither in the composited grey (a fully transparent picture is
+    # all paper) nor in any channel. The channels count because compositing multiplies colour by
+    # alpha: flat colour under a flat, noisy alpha (+-6 levels each) varies by over 16 grey levels.
+    channel_range = (a.max(axis=(1, 2)).astype(np.int16) - a.min(axis=(1, 2))).max(axis=1)
     gray = gray_downscaled(a)  # large pictures a strip at a time: never a float copy of the whole
     ink = _ink_bright(gray)
-    contrast = ink.max(axis=(1, 2)) - ink.min(axis=(1, 2))
+    contrast = np.minimum(ink.max(axis=(1, 2)) - ink.min(axis=(1, 2)), channel_range)
     level = np.median(border(ink), axis=1).astype(np.float32)
     clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= _CLEAN_FRACTION
     x = _remove_background(ink, level, clean)
