@@ -686,3 +686,23 @@ def test_picture_options_are_checked_before_any_work(
     assert main([a.format(**fill) for a in argv]) == 2
     assert message in _one_error_line(capsys.readouterr().err)
     assert (folder / "digit00.png").read_bytes() == before
+
+
+def test_on_error_null_keeps_bad_rows_with_their_reason(
+    tmp_path: Path, random_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = [7] * 784
+    source = tmp_path / "d.json"
+    source.write_text(
+        "".join(json.dumps(r) + "\n" for r in [{"image": good, "label": 1}, {"image": [1, 2], "label": 2}])
+    )
+    out = tmp_path / "p.parquet"
+    assert main(["classify", str(source), "-o", str(out), "--weights", str(random_weights)]) == 1
+    assert "expected 784 pixels, got 2" in capsys.readouterr().err
+    args = ["classify", str(source), "-o", str(out), "--weights", str(random_weights), "--on-error", "null"]
+    assert main(args) == 0
+    table = pq.read_table(out).to_pydict()
+    assert table["model_classification_error"] == [None, "image: expected 784 pixels, got 2"]
+    assert table["model_classification"][1] is None
+    assert main(["evaluate", str(source), "--weights", str(random_weights), "--on-error", "null"]) == 0
+    assert "1 rows were not valid MNIST (a null prediction, counted as wrong)" in capsys.readouterr().out

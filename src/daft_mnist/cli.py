@@ -39,6 +39,7 @@ from daft_mnist._cli_checks import (
     positive_int,
     writable,
 )
+from daft_mnist._cli_output import print_report, save_image, write_table
 from daft_mnist._files import display_path, file_sha256, redact_url, write_atomically
 
 if TYPE_CHECKING:
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 PROG = "daft-mnist"
 TABLE_FORMATS = (".parquet", ".pq", ".csv")
 IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-REPORT_COLUMNS = ("label", "num_rows", "correct", "wrong", "accuracy")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,33 +64,11 @@ def _source_name(source: str | None, split: str) -> str:
 # ---------------------------------------------------------------------------- output helpers
 
 
-def _format_table(columns: dict[str, list[Any]], names: Sequence[str]) -> str:
-    def cell(v: Any) -> str:
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
-
-    cells = [[cell(v) for v in columns[n]] for n in names]
-    widths = [max([len(n)] + [len(c) for c in col]) for n, col in zip(names, cells, strict=True)]
-    lines = ["  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in zip(*cells, strict=True):
-        lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-    return "\n".join(lines)
-
-
 def _report(df: daft.DataFrame) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """Per-label columns and the overall row of a classified, materialized frame."""
     by_label = daft_mnist.accuracy_by_label(df).to_pydict()
     overall = {k: v[0] for k, v in daft_mnist.overall_accuracy(df).to_pydict().items()}
     return by_label, overall
-
-
-def _print_report(by_label: dict[str, list[Any]], overall: dict[str, Any]) -> None:
-    rows = {name: [*by_label[name], overall.get(name, "all")] for name in REPORT_COLUMNS}
-    text = _format_table(rows, REPORT_COLUMNS).splitlines()
-    # A rule above the overall row, which is labelled "all".
-    print("\n".join([*text[:-1], text[1], text[-1]]))
-    if overall.get("unlabeled"):
-        print(f"{overall['unlabeled']} rows without a label were left out of the report")
 
 
 def _require_rows(overall: dict[str, Any], source: str) -> None:
@@ -100,34 +78,16 @@ def _require_rows(overall: dict[str, Any], source: str) -> None:
         raise daft_mnist.DataError(f"no rows to evaluate in {source}{detail}")
 
 
-def _save_image(picture: Any, path: Path) -> None:
-    from PIL import Image
-
-    Image.init()
-    fmt = Image.registered_extensions()[path.suffix.lower()]
-    write_atomically(path, lambda out: picture.save(out, format=fmt))
-
-
-def _write_table(table: Any, path: Path) -> None:
-    import pyarrow.csv as pa_csv
-    import pyarrow.parquet as pq
-
-    if path.suffix.lower() == ".csv":
-        write_atomically(path, lambda out: pa_csv.write_csv(table, out))
-    else:
-        write_atomically(path, lambda out: pq.write_table(table, out))
-
-
 # ---------------------------------------------------------------------------- commands
 
 
 def _loaded(args: argparse.Namespace, source: str | None, *, need_labels: bool) -> daft.DataFrame:
     """SOURCE as a lazy frame: MNIST data, or pictures (``path``, ``image``, ``label`` if known)."""
     if not is_image_source(source):
-        return daft_mnist.load_mnist(source, split=args.split)
+        return daft_mnist.load_mnist(source, split=args.split, on_error=args.on_error)
     from daft_mnist.io import load_images
 
-    df = load_images(str(source))
+    df = load_images(str(source), on_error=args.on_error)
     if need_labels and "label" not in df.column_names:
         raise daft_mnist.DataError(
             f"evaluate needs labels: {source} holds pictures but no <label>/ folders; put each picture in "
@@ -146,6 +106,8 @@ def _classified(args: argparse.Namespace, df: daft.DataFrame, *, confidence: boo
         device=args.device,
         confidence=confidence,
         precision=args.precision,
+        on_error=args.on_error,
+        errors=args.on_error == "null",
     )
 
 
@@ -164,13 +126,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     df = df.select(*keep).collect()
     by_label, overall = _report(df)
     _require_rows(overall, _source_name(args.source, args.split))
-    _print_report(by_label, overall)
-    if pictures:
-        blank = df.where(df["model_classification"].is_null()).count_rows()
-        if blank:
-            print(f"{blank} pictures had no digit to find (a null prediction, counted as wrong)")
+    print_report(by_label, overall)
+    failed = df.where(df["model_classification"].is_null()).count_rows()
+    if failed:
+        what = "pictures had no digit to find or could not be read" if pictures else "rows were not valid MNIST"
+        print(f"{failed} {what} (a null prediction, counted as wrong)")
     if plot is not None:
-        _save_image(daft_mnist.plot_confusion_matrix(df), plot)
+        save_image(daft_mnist.plot_confusion_matrix(df), plot)
         print(f"wrote confusion matrix to {plot}")
     if mistakes is not None:
         wrong = daft_mnist.misclassified(df)
@@ -180,7 +142,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             picture = daft_mnist.plot_digits(
                 wrong, image="image_2d", prediction="model_classification", limit=args.max_mistakes
             )
-        _save_image(picture, mistakes)
+        save_image(picture, mistakes)
         shown = min(int(overall["wrong"]), args.max_mistakes)
         print(f"wrote {shown} of {overall['wrong']} misclassified digits to {mistakes}")
     return 0
@@ -213,10 +175,12 @@ def _classify(args: argparse.Namespace) -> int:
     names.append("model_classification")
     if args.confidence:
         names.append("model_classification_confidence")
+    if args.on_error == "null":
+        names.append("model_classification_error")
     table = _classified(args, df, confidence=args.confidence).select(*names).to_arrow()
     if not pictures:  # rows keep the source's order, so the id is the row's position in SOURCE
         table = table.add_column(0, "id", pa.array(range(table.num_rows), type=pa.int64()))
-    _write_table(table, output)
+    write_table(table, output)
     print(f"wrote {table.num_rows} predictions to {output}")
     return 0
 
@@ -262,7 +226,7 @@ def _train(args: argparse.Namespace) -> int:
     df = daft_mnist.classify(df, weights=output).select("label", "model_classification").collect()
     by_label, overall = _report(df)
     _require_rows(overall, _source_name(args.test, "test"))
-    _print_report(by_label, overall)
+    print_report(by_label, overall)
     report = {
         "weights": str(output),
         "sha256": file_sha256(output),
@@ -304,6 +268,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         choices=["auto", "float32", "int8"],
         default="auto",
         help="auto: int8 on CPU for calibrated weights (the bundled ones), else float32 (default: auto)",
+    )
+    p.add_argument(
+        "--on-error",
+        choices=["raise", "null"],
+        default="raise",
+        help="a malformed row or unreadable picture: raise (default: stop with a one-line error naming it) or "
+        "null (keep it with a null prediction; classify adds its reason as model_classification_error)",
     )
 
 

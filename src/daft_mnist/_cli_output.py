@@ -1,0 +1,58 @@
+"""Output helpers of the command line: the report table, pictures and prediction tables, written atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from daft_mnist._files import write_atomically
+
+__all__ = ["REPORT_COLUMNS", "format_table", "print_report", "save_image", "write_table"]
+
+REPORT_COLUMNS = ("label", "num_rows", "correct", "wrong", "accuracy")
+
+
+def format_table(columns: dict[str, list[Any]], names: Sequence[str]) -> str:
+    """``columns`` as a right-aligned text table with a header rule (floats with 4 decimals)."""
+
+    def cell(v: Any) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    cells = [[cell(v) for v in columns[n]] for n in names]
+    widths = [max([len(n)] + [len(c) for c in col]) for n, col in zip(names, cells, strict=True)]
+    lines = ["  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in zip(*cells, strict=True):
+        lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def print_report(by_label: dict[str, list[Any]], overall: dict[str, Any]) -> None:
+    """The per-label table with the overall row (``all``) below a rule, and the rows left out."""
+    rows = {name: [*by_label[name], overall.get(name, "all")] for name in REPORT_COLUMNS}
+    text = format_table(rows, REPORT_COLUMNS).splitlines()
+    # A rule above the overall row, which is labelled "all".
+    print("\n".join([*text[:-1], text[1], text[-1]]))
+    if overall.get("unlabeled"):
+        print(f"{overall['unlabeled']} rows without a label were left out of the report")
+
+
+def save_image(picture: Any, path: Path) -> None:
+    """Save a ``PIL.Image`` atomically, in the format its file name says."""
+    from PIL import Image
+
+    Image.init()
+    fmt = Image.registered_extensions()[path.suffix.lower()]
+    write_atomically(path, lambda out: picture.save(out, format=fmt))
+
+
+def write_table(table: Any, path: Path) -> None:
+    """Write an Arrow table atomically as CSV or Parquet, by the file name."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    if path.suffix.lower() == ".csv":
+        write_atomically(path, lambda out: pa_csv.write_csv(table, out))
+    else:
+        write_atomically(path, lambda out: pq.write_table(table, out))
