@@ -20,7 +20,7 @@ from typing import Any
 import daft
 from daft import col
 
-from daft_mnist import Classifier, add_image_2d, classify, load_mnist
+from daft_mnist import Classifier, add_image_2d, classify, load_mnist, row_counters
 
 PREDICTION = "model_classification"
 
@@ -105,16 +105,21 @@ def main(argv: list[str] | None = None) -> int:
         }
         out["schedule_error"] = _schedule_error(out["cluster_cpus"])
         t1 = time.perf_counter()
-        out["rows"] = rows(
-            pipeline(
-                n=args.n,
-                weights=args.weights,
-                sha256=args.sha256,
-                max_concurrency=args.max_concurrency,
-                cpus=args.cpus,
-            )
-        )
+        frame = pipeline(
+            n=args.n,
+            weights=args.weights,
+            sha256=args.sha256,
+            max_concurrency=args.max_concurrency,
+            cpus=args.cpus,
+        ).collect()
+        out["rows"] = rows(frame)
         out["pipeline_s"] = time.perf_counter() - t1
+        try:  # an actor pool (max_concurrency) keeps its UDF counters on Ray: a clear error
+            out["counters"] = row_counters(frame)
+        except ValueError as exc:
+            out["counters_error"] = str(exc)
+        # Ray tasks (no max_concurrency) bring their counters back to the driver.
+        out["task_counters"] = row_counters(pipeline(n=300, weights=args.weights, sha256=args.sha256).collect())
         if args.remote_weights:
             out["remote_rows"] = rows(
                 pipeline(n=args.remote_n, weights=args.remote_weights, sha256=args.remote_sha256, max_concurrency=1)

@@ -344,6 +344,13 @@ def test_ray_runner_matches_native(tmp_path: Path, random_weights: Path, mnist_d
     native = _native_rows(weights=str(random_weights), n=N_IMAGES)
     assert len(native["key"]) == N_IMAGES
     ties = _assert_same_rows(result["rows"], native)
+    # The classifier's Daft UDF counters reach the driver from Ray tasks: each of 300 images was
+    # classified by each of the pipeline's two class UDFs (classify and probabilities), none failed.
+    assert result["task_counters"] == {"classified": 600, "failed": 0, "abstained": 0}
+    # From an actor pool (max_concurrency) Daft 0.7.26 does not bring them back: row_counters says
+    # so instead of reporting zeros (if this fails, Daft returns them now: update row_counters).
+    assert "counters" not in result
+    assert "Ray actors" in result["counters_error"]
     assert ties <= 3, f"{ties} predictions differ by a numerical tie: more than rounding explains"
 
     # Remote weights: downloaded once into the verified cache by the workers, same predictions.

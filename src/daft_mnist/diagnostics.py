@@ -68,12 +68,16 @@ def row_counters(df: daft.DataFrame) -> dict[str, int]:
     ``stats``, where Daft puts the UDF counters), summed over the operators that classify.
     ``abstained`` counts only where ``min_confidence`` was given. Call it after ``collect()``.
 
-    With Daft 0.7.26 the counters come back on the native runner (tested) and on Ray (the Ray
-    workers' counters reach the driver's ``df.metrics``; checked by hand with a local Ray). Where
-    a runner keeps no metrics (``df.metrics`` is ``None``) this returns zeros.
+    With Daft 0.7.26 the counters come back on the native runner and from Ray tasks (both
+    tested), but not from Ray *actors*: a classifier given ``max_concurrency`` runs as an
+    actor pool on Ray, whose UDF counters Daft does not bring back to the driver. Rather than
+    report zeros for rows that were classified, this raises then; count the nulls of the
+    output columns instead. Where a runner keeps no metrics (``df.metrics`` is ``None``) this
+    returns zeros.
 
     Raises:
-        ValueError: The frame has not been materialized (``collect()`` it first).
+        ValueError: The frame has not been materialized (``collect()`` it first), or it ran a
+            UDF in Ray actors whose counters did not come back.
 
     Examples:
         >>> import daft
@@ -89,7 +93,16 @@ def row_counters(df: daft.DataFrame) -> dict[str, int]:
     if metrics is None:
         return totals
     by_name = {name: short for short, name in ROW_COUNTERS.items()}
-    for stats in metrics.to_pydict().get("stats", []):
+    table = metrics.to_pydict()
+    for kind, stats in zip(table.get("type", []), table.get("stats", []), strict=True):
+        names = {name for name, _ in stats or []}
+        if kind == "DistributedActorPoolProject" and not names & set(by_name):
+            raise ValueError(
+                "row_counters: the query ran a UDF in Ray actors (an actor pool: a classifier given "
+                "max_concurrency on the Ray runner), whose UDF counters Daft does not bring back to the "
+                "driver; the counts would be wrong. Count the null predictions (and the error column, "
+                "errors=True) of the output instead, or leave max_concurrency unset on Ray"
+            )
         for name, value in stats or []:
             if name in by_name:
                 totals[by_name[name]] += int(value["value"])
