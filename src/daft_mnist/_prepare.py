@@ -190,7 +190,10 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
     # Blank: no contrast at all, neither in the composited grey (a fully transparent picture is
     # all paper) nor in any channel. The channels count because compositing multiplies colour by
     # alpha: flat colour under a flat, noisy alpha (+-6 levels each) varies by over 16 grey levels.
-    channel_range = (a.max(axis=(1, 2)).astype(np.int16) - a.min(axis=(1, 2))).max(axis=1)
+    # (One channel at a time: numpy reduces (N, H, W) slices over (H, W) 20x faster than (N, H, W, C).)
+    channel_range = np.max(
+        [a[..., c].max(axis=(1, 2)).astype(np.int16) - a[..., c].min(axis=(1, 2)) for c in range(a.shape[3])], axis=0
+    )
     gray = gray_downscaled(a)  # large pictures a strip at a time: never a float copy of the whole
     ink = _ink_bright(gray)
     contrast = np.minimum(ink.max(axis=(1, 2)) - ink.min(axis=(1, 2)), channel_range)
