@@ -243,15 +243,14 @@ def _remove_background(
     x: npt.NDArray[np.float32], level: npt.NDArray[np.float32], clean: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.float32]:
     """Subtract the background: the border ``level`` from clean pictures, a smooth surface from
-    the others; then, in larger pictures, straight lines."""
+    the other larger ones; then straight lines."""
     h, w = x.shape[1:]
     out = np.asarray(np.maximum(x - level[:, None, None], 0.0), dtype=np.float32)
-    if min(h, w) < 48:
-        return out
-    if not clean.all():
+    if min(h, w) >= 48 and not clean.all():  # (small pictures keep their shading)
         out[~clean] = _uneven_background_removed(x[~clean])
-    # Straight grid or ruling lines, and dark picture edges: what a whole row or column has in
-    # common (its 5th percentile: a digit's stroke, even in a tight crop, leaves some of a row dark).
+    # Straight grid or ruling lines, and dark picture edges, at any size: what a whole row or
+    # column has in common (its 5th percentile: a digit's stroke, even in a tight crop, leaves
+    # some of a row dark; MNIST digits leave most of it, so they go through unchanged).
     out = np.maximum(out - np.percentile(out, 5.0, axis=2, keepdims=True), 0.0)
     out = np.maximum(out - np.percentile(out, 5.0, axis=1, keepdims=True), 0.0)
     return np.asarray(out, dtype=np.float32)
