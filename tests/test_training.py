@@ -100,3 +100,50 @@ def test_settings_that_cannot_train_are_refused_before_reading(kwargs: dict[str,
     df = daft.from_pydict({"image": [[0] * 784], "label": [1]}).where(daft.col("label") > 100)  # never read
     with pytest.raises(ValueError, match=re.escape(message)):
         train(df, **kwargs)  # type: ignore[arg-type]
+
+
+def _batch() -> torch.Tensor:
+    images, _ = random_images(64, seed=3)
+    return torch.from_numpy(images.reshape(64, 1, 28, 28)).to(torch.float32) / 255.0
+
+
+def test_stroke_augmentation_shape_range_determinism_and_change() -> None:
+    from daft_mnist._strokes import augment_strokes
+
+    x = _batch()
+    a = augment_strokes(x, torch.Generator().manual_seed(7))
+    b = augment_strokes(x, torch.Generator().manual_seed(7))
+    c = augment_strokes(x, torch.Generator().manual_seed(8))
+    assert a.shape == x.shape
+    assert a.dtype == x.dtype
+    assert float(a.min()) >= 0.0
+    assert float(a.max()) <= 1.0
+    torch.testing.assert_close(a, b, rtol=0, atol=0)  # same generator state: same batch
+    assert not torch.equal(a, c)
+    changed = (a - x).abs().flatten(1).amax(1) > 0.05
+    assert bool(changed.all())  # the affine part moves every image
+    # thickness/blur/ink changes reach a fraction of the batch, not all of it
+    ink_a, ink_x = a.flatten(1).sum(1), x.flatten(1).sum(1)
+    assert 0 < int(((ink_a / ink_x - 1).abs() > 0.15).sum()) < 64
+
+
+def test_train_with_stroke_augmentation_and_initial_weights(tmp_path: Path) -> None:
+    base = train(small_frame(), epochs=1, seed=1, batch_size=64)
+    path = tmp_path / "base.pt"
+    base.save(path)
+    a = train(
+        small_frame(), epochs=1, seed=2, batch_size=64, augment="strokes", initial_weights=path, learning_rate=1e-4
+    )
+    b = train(
+        small_frame(), epochs=1, seed=2, batch_size=64, augment="strokes", initial_weights=path, learning_rate=1e-4
+    )
+    for k, v in a.model.state_dict().items():
+        torch.testing.assert_close(b.model.state_dict()[k], v, rtol=0, atol=0)
+    assert "stroke-realistic" in a.metadata["recipe"]
+    assert "fine-tuned from base.pt" in a.metadata["recipe"]
+    assert a.metadata["augment"] == "strokes"
+    # started from the base weights: a small learning rate stays close to them
+    drift = max(float((a.model.state_dict()[k] - v).abs().max()) for k, v in base.model.state_dict().items())
+    assert drift < 0.05
+    with pytest.raises(ValueError, match="augment must be"):
+        train(small_frame(), epochs=1, augment="wobble")  # type: ignore[arg-type]

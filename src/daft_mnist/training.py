@@ -13,7 +13,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
     from daft_mnist.network import Net, Preprocessing
 
-__all__ = ["EpochStats", "TrainResult", "train", "train_arrays"]
+__all__ = ["Augment", "EpochStats", "TrainResult", "train", "train_arrays"]
+
+Augment = bool | Literal["strokes"]
+"""``True``: random affine; ``"strokes"``: stroke-realistic (see :mod:`daft_mnist._strokes`)."""
 
 CALIBRATION_IMAGES = 10_000
 """Training images (the first ones, unaugmented) used to calibrate int8 inference."""
@@ -83,7 +86,8 @@ def train(
     batch_size: int = 128,
     learning_rate: float = 3e-3,
     weight_decay: float = 1e-4,
-    augment: bool = True,
+    augment: Augment = True,
+    initial_weights: str | os.PathLike[str] | None = None,
     image: str = "image",
     label: str = "label",
     eval_df: daft.DataFrame | None = None,
@@ -103,8 +107,12 @@ def train(
         batch_size: Mini-batch size.
         learning_rate: Peak learning rate of the one-cycle schedule.
         weight_decay: AdamW weight decay.
-        augment: Apply random affine augmentation (rotation up to 10 degrees, shift up to 2
-            pixels, zoom 0.9-1.1) to training batches.
+        augment: ``True``: random affine augmentation (rotation up to 10 degrees, shift up to
+            2 pixels, zoom 0.9-1.1) of training batches; ``"strokes"``: stroke-realistic
+            augmentation (thickness, blur, ink level, shear, elastic wobble, off-centre shifts;
+            see :data:`daft_mnist._strokes.STROKES_RECIPE`); ``False``: none.
+        initial_weights: Start from this checkpoint (fine-tuning) instead of a random
+            initialization; its preprocessing contract must be the tutorial's.
         image: Name of the image column.
         label: Name of the label column.
         eval_df: Optional frame to measure accuracy on after each epoch.
@@ -130,6 +138,7 @@ def train(
         learning_rate=learning_rate,
         weight_decay=weight_decay,
         augment=augment,
+        initial_weights=initial_weights,
         eval_arrays=eval_arrays,
         num_threads=num_threads,
         progress=progress,
@@ -160,7 +169,8 @@ def train_arrays(
     batch_size: int = 128,
     learning_rate: float = 3e-3,
     weight_decay: float = 1e-4,
-    augment: bool = True,
+    augment: Augment = True,
+    initial_weights: str | os.PathLike[str] | None = None,
     eval_arrays: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None = None,
     num_threads: int | None = None,
     progress: Callable[[EpochStats], None] | None = None,
@@ -176,6 +186,7 @@ def train_arrays(
         learning_rate: See :func:`train`.
         weight_decay: See :func:`train`.
         augment: See :func:`train`.
+        initial_weights: See :func:`train`.
         eval_arrays: Optional ``(pixels, labels)`` evaluated after each epoch.
         num_threads: See :func:`train`.
         progress: See :func:`train`.
@@ -189,10 +200,13 @@ def train_arrays(
     import torch
     import torch.nn.functional as F
 
+    from daft_mnist._strokes import augment_strokes
     from daft_mnist.model import non_finite_tensors
     from daft_mnist.network import TUTORIAL_PREPROCESSING, Net
 
     _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
+    if augment not in (True, False, "strokes"):
+        raise ValueError(f"augment must be True, False or 'strokes', got {augment!r}")
     n = int(pixels.shape[0])
     if n == 0:
         raise DataError("cannot train on an empty frame: expected at least one image, got 0 rows")
@@ -211,6 +225,15 @@ def train_arrays(
     y_all = torch.from_numpy(np.array(labels, dtype=np.int64, copy=True))
 
     model = Net()
+    if initial_weights is not None:
+        from daft_mnist.model import load_checkpoint
+
+        ckpt = load_checkpoint(initial_weights)
+        if ckpt.preprocessing != prep:
+            raise DataError(
+                f"initial_weights {os.fspath(initial_weights)!r}: preprocessing {ckpt.preprocessing} is not {prep}"
+            )
+        model.load_state_dict(ckpt.state_dict)
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(n / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -228,7 +251,9 @@ def train_arrays(
         for i in range(steps_per_epoch):
             idx = order[i * batch_size : (i + 1) * batch_size]
             xb = x_all[idx].to(torch.float32).mul_(prep.scale)
-            if augment:
+            if augment == "strokes":
+                xb = augment_strokes(xb, gen)
+            elif augment:
                 xb = _augment(xb, gen)
             xb = (xb - mean) / std
             yb = y_all[idx]
@@ -265,7 +290,7 @@ def train_arrays(
     # Activation ranges for int8 inference, from the (unaugmented) training images.
     calibration = calibrate_int8(model, x_all[:CALIBRATION_IMAGES].reshape(-1, prep.height * prep.width).numpy())
     metadata: dict[str, Any] = {
-        "recipe": "AdamW + OneCycleLR, random affine augmentation" if augment else "AdamW + OneCycleLR",
+        "recipe": _recipe(augment, initial_weights),
         "epochs": epochs,
         "seed": seed,
         "batch_size": batch_size,
@@ -284,6 +309,19 @@ def train_arrays(
         "int8_calibration_data": f"the first {calibration.images} training images",
     }
     return TrainResult(model=model, preprocessing=prep, history=history, metadata=metadata)
+
+
+def _recipe(augment: Augment, initial_weights: str | os.PathLike[str] | None) -> str:
+    from daft_mnist._strokes import STROKES_RECIPE
+
+    recipe = "AdamW + OneCycleLR"
+    if augment == "strokes":
+        recipe += f", stroke-realistic augmentation: {STROKES_RECIPE}"
+    elif augment:
+        recipe += ", random affine augmentation"
+    if initial_weights is not None:
+        recipe += f", fine-tuned from {os.path.basename(os.fspath(initial_weights))}"
+    return recipe
 
 
 def _check_hyperparameters(*, epochs: int, batch_size: int, learning_rate: float, weight_decay: float) -> None:
