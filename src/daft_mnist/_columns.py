@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "apply_on_error",
     "ERROR_COLUMN",
     "LINE_ERROR",
     "check_labels_batch",
@@ -98,11 +99,12 @@ _C = TypeVar("_C", bound=RowCheck)
 
 _WHAT = {
     "image": ("rows are not valid MNIST images", "pass on_error='null' to keep going with null for those rows"),
+    "prediction": ("rows are not valid MNIST images", "pass on_error='null' to give them a null prediction"),
     "label": ("labels are invalid", "pass on_error='null' to keep those rows with a null label"),
 }
 
 
-def _apply(
+def apply_on_error(
     check: _C,
     raw: pa.Array,
     on_error: str,
@@ -114,6 +116,8 @@ def _apply(
 ) -> tuple[npt.NDArray[np.bool_], _C]:
     """The ``on_error`` rule for one checked batch: raise naming ``step``, or count; the rows to null.
 
+    ``field``: ``"image"`` or ``"label"`` (a column check), or ``"prediction"`` (the classifier).
+
     A null row is not malformed (it stays null, uncounted) unless ``nulls_are_bad`` (a loader,
     for which a null is a missing value).
     """
@@ -123,7 +127,7 @@ def _apply(
     if check.any():
         if on_error == "raise":
             what, advice = _WHAT[field]
-            lines = source.first_bad(field) if source is not None else ""
+            lines = source.first_bad(field) if source is not None and field != "prediction" else ""
             raise DataError(
                 f"{step}: column {column!r}: {check.count} of {len(check)} {what} ({check.summary()}){lines}; {advice}"
             )
@@ -217,22 +221,15 @@ def check_pixels_batch(
         return raw if raw.type == out_type else raw.cast(out_type)
     n = len(raw)
     check = pixel_check(raw, column, NUM_PIXELS)
-    bad, check = _apply(check, raw, on_error, column, source, step, nulls_are_bad, "image")
+    bad, check = apply_on_error(check, raw, on_error, column, source, step, nulls_are_bad, "image")
     if reasons is not None:
         _fill_reasons(reasons, check)
     if not bad.any():
-        values = check.values
-        if pa.types.is_fixed_size_list(raw.type) and pa.types.is_uint8(values.type):
+        if pa.types.is_fixed_size_list(raw.type) and pa.types.is_uint8(check.values.type):
             return raw if raw.type == out_type else raw.cast(out_type)
-        flat_u8 = pa.array(np.asarray(values.to_numpy(zero_copy_only=False)).astype(np.uint8), type=pa.uint8())
-        return pa.FixedSizeListArray.from_arrays(flat_u8, NUM_PIXELS)
-    flat_all = np.nan_to_num(np.asarray(check.values.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64))
+        return pa.FixedSizeListArray.from_arrays(pa.array(check.rows().reshape(-1), type=pa.uint8()), NUM_PIXELS)
     full = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
-    if check.lengths is None:
-        full[~bad] = flat_all.reshape(n, NUM_PIXELS)[~bad].astype(np.uint8)
-    else:
-        keep = np.repeat(~bad, np.where(check.lengths > 0, check.lengths, 0))
-        full[~bad] = flat_all[keep].reshape(-1, NUM_PIXELS).astype(np.uint8)
+    full[~bad] = check.rows(~bad)
     return pa.FixedSizeListArray.from_arrays(
         pa.array(full.reshape(-1), type=pa.uint8()), NUM_PIXELS, mask=pa.array(bad)
     )
@@ -274,7 +271,7 @@ def check_labels_batch(
 
     raw = unwrap(series.to_arrow())
     check = label_check(raw, column)
-    bad, check = _apply(check, raw, on_error, column, source, step, nulls_are_bad, "label")
+    bad, check = apply_on_error(check, raw, on_error, column, source, step, nulls_are_bad, "label")
     if reasons is not None:
         _fill_reasons(reasons, check)
     out = np.where(bad, 0, check.numbers).astype(np.int64)

@@ -254,6 +254,22 @@ class PixelCheck(RowCheck):
     values: Any = None
     lengths: npt.NDArray[np.int64] | None = None
 
+    def rows(self, keep: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.uint8]:
+        """The pixels of the ``keep`` rows (default: every row) as uint8 ``(k, expected)``, from
+        the values this check read: nothing is checked or read again. uint8 input of whole rows
+        is a view, not a copy. The kept rows must be good ones."""
+        n = len(self.bad)
+        values = self.values.fill_null(0) if self.values.null_count else self.values
+        flat = np.asarray(values.to_numpy(zero_copy_only=False))
+        if self.lengths is None:
+            whole = flat.reshape(n, self.expected)
+            picked = whole if keep is None else whole[keep]
+        else:
+            mine = np.where(self.lengths > 0, self.lengths, 0)
+            picked = (flat if keep is None else flat[np.repeat(keep, mine)]).reshape(-1, self.expected)
+        out: npt.NDArray[np.uint8] = picked if picked.dtype == np.uint8 else np.nan_to_num(picked).astype(np.uint8)
+        return out
+
 
 @dataclass(frozen=True)
 class LabelCheck(RowCheck):
@@ -350,8 +366,7 @@ def pixels_to_numpy(arr: pa.Array | pa.ChunkedArray, *, column: str = "image") -
         raise DataError(f"column {column!r}: {check.count} of {n} rows are not valid MNIST images ({check.summary()})")
     if n == 0:
         return np.empty((0, NUM_PIXELS), dtype=np.uint8)
-    v = check.values.to_numpy(zero_copy_only=False)
-    return np.ascontiguousarray(v, dtype=np.uint8).reshape(n, NUM_PIXELS)
+    return np.ascontiguousarray(check.rows())
 
 
 def label_check(arr: pa.Array | pa.ChunkedArray, column: str) -> LabelCheck:
@@ -394,5 +409,3 @@ def require_columns(df: daft.DataFrame, names: Iterable[str]) -> None:
     missing = [n for n in names if n not in have]
     if missing:
         raise ValueError(f"expected column(s) {missing} in the DataFrame, got columns {have}")
-
-

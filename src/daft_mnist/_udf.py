@@ -25,11 +25,10 @@ import numpy.typing as npt
 from daft import DataType
 
 from daft_mnist._certainty import answered, certainty, details_dtype
-from daft_mnist._columns import not_pixels_error
+from daft_mnist._columns import apply_on_error, not_pixels_error
 from daft_mnist._engine import EMBEDDING_SIZE, ModelSpec, get_model
-from daft_mnist._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, pixels_to_numpy, unwrap
-from daft_mnist.diagnostics import ROW_COUNTERS, record_bad_rows
-from daft_mnist.errors import DataError
+from daft_mnist._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, unwrap
+from daft_mnist.diagnostics import ROW_COUNTERS
 from daft_mnist.preparation import checked_styles, needs_styling
 
 __all__ = [
@@ -161,14 +160,14 @@ def batch_rows(images: daft.Series, on_error: OnError, step: str = "classify_dig
     whatever ``on_error`` says, and is not counted again (the step that made it null
     reported it). A malformed image (wrong length, a pixel outside 0-255) raises under
     ``"raise"``, naming ``step``; under ``"null"`` it gets a null result and is logged and
-    counted. A column valid by its type (28x28 uint8 tensors or images, ``List[UInt8;
-    784]``) is not checked again. Pictures of any other size or mode (``Image`` columns,
+    counted. The pixels come from the one check (no second pass); a column valid by its type
+    (28x28 uint8 tensors or images, ``List[UInt8; 784]``) costs that check a look at its nulls,
+    not a scan of its values. Pictures of any other size or mode (``Image`` columns,
     uint8 tensors of other shapes) are prepared as MNIST digits first (:func:`_styled_rows`).
 
     Raises:
         DataError: With ``on_error="raise"``, a malformed image.
     """
-    import pyarrow as pa
 
     column = images.name()
     if needs_styling(images.datatype()):
@@ -178,25 +177,14 @@ def batch_rows(images: daft.Series, on_error: OnError, step: str = "classify_dig
         raise wrong_kind
     arr = unwrap(images.to_arrow())
     n = len(arr)
-    nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool) if arr.null_count else None
     check = pixel_check(arr, column, NUM_PIXELS)
-    if nulls is not None:
-        check = check.ignoring_nulls(nulls)
-    if check.any():
-        if on_error == "raise":
-            raise DataError(
-                f"{step}: column {column!r}: {check.count} of {len(check)} rows are not valid MNIST images "
-                f"({check.summary()}); pass on_error='null' to give them a null prediction"
-            )
-        record_bad_rows(column, check.count, check.described())
-    bad = check.bad if nulls is None else check.bad | nulls
+    bad, check = apply_on_error(check, arr, on_error, column, None, step, False, "prediction")
     if not bad.any():
-        return Rows(pixels_to_numpy(arr, column=column), None, [None] * n)
+        return Rows(check.rows(), None, [None] * n)
     reasons: list[str | None] = [None] * n
     for i in np.flatnonzero(bad):
-        reasons[i] = NULL_IMAGE_REASON if nulls is not None and nulls[i] else check.reason(int(i))
-    valid = ~bad
-    return Rows(pixels_to_numpy(arr.filter(pa.array(valid)), column=column), valid, reasons)
+        reasons[i] = check.reason(int(i)) or NULL_IMAGE_REASON  # a null row has no reason of its own here
+    return Rows(check.rows(~bad), ~bad, reasons)
 
 
 def _styled_rows(images: daft.Series, on_error: OnError, step: str) -> Rows:
