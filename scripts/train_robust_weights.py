@@ -15,11 +15,8 @@ each epoch (monitoring only: the last epoch's weights are kept). Default output:
 from __future__ import annotations
 
 import argparse
-import json
-import time
 
-import daft_mnist
-from daft_mnist.training import EpochStats
+from train_bundled_weights import run
 
 EPOCHS = 4
 SEED = 12
@@ -34,34 +31,16 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
     args = ap.parse_args()
-    epochs = args.epochs
-    train_df = daft_mnist.load_mnist(split="train")
-    test_df = daft_mnist.load_mnist(split="test")
-
-    def progress(s: EpochStats) -> None:
-        print(
-            f"epoch {s.epoch}/{epochs} loss {s.loss:.4f} train_acc {s.train_accuracy:.4f} "
-            f"test_acc {s.eval_accuracy:.4f} {s.seconds:.0f}s",
-            flush=True,
-        )
-
-    t0 = time.perf_counter()
-    result = daft_mnist.train(
-        train_df,
-        epochs=epochs,
+    command = f"python scripts/train_robust_weights.py --epochs {args.epochs} --learning-rate {args.learning_rate:g}"
+    run(
+        args.output,
+        command=command,
+        epochs=args.epochs,
         seed=SEED,
         learning_rate=args.learning_rate,
         augment=AUGMENT,
         initial_weights=args.init,
-        eval_df=test_df,
-        progress=progress,
     )
-    result.metadata["command"] = (
-        f"python scripts/train_robust_weights.py --epochs {epochs} --learning-rate {args.learning_rate:g}"
-    )
-    result.metadata["train_data"] = "mnist_handwritten_train.json.gz (60,000 images) from the data directory"
-    result.save(args.output)
-    print(json.dumps({"output": args.output, "seconds": round(time.perf_counter() - t0, 1)}))
 
 
 if __name__ == "__main__":
