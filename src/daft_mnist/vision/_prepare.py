@@ -32,7 +32,8 @@ An MNIST image goes through (almost) unchanged. Pictures without a usable digit 
 instead of pixels, by one rule: a canvas too small to hold a digit (under 3 px on a side, or 5 on
 the longer one); a blank picture (no contrast at all: no channel, and not the composited grey,
 varies by :data:`_MIN_CONTRAST` levels); no clear digit (ink not above the noise, none standing out
-from the background, or ink everywhere).
+from the background, or ink everywhere); several digits side by side (see
+:func:`~daft_mnist.vision._components.clear_digit_count`: a number is read with ``read_number``).
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist.vision._components import clear_digit_count
 from daft_mnist.vision._image_ops import (
     BOX,
     FRAME,
     WORK_MAX,
     border,
+    downscale,
     gray_downscaled,
     interp_matrix,
     max_filter,
@@ -55,9 +58,10 @@ from daft_mnist.vision._image_ops import (
     profile_span,
     resample,
     stroke_width,
+    to_gray,
 )
 
-__all__ = ["FRAME", "BOX", "WORK_MAX", "PreparedBatch", "prepare_batch", "prepare_stack"]
+__all__ = ["FRAME", "BOX", "WORK_MAX", "InkMap", "PreparedBatch", "find_ink", "prepare_batch", "prepare_stack"]
 
 _MIN_CONTRAST = 16.0
 """Ink that differs from the background by less than this many grey levels is no ink."""
@@ -163,6 +167,59 @@ def prepare_stack(arr: npt.ArrayLike) -> PreparedBatch:
     return PreparedBatch(pixels=pixels, reasons=reasons)
 
 
+@dataclass
+class InkMap:
+    """What :func:`find_ink` returns for one picture of several digits.
+
+    Attributes:
+        ink: float32 ``(h, w)`` in [0, 1]: bright ink on black, at working resolution.
+        factor: Working pixels are ``factor`` x ``factor`` blocks of the picture.
+        reason: Why the picture holds no ink to read (``None`` when it does).
+    """
+
+    ink: npt.NDArray[np.float32]
+    factor: int
+    reason: str | None
+
+
+def find_ink(image: npt.ArrayLike, *, max_height: int = 160, max_width: int = 1024) -> InkMap:
+    """The ink of a picture of a number: steps 1-5 above, at most ``max_height`` x ``max_width``
+    working pixels (numbers are wide). Whole-column lines stay (a ``1`` in a tight crop spans a
+    column: the caller tells lines from digits by their length); a digit's reasons apply."""
+    arr = _check_image(np.asarray(image), "image")
+    h, w = arr.shape[:2]
+    shape_reason = _shape_reason(h, w)
+    if shape_reason is not None:
+        return InkMap(np.zeros((1, 1), np.float32), 1, shape_reason)
+    a = arr[None]
+    factor = max(1, -(-h // max_height), -(-w // max_width))
+    gray = to_gray(a)
+    if factor > 1:
+        gray = downscale(gray, factor)
+    contrast = min(
+        float(gray.max() - gray.min()),
+        float(max(int(a[..., c].max()) - int(a[..., c].min()) for c in range(a.shape[3]))),
+    )
+    ink = _ink_bright(gray)
+    level = np.median(border(ink), axis=1).astype(np.float32)
+    clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= _CLEAN_FRACTION
+    x = np.asarray(np.maximum(ink - level[:, None, None], 0.0), dtype=np.float32)
+    if min(ink.shape[1:]) >= 48 and not clean[0]:
+        x = _uneven_background_removed(ink)
+    x = np.asarray(np.maximum(x - np.percentile(x, 5.0, axis=2, keepdims=True), 0.0), dtype=np.float32)
+    y, coverage, snr = _stretch(x, clean)
+    reason: str | None = None
+    if contrast < _MIN_CONTRAST:
+        reason = "image is blank (no ink)"
+    elif snr[0] < _MIN_SNR and min(y.shape[1:]) >= 48:
+        reason = f"image has no clear digit: the ink is only {snr[0]:.1f}x the background's noise"
+    elif not (y[0] > 0.5).any():
+        reason = "image has no clear digit: no ink stands out from the background"
+    elif coverage[0] > _MAX_COVERAGE:
+        reason = f"image has no clear digit: ink covers {coverage[0]:.0%} of the picture"
+    return InkMap(y[0], factor, reason)
+
+
 # --- steps -----------------------------------------------------------------------------
 
 
@@ -202,6 +259,8 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
     x = _remove_background(ink, level, clean)
     y, coverage, snr = _stretch(x, clean)
     y = _drop_specks(y)
+    # Several digits side by side are not one digit (28x28 inputs are digits by contract).
+    several = [0 if y.shape[1:] == (FRAME, FRAME) else clear_digit_count(y[i]) for i in range(len(y))]
     y = _normalize_strokes(y)
     y0, y1, x0, x1 = _ink_box(y)
     out = resample(y, y0, y1, x0, x1)
@@ -216,6 +275,8 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
             reason = "image has no clear digit: no ink stands out from the background"
         elif coverage[i] > _MAX_COVERAGE:
             reason = f"image has no clear digit: ink covers {coverage[i]:.0%} of the picture"
+        elif several[i] > 1:
+            reason = f"{several[i]} digits found: read it with read_number"
         reasons.append(reason)
     bad = np.array([r is not None for r in reasons], dtype=bool)
     out[bad] = 0
