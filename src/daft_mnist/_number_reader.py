@@ -23,7 +23,16 @@ from daft_mnist.model._whole import whole_digit_scores
 from daft_mnist.vision._prepare import prepare_batch, prepare_stack
 from daft_mnist.vision._segment import Candidates, candidates, decode
 
-__all__ = ["ALTERNATIVES", "Digit", "NumberResult", "as_picture", "read_batch"]
+__all__ = [
+    "ALTERNATIVES",
+    "Digit",
+    "NumberResult",
+    "Scores",
+    "as_picture",
+    "edit_distance",
+    "read_batch",
+    "score_numbers",
+]
 
 ALTERNATIVES = 3
 """How many other readings ``details`` lists."""
@@ -170,3 +179,57 @@ def _as_classified(
         result.digits = [Digit(digit, conf, old.x0, old.y0, old.x1, old.y1)]
         result.number, result.confidence = str(digit), conf
         result.alternatives = _alternatives(logp[row : row + 1], [digit], ALTERNATIVES)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance between two digit strings (insertions, deletions, substitutions)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+@dataclass
+class Scores:
+    """How well numbers were read against their labels.
+
+    Attributes:
+        count: Numbers scored.
+        exact: Numbers read exactly (an unread number is wrong).
+        digit_errors: Edits (digits inserted, deleted or changed) to turn the readings into the labels.
+        digits: Digits in the labels.
+        by_length: Per label length: ``(count, exact)``.
+    """
+
+    count: int = 0
+    exact: int = 0
+    digit_errors: int = 0
+    digits: int = 0
+    by_length: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def exact_rate(self) -> float:
+        """Fraction of numbers read exactly."""
+        return self.exact / self.count if self.count else 0.0
+
+    @property
+    def digit_error_rate(self) -> float:
+        """Edits per label digit."""
+        return self.digit_errors / self.digits if self.digits else 0.0
+
+
+def score_numbers(labels: Sequence[str], readings: Sequence[str | None]) -> Scores:
+    """Exact-match and digit error rates of ``readings`` against ``labels`` (by label length too)."""
+    s = Scores()
+    for truth, read in zip(labels, readings, strict=True):
+        ok = read == truth
+        s.count += 1
+        s.exact += ok
+        s.digits += len(truth)
+        s.digit_errors += edit_distance(truth, read or "")
+        n, e = s.by_length.get(len(truth), (0, 0))
+        s.by_length[len(truth)] = (n + 1, e + ok)
+    return s
