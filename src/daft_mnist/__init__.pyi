@@ -46,6 +46,8 @@ from daft_mnist.model.quantize import Int8Calibration as Int8Calibration
 from daft_mnist.model.quantize import calibrate_int8 as calibrate_int8
 from daft_mnist.model.weights import resolve_weights as resolve_weights
 from daft_mnist.neighbours import nearest as nearest
+from daft_mnist.numbers import read_number as read_number
+from daft_mnist.numbers import read_numbers as read_numbers
 from daft_mnist.plots import plot_confusion_matrix as plot_confusion_matrix
 from daft_mnist.plots import plot_digits as plot_digits
 from daft_mnist.plots import plot_prepared as plot_prepared
