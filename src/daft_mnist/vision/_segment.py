@@ -49,7 +49,7 @@ class Weights:
 
     digit: float = 0.0
     """Added per digit: above 0 favours more, shorter digits."""
-    wide: float = 8.0
+    wide: float = 4.0
     """Per digit height of width beyond :attr:`max_width`."""
     max_width: float = 1.0
     short: float = 8.0
@@ -59,7 +59,7 @@ class Weights:
     """Per digit height of empty columns inside a digit made of several atoms."""
     cut: float = 0.5
     """Per stroke crossed by a cut that separates two digits."""
-    shape: float = 0.5
+    shape: float = 1.0
     """Weight of the whole-digit score (log-probability that a candidate is one whole digit)."""
 
 
