@@ -57,7 +57,7 @@ class Weights:
     min_height: float = 0.55
     gap: float = 3.0
     """Per digit height of empty columns inside a digit made of several atoms."""
-    cut: float = 0.5
+    cut: float = 1.0
     """Per stroke crossed by a cut that separates two digits."""
     shape: float = 1.0
     """Weight of the whole-digit score (log-probability that a candidate is one whole digit)."""
@@ -201,7 +201,7 @@ def _atoms(ink: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int32], float, 
     for c in np.flatnonzero(keep).tolist():
         part = comp.labels == c
         y0, y1, x0, x1 = int(comp.y0[c]), int(comp.y1[c]), int(comp.x0[c]), int(comp.x1[c])
-        paths = _cut_paths(part[y0:y1, x0:x1], hd, stroke) if x1 - x0 >= 0.75 * hd else []
+        paths = _cut_paths(part[y0:y1, x0:x1], hd, stroke) if x1 - x0 >= 0.55 * hd else []
         left_of_prev = np.zeros((h, w), dtype=bool)
         cost_before = 0.0
         for cost, path in [*paths, (0.0, None)]:
