@@ -109,7 +109,8 @@ def test_touching_neighbours_within_tolerance() -> None:
         truths.append(truth)
     s = score_numbers(truths, read(pictures))
     print(f"touching: exact {s.exact_rate:.1%}, digit error rate {s.digit_error_rate:.1%}")
-    assert s.exact_rate >= 0.6 and s.digit_error_rate <= 0.2
+    assert s.exact_rate >= 0.6
+    assert s.digit_error_rate <= 0.2
 
 
 @SETTINGS
@@ -166,11 +167,15 @@ def test_read_number_expression_and_details() -> None:
     ).to_pydict()
     assert out["n"] == [truth, None]
     d = out["d"][0]
-    assert d["number"] == truth and d["error"] is None
-    assert len(d["digits"]) == 3 and d["confidence"] == pytest.approx(np.prod([x["confidence"] for x in d["digits"]]))
+    assert d["number"] == truth
+    assert d["error"] is None
+    assert len(d["digits"]) == 3
+    assert d["confidence"] == pytest.approx(np.prod([x["confidence"] for x in d["digits"]]))
     x0s = [x["x0"] for x in d["digits"]]
-    assert x0s == sorted(x0s) and all(0 <= x["x0"] < x["x1"] <= pic.shape[1] for x in d["digits"])
-    assert len(d["alternatives"]) == 3 and all(a["number"] != truth for a in d["alternatives"])
+    assert x0s == sorted(x0s)
+    assert all(0 <= x["x0"] < x["x1"] <= pic.shape[1] for x in d["digits"])
+    assert len(d["alternatives"]) == 3
+    assert all(a["number"] != truth for a in d["alternatives"])
     assert out["d"][1]["error"] == "image is blank (no ink)"
 
 
@@ -181,7 +186,8 @@ def test_read_numbers_adds_the_number_and_its_error_and_abstains() -> None:
     assert out["number"] == [truth, None]
     assert out["number_error"] == [None, "image is null (see the step that produced it)"]
     out = read_numbers(df, on_error="null", min_confidence=1.0).to_pydict()
-    assert out["number"] == [None, None] and out["number_error"][0].startswith("confidence ")
+    assert out["number"] == [None, None]
+    assert out["number_error"][0].startswith("confidence ")
 
 
 def test_classify_names_several_digits() -> None:
@@ -225,7 +231,8 @@ def test_cli_read_writes_numbers_and_scores_them(tmp_path: Path, capsys: pytest.
     code = main(["read", str(folder), "-o", str(out), "--labels", str(tmp_path / "labels.csv")])
     assert code == 0
     text = capsys.readouterr().out
-    assert "exact: 100.0%" in text and "digit error rate: 0.0%" in text
+    assert "exact: 100.0%" in text
+    assert "digit error rate: 0.0%" in text
     with out.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["number"] for r in rows] == [line.split(",")[1] for line in lines[1:]]

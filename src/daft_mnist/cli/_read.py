@@ -100,8 +100,11 @@ def run_read(args: argparse.Namespace) -> int:
         print(f"wrote {len(paths)} numbers to {output}")
     if labels is None:
         return 0
-    known = [(i, _label_of(p, labels)) for i, p in enumerate(paths)]
-    known = [(i, t) for i, t in known if t is not None]
+    known: list[tuple[int, str]] = []
+    for i, p in enumerate(paths):
+        label = _label_of(p, labels)
+        if label is not None:
+            known.append((i, label))
     if not known:
         raise UsageError(f"--labels {args.labels}: no picture's name is in its 'file' column")
     truth = [t for _, t in known]
