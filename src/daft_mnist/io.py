@@ -115,8 +115,10 @@ def load_mnist(
             not 784 integers in 0-255, a label that is not an integer 0-9). ``"raise"``
             (default) fails with a :class:`~daft_mnist.errors.DataError` naming the column,
             the row and the problem. ``"null"`` keeps every row: a bad image or label becomes
-            null, the rows are logged (logger ``"daft_mnist"``) and counted
-            (:func:`daft_mnist.bad_row_count`, or count the nulls); later steps keep those
+            null, the rows are logged (logger ``"daft_mnist"``), and the frame gets a ``load_error``
+            column (String) with each bad row's reason (count them with
+            :func:`daft_mnist.error_counts`; pass ``reasons="load_error"`` to
+            :func:`~daft_mnist.classify`); later steps keep those
             rows as nulls (a null image gives a null 28x28 tensor and a null prediction)
             whatever their own ``on_error``, without counting them again. File-level faults
             (a missing file, unreadable gzip, IDX files that disagree) always raise.
@@ -142,7 +144,7 @@ def load_mnist(
 
     Returns:
         A lazy DataFrame with columns ``image`` (``List[UInt8; 784]``) and ``label`` (``Int64``);
-        with ``on_error="null"`` also ``error`` (``String``): why the row's image or label is
+        with ``on_error="null"`` also ``load_error`` (``String``): why the row's image or label is
         null (``"image: expected 784 pixels, got 783"``), null for good rows. An empty file
         gives an empty frame with these columns.
 
@@ -268,7 +270,7 @@ def convert(
         out: A local ``.parquet`` (or ``.pq``) file path; its folder must exist.
         split: As in :func:`load_mnist`.
         on_error: As in :func:`load_mnist`. With ``"null"``, bad rows are written as nulls
-            (counted in :func:`daft_mnist.bad_row_count` and in the result); reading the file
+            (with their reasons in ``load_error``); reading the file
             back keeps them as nulls without counting them again.
         overwrite: Replace ``out`` if it exists (default: refuse).
         io_config: Daft IO configuration for a remote source.
