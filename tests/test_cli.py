@@ -16,6 +16,8 @@ from PIL import Image
 
 import daft_mnist
 from daft_mnist.cli import main
+from daft_mnist.model import load_model
+from daft_mnist.network import Net
 
 ROOT = Path(__file__).resolve().parents[1]
 TinyJson = Callable[..., tuple[Path, np.ndarray, np.ndarray]]
@@ -171,7 +173,7 @@ def test_train_writes_loadable_weights_and_test_metrics(
     captured = capsys.readouterr()
     assert rc == 0
     assert "2/2" in captured.err, "the epoch progress bar reached its end"
-    net = daft_mnist.load_model(output)
+    net = load_model(output)
     assert net.metadata["epochs"] == 2
     report = json.loads((tmp_path / "out" / "model.json").read_text())
     assert report["overall"]["num_rows"] == 20
@@ -349,7 +351,7 @@ def test_unusable_weights_fail_before_the_data_is_read(
 
     source, _, _ = tiny_json(n=4)
     weights = tmp_path / "w.pt"
-    state = daft_mnist.Net().state_dict()
+    state = Net().state_dict()
     if poison == "nan_weights":
         state["fc2.bias"][0] = float("nan")
         torch.save(state, weights)

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import daft_mnist
-from daft_mnist import DataError, bad_row_count, load_mnist
+from daft_mnist import DataError, load_mnist
 from daft_mnist.cli import main
+from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
 from daft_mnist.io import ConvertResult, convert
 
 GOOD = [7] * 784
@@ -72,12 +72,12 @@ def test_bad_rows_with_on_error_null_are_written_as_nulls_and_counted(tmp_path: 
         convert(source, out)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.jsonl"]
-    daft_mnist.reset_bad_row_count()
+    reset_bad_row_count()
     result = convert(source, out, on_error="null")
     assert (result.num_rows, result.null_images, result.null_labels) == (4, 2, 1)
     assert bad_row_count("image") == 2
     assert bad_row_count("label") == 1
-    daft_mnist.reset_bad_row_count()
+    reset_bad_row_count()
     got = load_mnist(out).to_pydict()  # on_error="raise": the nulls written on purpose stay nulls
     assert [i is None for i in got["image"]] == [False, True, True, False]
     assert got["label"] == [1, 2, 3, None]

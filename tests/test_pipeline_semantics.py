@@ -17,17 +17,8 @@ from daft import DataType, col
 from PIL import Image
 
 import daft_mnist
-from daft_mnist import (
-    DataError,
-    add_image_2d,
-    bad_row_count,
-    checked_labels,
-    classify,
-    image_2d,
-    load_mnist,
-    reset_bad_row_count,
-    to_image,
-)
+from daft_mnist import DataError, add_image_2d, checked_labels, classify, image_2d, load_mnist, to_image
+from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
 
 GOOD = [7] * 784
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from tests.conftest import Server, cached_files, random_images
 
-from daft_mnist import DataError, bad_row_count, load_mnist, reset_bad_row_count
+from daft_mnist import DataError, load_mnist
+from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
 
 
 def _lines(n: int, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:

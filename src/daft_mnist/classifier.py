@@ -60,6 +60,14 @@ class ClassifyOptions(ModelOptions, total=False):
     min_confidence: float | None
 
 
+def _check_model_options(options: dict[str, object], function: str) -> None:
+    """A ``TypeError`` naming the keyword arguments that are not :class:`ModelOptions`."""
+    unknown = sorted(set(options) - ModelOptions.__optional_keys__)
+    if unknown:
+        hint = " (details=True gives the confidence and the error)" if {"confidence", "errors"} & set(unknown) else ""
+        raise TypeError(f"{function}() got unexpected keyword argument(s) {unknown}{hint}")
+
+
 _NVIDIA_DRIVER = "/proc/driver/nvidia/version"
 
 
@@ -266,6 +274,7 @@ def classify_digit(
         >>> [row["error"][:30] for row in out.to_pydict()["r"]]
         ['expected 784 pixels, got 783', 'image is null before classify ']
     """
+    _check_model_options(dict(options), "classify_digit")
     classifier = Classifier(on_error=on_error, min_confidence=min_confidence, **options)
     if details:
         return classifier.details(image, reasons=reasons)
@@ -304,4 +313,5 @@ def embed_digit(image: Expression, *, on_error: OnError = "raise", **options: Un
         >>> [abs(round(d, 4)) for d in out]  # each embedding against itself
         [0.0, 0.0]
     """
+    _check_model_options(dict(options), "embed_digit")
     return Classifier(on_error=on_error, **options).embed(image)
