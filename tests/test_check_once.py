@@ -11,7 +11,7 @@ import pytest
 from daft import DataType, col
 
 from daft_mnist import DataError, add_image_2d, add_pil_image, image_2d, to_image
-from daft_mnist import _columns as columns_mod
+from daft_mnist.data import _columns as columns_mod
 from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
 
 GOOD = [7] * 784

@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 from daft_mnist import DataError, image_2d, to_image
 from daft_mnist.images import pixels_to_numpy
-from daft_mnist.network import MNIST_MEAN, MNIST_STD, TUTORIAL_PREPROCESSING, Preprocessing
+from daft_mnist.model.network import MNIST_MEAN, MNIST_STD, TUTORIAL_PREPROCESSING, Preprocessing
 
 batches = hnp.arrays(np.uint8, st.tuples(st.integers(1, 6), st.just(784)))
 daft_settings = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

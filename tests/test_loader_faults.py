@@ -20,8 +20,8 @@ from daft import col
 from tests.conftest import Server, cached_files
 
 from daft_mnist import DataError, add_image_2d, load_mnist, to_image
-from daft_mnist._files import redact_url
-from daft_mnist._image_files import load_images
+from daft_mnist.data._files import redact_url
+from daft_mnist.data._image_files import load_images
 from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
 from daft_mnist.io import read_idx
 
@@ -134,7 +134,7 @@ def test_special_files_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_gzip_bomb_line_stops_at_the_line_cap(tmp_path: Path) -> None:
-    from daft_mnist import _stream
+    from daft_mnist.data import _stream
 
     bomb = tmp_path / "bomb.json.gz"
     bomb.write_bytes(gzip.compress(b'{"image": [' + b"1," * (_stream.MAX_LINE_BYTES // 2 + 10) + b'1], "label": 1}\n'))
@@ -145,7 +145,7 @@ def test_a_gzip_bomb_line_stops_at_the_line_cap(tmp_path: Path) -> None:
 
 
 def test_the_inflated_size_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from daft_mnist import _stream
+    from daft_mnist.data import _stream
 
     monkeypatch.setattr(_stream, "MAX_INFLATED_BYTES", 10_000)
     monkeypatch.setattr(_stream.GzipStream.__init__, "__defaults__", (10_000,))

@@ -14,10 +14,10 @@ from daft import DataType, col
 from tests.conftest import random_images
 
 import daft_mnist
-from daft_mnist import _certainty as C
-from daft_mnist._engine import ModelSpec, get_model
 from daft_mnist._udf import DETAILS_DTYPE, NULL_IMAGE_REASON
 from daft_mnist.classifier import Classifier, classify_digit, embed_digit
+from daft_mnist.model import _certainty as C
+from daft_mnist.model._engine import ModelSpec, get_model
 
 NULL_REASON = NULL_IMAGE_REASON
 
@@ -72,7 +72,7 @@ def test_one_return_type_per_expression(random_weights: Path) -> None:
     assert df.select(plain.alias("p")).schema()["p"].dtype == DataType.int64()
     details = classify_digit(col("image"), details=True, weights=random_weights)
     assert df.select(details.alias("r")).schema()["r"].dtype == DETAILS_DTYPE
-    assert DETAILS_DTYPE == DataType.struct(
+    assert DataType.struct(
         {
             "prediction": DataType.int64(),
             "confidence": DataType.float32(),
@@ -83,7 +83,7 @@ def test_one_return_type_per_expression(random_weights: Path) -> None:
             "entropy": DataType.float32(),
             "error": DataType.string(),
         }
-    )
+    ) == DETAILS_DTYPE
     clf = Classifier(weights=str(random_weights))
     assert df.select(clf.details(col("image")).alias("d")).schema()["d"].dtype == DETAILS_DTYPE
     for gone in ("with_confidence", "report", "spec"):

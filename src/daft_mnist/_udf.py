@@ -5,7 +5,7 @@ row that is not run; the ``_as_*`` helpers turn results back into Arrow with nul
 :data:`MnistModel` is one ``@daft.cls`` class; its constructor takes a small frozen
 :class:`ModelRun` (the weights and how to answer), and it has one batch method per return
 type (:data:`RETURN_DTYPES`). Each instance holds one process-wide
-:class:`~daft_mnist._engine.LoadedModel` (:func:`~daft_mnist._engine.get_model`), built on the
+:class:`~daft_mnist.model._engine.LoadedModel` (:func:`~daft_mnist.model._engine.get_model`), built on the
 worker when the first batch arrives.
 
 The resources (``batch_size``, ``cpus``, ``gpus``, ``max_concurrency``) are the fields of the
@@ -24,11 +24,11 @@ import numpy as np
 import numpy.typing as npt
 from daft import DataType
 
-from daft_mnist._certainty import CertaintyBatch, answered, certainty
-from daft_mnist._columns import apply_on_error, not_pixels_error
-from daft_mnist._engine import EMBEDDING_SIZE, ModelSpec, get_model
-from daft_mnist._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, unwrap
-from daft_mnist.preparation import checked_styles, needs_styling
+from daft_mnist.data._columns import apply_on_error, needs_styling, not_pixels_error
+from daft_mnist.data._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, unwrap
+from daft_mnist.model._certainty import CertaintyBatch, answered, certainty
+from daft_mnist.model._engine import EMBEDDING_SIZE, ModelSpec, get_model
+from daft_mnist.preparation import checked_styles
 
 if TYPE_CHECKING:
     from daft import Expression
@@ -249,7 +249,7 @@ class _MnistModel:
     """The class behind :data:`MnistModel`: one model per process, shared by its instances.
 
     Confidences and probabilities are calibrated with the checkpoint's temperature
-    (:attr:`~daft_mnist._engine.LoadedModel.temperature`); the predicted digit does not depend
+    (:attr:`~daft_mnist.model._engine.LoadedModel.temperature`); the predicted digit does not depend
     on it. With ``min_confidence``, predictions less confident than it are null (abstain).
     """
 
@@ -297,7 +297,7 @@ class _MnistModel:
     @daft.method.batch(return_dtype=RETURN_DTYPES["probabilities"])
     def probabilities(self, images: daft.Series) -> Any:
         """Calibrated probabilities of the ten digits, ``Tensor[Float32; [10]]``."""
-        from daft_mnist._certainty import scaled_probabilities
+        from daft_mnist.model._certainty import scaled_probabilities
 
         rows = batch_rows(images, self.on_error)
         logp = self._scores(rows.pixels)

@@ -22,11 +22,11 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
-from daft_mnist._engine import PRECISIONS, ModelSpec, Precision
-from daft_mnist._files import is_remote
-from daft_mnist._rules import DEFAULT_BATCH_SIZE, OnError, check_on_error
 from daft_mnist._scheduling import check_schedulable
-from daft_mnist.weights import weights_text
+from daft_mnist.data._files import is_remote
+from daft_mnist.data._rules import DEFAULT_BATCH_SIZE, OnError, check_on_error
+from daft_mnist.model._engine import PRECISIONS, ModelSpec, Precision
+from daft_mnist.model.weights import weights_text
 
 if TYPE_CHECKING:
     from typing import Unpack
