@@ -38,7 +38,7 @@ def test_building_an_expression_is_free() -> None:
         "    daft_mnist.classify_digit(col('image'), details=True)\n"
         "each = (time.perf_counter() - start) / 20\n"
         "built = daft_mnist.classify(df).schema()\n"
-        "from daft_mnist._engine import model_build_count\n"
+        "from daft_mnist.model._engine import model_build_count\n"
         "print('torch' in sys.modules, model_build_count(), each < 0.05)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
