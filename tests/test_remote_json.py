@@ -100,7 +100,7 @@ def test_a_missing_remote_file_is_a_data_error(server: Server, cache: Path) -> N
     assert cached_files(cache) == []
 
 
-def test_an_incomplete_download_is_refused_and_notcached_files(server: Server, cache: Path) -> None:
+def test_an_incomplete_download_is_refused_and_not_cached(server: Server, cache: Path) -> None:
     server.files["/mnist.json.gz"] = _gz(_lines(200)[0])
     server.truncate.add("/mnist.json.gz")
     with pytest.raises(DataError, match="could not download"):
