@@ -57,6 +57,7 @@ print(after_first, peak_mib())
 """
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_over_repeated_many_batch_runs(
     mnist_dir: Path, random_weights: Path, tmp_path: Path
 ) -> None:
