@@ -9,6 +9,7 @@ from pathlib import Path
 
 import daft
 import numpy as np
+import pytest
 from daft import col
 
 from daft_mnist import Classifier, image_2d, load_mnist
