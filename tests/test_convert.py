@@ -55,7 +55,7 @@ def test_reading_the_converted_file_runs_no_pixel_check(tiny_json: Any, tmp_path
 def test_a_local_folder_or_glob_of_parquet_files_is_read_as_one_frame(tiny_json: Any, tmp_path: Path) -> None:
     """docs/ray.md's ``load_mnist(".../*.parquet")`` works on local paths too (it used to be "not found",
     and a folder of Parquet was read as IDX)."""
-    source, images, labels = tiny_json(n=12)
+    _, images, labels = tiny_json(n=12)
     folder = tmp_path / "shards"
     folder.mkdir()
     for i in range(3):
@@ -68,7 +68,7 @@ def test_a_local_folder_or_glob_of_parquet_files_is_read_as_one_frame(tiny_json:
         got = load_mnist(src).to_pydict()
         assert sorted(got["label"]) == sorted(labels.tolist()), src
         assert len(got["image"]) == 12
-    with pytest.raises(DataError, match="MNIST source not found: .*glob of Parquet files"):
+    with pytest.raises(DataError, match=r"MNIST source not found: .*glob of Parquet files"):
         load_mnist(folder / "nothing-*.parquet")
     (folder / "part-1.parquet").unlink()
     pq.write_table(pa.table({"image": [[1, 2]], "label": [3]}), folder / "part-1.parquet")
