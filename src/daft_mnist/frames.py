@@ -268,8 +268,8 @@ def classify(
             without ``details``, or an option is invalid.
 
     Examples:
-        Building the query is free; the model loads when the frame runs (``collect``,
-        ``show``, ``to_pydict``...).
+        Building the query loads no model (and, without a GPU, no torch); the model loads
+        when the frame runs (``collect``, ``show``, ``to_pydict``...).
 
         >>> import daft
         >>> from daft_mnist import add_image_2d, classify
