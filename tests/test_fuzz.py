@@ -230,3 +230,23 @@ def test_the_line_finder_and_the_batch_checks_agree(
         for r in rows
     ]
     assert [not b for b in pixel_check(table["image"].combine_chunks(), "image").bad] == image_ok
+
+
+@given(
+    numbers=st.lists(
+        st.one_of(
+            st.integers(-(10**25), 10**25),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.from_regex(r"-?[0-9]{1,22}(\.[0-9]{1,4})?([eE][+-]?[0-9]{1,4})?", fullmatch=True),
+        ),
+        max_size=30,
+    ),
+    lines=st.integers(1, 3),
+)
+def test_the_fast_number_screen_agrees_with_the_regex(numbers: list[object], lines: int) -> None:
+    """The scan's substring screen for numbers Daft's reader may not take is the regex, only faster."""
+    from daft_mnist.data._json import _SUSPECT_NUMBER, _suspect_numbers
+
+    row = b'{"image": [' + b",".join(str(n).encode() for n in numbers) + b'], "label": 7}'
+    chunk = b"\n".join([row] * lines) + b"\n"
+    assert _suspect_numbers(chunk, lines) == bool(_SUSPECT_NUMBER.search(chunk))

@@ -92,6 +92,23 @@ _SCAN_CHUNK_BYTES = SCAN_CHUNK_BYTES
 _PLAIN_CHARS = b'0123456789,.-+eE[]{}:" \t\r\n'
 _SUSPECT_NUMBER = re.compile(rb"[0-9]{19}|[eE][+-]?[0-9]{3}")
 """Numbers that may not fit Daft's reader (19+ digits, 3-digit exponents): looked at line by line."""
+_ALL_DIGITS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_SUSPECT_SHAPES = (b"0" * 19, b"e000", b"e+000", b"e-000", b"E000", b"E+000", b"E-000")
+""":data:`_SUSPECT_NUMBER` once every digit is ``0``: plain substring searches, no regex."""
+
+
+def _suspect_numbers(chunk: bytes, objects: int) -> bool:
+    """Whether ``chunk`` (``objects`` MNIST objects of number characters) may hold a :data:`_SUSPECT_NUMBER`.
+
+    The same answer as ``_SUSPECT_NUMBER.search(chunk)``, about 30 times faster: digits are
+    mapped to ``0`` by one ``bytes.translate`` and the shapes found by substring search (the
+    regex tried a 19-digit match at every digit). With no exponent at all (the only ``e`` are
+    those of the keys ``image`` and ``label``) only long numbers are looked for.
+    """
+    zeroed = chunk.translate(_ALL_DIGITS_ZERO)
+    if chunk.count(b"e") + chunk.count(b"E") == 2 * objects:
+        return _SUSPECT_SHAPES[0] in zeroed
+    return any(shape in zeroed for shape in _SUSPECT_SHAPES)
 
 
 def _plain_mnist_rows(chunk: bytes) -> int | None:
@@ -119,7 +136,7 @@ def _plain_mnist_rows(chunk: bytes) -> int | None:
         return None
     if chunk.translate(None, _PLAIN_CHARS) != b"imaglabl" * k:
         return None
-    if _SUSPECT_NUMBER.search(chunk):
+    if _suspect_numbers(chunk, k):
         return None
     return k
 
