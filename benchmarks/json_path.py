@@ -1,19 +1,18 @@
 """The JSON path's cost over a bare ``daft.read_json``: ``load_mnist`` of the gzipped test file.
 
-Rows, in one process, alternating, median of ``--repeats`` (each ``load_mnist`` row reads the
-file as for the first time: the pre-check's cache is cleared before each run):
+Rows, in one process, alternating, median of ``--repeats``; each ``load_mnist`` row reads the
+file as for the first time (the pre-check's cache is cleared before each run):
 
-1. ``bare daft.read_json``       - Daft's reader with the schema hint, nothing checked.
-2. ``load_mnist, regex screen``  - as before issue 17: the pre-check looks for numbers Daft's
-   reader may not take (19+ digits, 3-digit exponents) with one regex over each chunk.
-3. ``load_mnist``                - now: the same screen as substring searches on the chunk with
-   its digits mapped to ``0`` (``_json._suspect_numbers``; the same answers, tested).
-4. ``pre-check only`` (regex / now) - ``scan_local_json`` alone.
+1. ``bare daft.read_json``  - Daft's reader with the schema hint, nothing checked.
+2. ``load_mnist``           - pre-check, then the same reader and the per-batch checks.
+3. ``pre-check only``       - ``scan_local_json`` alone (bounded-memory streaming of the file,
+   the shape of every line).
 
-Usage::
+To compare two versions of the library, run it with each on ``PYTHONPATH`` in turn (the rows
+of one run are comparable; runs on a shared machine are not)::
 
-    python benchmarks/json_path.py              # 7 repeats
-    python benchmarks/json_path.py --repeats 3
+    PYTHONPATH=src python benchmarks/json_path.py              # 7 repeats
+    PYTHONPATH=../main/src python benchmarks/json_path.py --repeats 3
 """
 
 from __future__ import annotations
@@ -39,41 +38,26 @@ def main() -> int:
     from daft_mnist.io import default_source
 
     source = Path(default_source("test"))
-    fast = _json._suspect_numbers
-
-    def regex(chunk: bytes, objects: int) -> bool:
-        return bool(_json._SUSPECT_NUMBER.search(chunk))
-
-    def with_screen(screen: Callable[[bytes, int], bool], run: Callable[[], Any]) -> Callable[[], Any]:
-        def timed() -> Any:
-            _json._scan_cache.clear()
-            _json._suspect_numbers = screen  # type: ignore[assignment]
-            try:
-                return run()
-            finally:
-                _json._suspect_numbers = fast  # type: ignore[assignment]
-
-        return timed
 
     def load() -> Any:
+        _json._scan_cache.clear()
         return load_mnist(source).to_arrow()
 
     def scan() -> Any:
+        _json._scan_cache.clear()
         return _json.scan_local_json(source)
 
     rows: dict[str, Callable[[], Any]] = {
         "bare daft.read_json": lambda: daft.read_json(str(source), schema=_json.mnist_schema()).to_arrow(),
-        "load_mnist, regex screen": with_screen(regex, load),
-        "load_mnist": with_screen(fast, load),
-        "pre-check only, regex": with_screen(regex, scan),
-        "pre-check only, now": with_screen(fast, scan),
+        "load_mnist": load,
+        "pre-check only": scan,
     }
     n = len(load())
     medians = alternating_medians(rows, args.repeats)
     base = medians["bare daft.read_json"]
-    print(f"{source.name}, {n} rows, median of {args.repeats}:")
+    print(f"{source.name}, {n} rows, median of {args.repeats} ({_json.__file__}):")
     for name, med in medians.items():
-        print(f"  {name:<26} {med:6.3f} s  {med / base:4.2f}x bare read_json")
+        print(f"  {name:<22} {med:6.3f} s  {med / base:4.2f}x bare read_json")
     return 0
 
 
