@@ -72,18 +72,21 @@ def test_one_return_type_per_expression(random_weights: Path) -> None:
     assert df.select(plain.alias("p")).schema()["p"].dtype == DataType.int64()
     details = classify_digit(col("image"), details=True, weights=random_weights)
     assert df.select(details.alias("r")).schema()["r"].dtype == DETAILS_DTYPE
-    assert DataType.struct(
-        {
-            "prediction": DataType.int64(),
-            "confidence": DataType.float32(),
-            "top": DataType.fixed_size_list(
-                DataType.struct({"digit": DataType.int64(), "probability": DataType.float32()}), 3
-            ),
-            "margin": DataType.float32(),
-            "entropy": DataType.float32(),
-            "error": DataType.string(),
-        }
-    ) == DETAILS_DTYPE
+    assert (
+        DataType.struct(
+            {
+                "prediction": DataType.int64(),
+                "confidence": DataType.float32(),
+                "top": DataType.fixed_size_list(
+                    DataType.struct({"digit": DataType.int64(), "probability": DataType.float32()}), 3
+                ),
+                "margin": DataType.float32(),
+                "entropy": DataType.float32(),
+                "error": DataType.string(),
+            }
+        )
+        == DETAILS_DTYPE
+    )
     clf = Classifier(weights=str(random_weights))
     assert df.select(clf.details(col("image")).alias("d")).schema()["d"].dtype == DETAILS_DTYPE
     for gone in ("with_confidence", "report", "spec"):
@@ -103,9 +106,7 @@ def test_min_confidence_abstains_with_its_reason(random_weights: Path) -> None:
     full = daft_mnist.classify(df, image="image", weights=random_weights, details=True).to_pydict()
     conf = np.asarray(full["model_classification_confidence"])
     m = float(np.median(conf))
-    out = daft_mnist.classify(
-        df, image="image", weights=random_weights, min_confidence=m, details=True
-    ).collect()
+    out = daft_mnist.classify(df, image="image", weights=random_weights, min_confidence=m, details=True).collect()
     data = out.to_pydict()
     assert data["id"] == list(range(60))  # every row kept, in order
     for i in range(60):
