@@ -16,21 +16,27 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import csv
-import gzip
-import json
 import os
-import time
-from collections import defaultdict
-from pathlib import Path
+import sys
 
-import numpy as np
+# This file is named numbers.py: keep its folder off the import path, or ``import numbers``
+# (the standard library's, which numpy imports) would find this script.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-from daft_mnist._number_reader import read_batch, score_numbers
-from daft_mnist.model._engine import ModelSpec, get_model
-from daft_mnist.vision._compose import compose_number
-from daft_mnist.vision._prepare import prepare_batch
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from daft_mnist._number_reader import read_batch, score_numbers  # noqa: E402
+from daft_mnist.model._engine import ModelSpec, get_model  # noqa: E402
+from daft_mnist.vision._compose import compose_number  # noqa: E402
+from daft_mnist.vision._prepare import prepare_batch  # noqa: E402
 
 DATA = Path(os.environ.get("DAFT_MNIST_DATA_DIR", "../shared/data"))
 

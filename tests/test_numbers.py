@@ -184,7 +184,13 @@ def test_read_numbers_adds_the_number_and_its_error_and_abstains() -> None:
     df = image_frame([pic, None])
     out = read_numbers(df, on_error="null").to_pydict()
     assert out["number"] == [truth, None]
-    assert out["number_error"] == [None, "image is null (see the step that produced it)"]
+    assert out["number_error"] == [
+        None,
+        "image is null before read_number (pass reasons= the column holding the earlier step's reason)",
+    ]
+    with_reason = df.with_column("load_error", daft.lit("not an image file"))
+    out = read_numbers(with_reason, reasons="load_error").to_pydict()  # a null picture: null whatever on_error
+    assert out["number_error"] == [None, "not an image file"]
     out = read_numbers(df, on_error="null", min_confidence=1.0).to_pydict()
     assert out["number"] == [None, None]
     assert out["number_error"][0].startswith("confidence ")
@@ -193,7 +199,7 @@ def test_read_numbers_adds_the_number_and_its_error_and_abstains() -> None:
 def test_classify_names_several_digits() -> None:
     pic, _ = composed([1, 2, 3], gaps=[0.4, 0.4])
     df = image_frame([pic])
-    out = df.select(classify_digit(col("image"), errors=True, on_error="null").alias("r")).to_pydict()["r"][0]
+    out = df.select(classify_digit(col("image"), details=True, on_error="null").alias("r")).to_pydict()["r"][0]
     assert out["prediction"] is None
     assert out["error"] == "3 digits found: read it with read_number"
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any, TypedDict
+import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from daft_mnist.classifier import Classifier
-from daft_mnist.model._engine import Precision
+from daft_mnist.data._rules import OnError
+from daft_mnist.model._engine import ModelSpec
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -28,23 +30,12 @@ if TYPE_CHECKING:
     import daft
     from daft import DataType, Expression
 
-__all__ = ["NumberOptions", "number_details_dtype", "read_number", "read_numbers"]
+    from daft_mnist.classifier import ModelOptions
+
+__all__ = ["number_details_dtype", "read_number", "read_numbers"]
 
 
-class NumberOptions(TypedDict, total=False):
-    """The model options of :func:`read_number` (those of :class:`~daft_mnist.Classifier`)."""
-
-    weights: str | os.PathLike[str] | None
-    sha256: str | None
-    device: str
-    precision: Precision
-    batch_size: int
-    max_concurrency: int | None
-    gpus: float
-    cpus: float | None
-    num_threads: int | None
-
-_NULL_IMAGE = "image is null (see the step that produced it)"
+_NULL_IMAGE = "image is null before read_number (pass reasons= the column holding the earlier step's reason)"
 
 
 def number_details_dtype() -> DataType:
@@ -115,23 +106,20 @@ def _pictures(images: daft.Series, on_error: str, step: str) -> tuple[list[Any],
     return pictures, reasons
 
 
-def _read_rows(images: daft.Series, spec: Any, on_error: str, min_confidence: float | None) -> list[dict[str, Any]]:
-    """The details struct of each row of a batch."""
+def _read_rows(
+    images: daft.Series, spec: Any, on_error: str, min_confidence: float | None, earlier: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """The details struct of each row of a batch (``earlier``: each row's reason from an earlier step)."""
     from daft_mnist._number_reader import NumberResult, read_batch
-    from daft_mnist.errors import DataError
     from daft_mnist.model._engine import get_model
 
     pictures, reasons = _pictures(images, on_error, "read_number")
     results = read_batch(pictures, get_model(spec))
     rows: list[dict[str, Any]] = []
     for i, result in enumerate(results):
-        if result is None:
-            if reasons[i] is None and on_error == "raise":
-                raise DataError(
-                    f"read_number: column {images.name()!r}: row {i} is null; "
-                    "pass on_error='null' to keep going with null for those rows"
-                )
-            result = NumberResult(None, error=reasons[i] or _NULL_IMAGE)
+        if result is None:  # a null image (not malformed: null whatever on_error) or an unusable one
+            why = reasons[i] or (earlier[i] if earlier is not None and earlier[i] is not None else _NULL_IMAGE)
+            result = NumberResult(None, error=why)
         elif result.number is not None and min_confidence is not None and (result.confidence or 0.0) < min_confidence:
             result.error = f"confidence {result.confidence:.2f} below min_confidence {min_confidence}"
             result.number = None
@@ -144,8 +132,9 @@ def read_number(
     *,
     details: bool = False,
     min_confidence: float | None = None,
-    on_error: str = "raise",
-    **options: Unpack[NumberOptions],
+    on_error: OnError = "raise",
+    reasons: Expression | None = None,
+    **options: Unpack[ModelOptions],
 ) -> Expression:
     """Read the handwritten number in each picture: its digits as a ``String``.
 
@@ -159,8 +148,11 @@ def read_number(
             the next most probable readings, and ``error``: why ``number`` is null.
         min_confidence: Abstain: a number less confident than this (in [0, 1]) is null, with
             the reason ``"confidence 0.42 below min_confidence 0.9"``.
-        on_error: ``"raise"`` (default) fails on a null or unusable picture; ``"null"`` gives
-            it a null number (with its reason in ``details``' ``error``).
+        on_error: ``"raise"`` (default) fails on an unusable picture (corrupt, empty); ``"null"``
+            gives it a null number (with its reason in ``details``' ``error``). A null picture
+            gives a null number whatever ``on_error`` says.
+        reasons: A String expression holding why a row's picture is null (such as a loader's
+            ``load_error``), reported as that row's ``error``.
         **options: The model options of :func:`~daft_mnist.classify_digit`: ``weights``,
             ``sha256``, ``device``, ``precision``, ``batch_size``, ``max_concurrency``,
             ``gpus``, ``cpus``, ``num_threads``.
@@ -182,9 +174,16 @@ def read_number(
     """
     import daft
 
-    clf = Classifier(on_error=on_error, min_confidence=min_confidence, **options)  # type: ignore[arg-type]
-    importlib.import_module("torch")  # in the building thread (see Classifier._expression)
-    spec, mc, err = clf.spec, clf.min_confidence, clf.on_error
+    from daft_mnist._scheduling import check_schedulable
+
+    clf = Classifier(on_error=on_error, min_confidence=min_confidence, **options)  # validates every option
+    check_schedulable(max_concurrency=clf.max_concurrency, cpus=clf.cpus, gpus=float(clf.gpus))
+    if "torch" not in sys.modules and (clf.device != "cpu" or clf.gpus):
+        importlib.import_module("torch")  # not first in a UDF thread of a CUDA pipeline (see classifier)
+    weights = None if clf.weights is None else os.fspath(clf.weights)
+    spec = ModelSpec(weights, clf.sha256, clf.device, clf.num_threads, clf.precision)
+    mc = None if clf.min_confidence is None else float(clf.min_confidence)
+    err = clf.on_error
     dtype = number_details_dtype() if details else daft.DataType.string()
 
     @daft.func.batch(
@@ -195,15 +194,15 @@ def read_number(
         max_concurrency=clf.max_concurrency,
         use_process=False,
     )
-    def read_number_batch(images: daft.Series) -> Any:
+    def read_number_batch(images: daft.Series, *earlier: daft.Series) -> Any:
         import pyarrow as pa
 
-        rows = _read_rows(images, spec, err, mc)
+        rows = _read_rows(images, spec, err, mc, earlier[0].to_pylist() if earlier else None)
         if details:
             return pa.array(rows, type=dtype.to_arrow_dtype())
         return pa.array([r["number"] for r in rows], type=pa.string())
 
-    out: Expression = read_number_batch(image)
+    out: Expression = read_number_batch(image) if reasons is None else read_number_batch(image, reasons)
     return out
 
 
@@ -213,13 +212,16 @@ def read_numbers(
     image: str = "image",
     output: str = "number",
     details: bool = False,
+    reasons: str | None = None,
     **options: Any,
 ) -> daft.DataFrame:
     """Add ``output`` (the number read in each picture of ``image``, a ``String``) and
     ``{output}_error`` (why it is null), or with ``details`` the struct of :func:`read_number`.
 
     A thin wrapper over :func:`read_number`; ``options`` go through (``min_confidence``,
-    ``on_error``, the model options).
+    ``on_error``, the model options). ``reasons`` names a String column holding why a row's
+    picture is null (as ``load_images(..., on_error="null")``'s ``load_error``); the library
+    reads no column it was not told about.
 
     Examples:
         >>> import daft
@@ -232,8 +234,8 @@ def read_numbers(
 
     from daft_mnist.data._rules import require_columns
 
-    require_columns(df, [image])
-    struct = read_number(col(image), details=True, **options)
+    require_columns(df, [image] if reasons is None else [image, reasons])
+    struct = read_number(col(image), details=True, reasons=None if reasons is None else col(reasons), **options)
     if details:
         return df.with_column(output, struct)
     tmp = f"__{output}_details"
