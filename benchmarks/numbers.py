@@ -103,7 +103,7 @@ def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
 def table(title: str, groups: dict[str, tuple[list[str], list[str | None]]]) -> None:
     print(f"\n{title}")
     print(f"  {'':24s} {'n':>5s} {'exact':>8s} {'digit err':>10s}")
-    for name, (truth, read) in groups.items():
+    for name, (truth, read) in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0])):
         s = score_numbers(truth, read)
         print(f"  {name:24s} {s.count:5d} {s.exact_rate:8.1%} {s.digit_error_rate:10.1%}")
 

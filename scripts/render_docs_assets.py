@@ -352,6 +352,7 @@ def render_numbers(out: Path) -> None:
     folder = Path(os.environ.get("DAFT_MNIST_DATA_DIR", ROOT.parent / "shared" / "data")) / "real-numbers"
     if not (folder / "labels.csv").is_file():
         print(f"skipped the numbers figures: {folder / 'labels.csv'} not found")
+        write(out, "numbers_cli.md", f"(not rendered: {folder} was not found)\n")
         return
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     pictures = [Image.open(f).convert("RGB") for f in files]
