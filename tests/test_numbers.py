@@ -170,7 +170,7 @@ def test_read_number_expression_and_details() -> None:
     assert d["number"] == truth
     assert d["error"] is None
     assert len(d["digits"]) == 3
-    assert d["confidence"] == pytest.approx(np.prod([x["confidence"] for x in d["digits"]]))
+    assert d["confidence"] == pytest.approx(np.prod([x["confidence"] for x in d["digits"]]) ** 1.5)
     x0s = [x["x0"] for x in d["digits"]]
     assert x0s == sorted(x0s)
     assert all(0 <= x["x0"] < x["x1"] <= pic.shape[1] for x in d["digits"])
