@@ -57,10 +57,13 @@ class Components:
 
     def digit_height(self) -> float:
         """Typical digit height: the median box height of the heavy components (at least 15 % of
-        the heaviest's area) that are not long flat lines; 0 without components."""
+        the heaviest's area) that are not long flat lines, nor span the picture's height (page
+        edges, ruling lines) when others do not; 0 without components."""
         if not self.count:
             return 0.0
-        heavy = self.area >= 0.15 * self.area.max()
+        inside = self.height < 0.9 * self.labels.shape[0]
+        pool = inside if inside.any() else np.ones(self.count, dtype=bool)
+        heavy = pool & (self.area >= 0.15 * self.area[pool].max())
         h, w = self.height[heavy], self.width[heavy]
         upright = w < 3 * h
         return float(np.median(h[upright] if upright.any() else h))
@@ -172,7 +175,12 @@ def thin_lines(mask: Mask, digit_height: float, stroke: float, axis: int) -> Mas
     slant[1:] |= t[:-1]
     slant[:-1] |= t[1:]
     gap = max(1, round(1.5 * stroke))
-    along = _close(slant, gap) & (slant | m)  # crossing strokes bridge the line, background does not
+    # Crossing strokes bridge the line, background does not (two digits' strokes in a row are
+    # not a line). A vertical line also bridges gaps of two pixels: where the ink finding removed
+    # a whole-row line that crossed it.
+    along = _close(slant, gap) & (slant | m)
+    if axis == 0:
+        along |= _close(slant, 2)
     long = run_lengths(along, 1) >= max(1.5 * digit_height, 8.0 * stroke)
     line = t & long
     return line if axis == 1 else line.T

@@ -228,13 +228,27 @@ def _atoms(ink: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int32], float, 
 
 
 def _not_specks(comp: Components, hd: float) -> npt.NDArray[np.bool_]:
-    """Components that are (parts of) digits: not small ones beside the digits (specks, dots,
-    commas). A small component over or under a big one (at least 30 % of its width shared)
-    is kept: a broken stroke of that digit, the atoms may join it."""
+    """Components that are (parts of) digits.
+
+    Not far taller than the digits (page edges, what is left of a thick margin line), not slabs
+    (a stroke width over 2.5 times the typical one: a black page edge, a smudge), not small ones
+    beside the digits (specks, dots, commas). A small component over or under a big one (at
+    least 30 % of its width shared) is kept: a broken stroke of that digit, the atoms may join it.
+    """
     small = (comp.height < 0.5 * hd) & (comp.width < 0.5 * hd)
     big = ~small
-    keep = np.ones(comp.count, dtype=bool)
-    heaviest = float(comp.area.max())
+    keep = comp.height <= 1.8 * hd
+    strokes = np.asarray(
+        [
+            mean_stroke(comp.labels[y0:y1, x0:x1] == i)
+            for i, (y0, y1, x0, x1) in enumerate(
+                zip(comp.y0.tolist(), comp.y1.tolist(), comp.x0.tolist(), comp.x1.tolist(), strict=True)
+            )
+        ]
+    )
+    typical = float(np.median(strokes[keep & big])) if (keep & big).any() else float(np.median(strokes))
+    keep &= strokes <= 2.5 * typical
+    heaviest = float(comp.area[keep].max()) if keep.any() else 0.0
     for i in np.flatnonzero(small).tolist():
         shared = np.minimum(comp.x1[i], comp.x1[big]) - np.maximum(comp.x0[i], comp.x0[big])
         if not (shared > 0.3 * max(int(comp.width[i]), 1)).any() or comp.area[i] < 0.04 * heaviest:
