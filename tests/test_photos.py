@@ -68,7 +68,7 @@ def png_bytes(im: Image.Image, **kwargs: Any) -> bytes:
 
 
 def test_working_size_is_the_preparations() -> None:
-    from daft_mnist._image_ops import WORK_MAX
+    from daft_mnist.vision._image_ops import WORK_MAX
 
     assert WORK_SIDE == WORK_MAX, "the decoder decodes at the preparation's working size"
     assert working_size(4032, 3024) == (252, 189)

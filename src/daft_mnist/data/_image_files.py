@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from daft_mnist._files import is_remote, redact_url
-from daft_mnist._remote import TIMEOUT_ENV, http_get, remote_timeout, short_error
-from daft_mnist._rules import MAX_REPORTED, NUM_CLASSES, OnError, check_on_error
+from daft_mnist.data._files import is_remote, redact_url
+from daft_mnist.data._remote import TIMEOUT_ENV, http_get, remote_timeout, short_error
+from daft_mnist.data._rules import MAX_REPORTED, NUM_CLASSES, OnError, check_on_error
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
