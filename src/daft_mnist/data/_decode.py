@@ -41,7 +41,7 @@ from daft_mnist.errors import DataError
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["WORK_SIDE", "DecodeError", "Decoded", "decode_file", "decoded_count", "working_size"]
+__all__ = ["WORK_SIDE", "DecodeError", "Decoded", "decode_file", "decoded_count", "to_8bit", "working_size"]
 
 WORK_SIDE = 256
 """Longest side the preparation works at (``vision._image_ops.WORK_MAX``; a test keeps them equal)."""
@@ -191,7 +191,7 @@ def _decode_opened(im: PILImage.Image, side: int) -> Decoded:
     im.load()  # decode now: truncated and corrupt files fail here, not later
     if im.size[0] < 1 or im.size[1] < 1:
         raise DecodeError(f"empty picture ({original[0]}x{original[1]} pixels)")
-    out = _to_8bit(im)
+    out = to_8bit(im)
     if out.size != target:
         out = out.resize(target, Image.Resampling.BOX)
     if orientation in _TRANSPOSE:
@@ -202,8 +202,8 @@ def _decode_opened(im: PILImage.Image, side: int) -> Decoded:
     return Decoded(np.ascontiguousarray(pixels), original, orientation)
 
 
-def _to_8bit(im: PILImage.Image) -> PILImage.Image:
-    """``im`` in ``L``, ``RGB`` or ``RGBA`` with 8 bits a channel."""
+def to_8bit(im: PILImage.Image) -> PILImage.Image:
+    """``im`` in ``L``, ``RGB`` or ``RGBA`` with 8 bits a channel (the module's rules, above)."""
     from PIL import Image
 
     mode = im.mode
