@@ -319,3 +319,16 @@ def test_real_digits_photographed_sideways_are_read_upright(tmp_path: Path) -> N
             labels.append(int(src.parent.name))
     out = daft_mnist.classify(load_images(paths, labels=labels), image="image").to_pydict()
     assert out["model_classification"] == out["label"]
+
+
+def test_long_cli_runs_show_files_done_and_photos_per_second(mixed: Path) -> None:
+    import io as _io
+
+    from daft_mnist.cli._output import collect_with_progress
+
+    shown = _io.StringIO()
+    df = load_images(mixed, on_error="null", batch_size=2).select("path")
+    table = collect_with_progress(df, file=shown, force=True)
+    assert table.num_rows == 8
+    last = shown.getvalue().replace("\r", "\n").strip().splitlines()
+    assert any("8photo" in line.replace(" ", "") and "photo/s" in line for line in last), last
