@@ -332,3 +332,43 @@ def test_long_cli_runs_show_files_done_and_photos_per_second(mixed: Path) -> Non
     assert table.num_rows == 8
     last = shown.getvalue().replace("\r", "\n").strip().splitlines()
     assert any("8photo" in line.replace(" ", "") and "photo/s" in line for line in last), last
+
+
+@pytest.mark.ray
+def test_photos_on_the_ray_runner_stream_in_small_batches_with_the_same_answers(tmp_path: Path) -> None:
+    """Own process (one runner per process): real digits plus hard-linked copies and bad files, batch 8."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    folder = tmp_path / "photos"
+    for src in sorted(REAL_DIGITS.glob("*/*")):
+        (folder / src.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, folder / src.parent.name / src.name)
+        for k in range(2):
+            os.link(folder / src.parent.name / src.name, folder / src.parent.name / f"copy{k}-{src.name}")
+    (folder / "3" / "cut.jpg").write_bytes((folder / "3" / next(iter(os.listdir(folder / "3")))).read_bytes()[:500])
+    native = daft_mnist.classify(load_images(folder, on_error="null"), image="image", on_error="null").to_pydict()
+    out, ray_tmp = tmp_path / "ray.json", Path(tempfile_dir())
+    script = Path(__file__).with_name("ray_photos.py")
+    done = subprocess.run(
+        [sys.executable, str(script), str(folder), str(out), str(ray_tmp), "8"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert len(rows["path"]) == len(native["path"]) == 451
+    got = dict(zip(rows["path"], rows["model_classification"], strict=True))
+    assert [got[p] for p in native["path"]] == native["model_classification"]
+    assert sum(p == y for p, y in zip(rows["model_classification"], rows["label"], strict=True)) == 450
+    errors = [e for e in rows["load_error"] if e is not None]
+    assert len(errors) == 1 and errors[0].startswith("truncated file")
+    assert max(rows["held"]) <= 8, f"a downstream batch held {max(rows['held'])} decoded pictures"
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="ray", dir="/tmp")
