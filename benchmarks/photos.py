@@ -43,11 +43,11 @@ def make_photo(src: Path, dst: Path, seed: int, tag: int | None) -> None:
     rng = np.random.default_rng(seed)
     picture = Image.open(src).convert("RGB")
     w, h = picture.size
-    scale = min(SIZE[0] / w, SIZE[1] / h) * 0.8
-    big = Image.new("RGB", SIZE, (235, 232, 225))
-    inner = picture.resize((int(w * scale), int(h * scale)), Image.Resampling.BILINEAR)
-    big.paste(inner, ((SIZE[0] - inner.width) // 2, (SIZE[1] - inner.height) // 2))
-    a = np.asarray(big).astype(np.int16)
+    scale = min(SIZE[0] / w, SIZE[1] / h)
+    inner = np.asarray(picture.resize((round(w * scale), round(h * scale)), Image.Resampling.BILINEAR))
+    pad_h, pad_w = SIZE[1] - inner.shape[0], SIZE[0] - inner.shape[1]  # the picture's own edges fill the frame
+    a = np.pad(inner, ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)), mode="edge")
+    a = a.astype(np.int16)
     a += rng.normal(0, 5, (SIZE[1], SIZE[0], 1)).astype(np.int16)  # sensor noise (luma)
     a += rng.normal(0, 3, a.shape).astype(np.int16)
     photo = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))

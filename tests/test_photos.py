@@ -364,7 +364,8 @@ def test_photos_on_the_ray_runner_stream_in_small_batches_with_the_same_answers(
     assert [got[p] for p in native["path"]] == native["model_classification"]
     assert sum(p == y for p, y in zip(rows["model_classification"], rows["label"], strict=True)) == 450
     errors = [e for e in rows["load_error"] if e is not None]
-    assert len(errors) == 1 and errors[0].startswith("truncated file")
+    assert len(errors) == 1
+    assert errors[0].startswith("truncated file")
     assert max(rows["held"]) <= 8, f"a downstream batch held {max(rows['held'])} decoded pictures"
 
 
