@@ -19,6 +19,7 @@ import pytest
 
 import daft_mnist
 from daft_mnist import provider as P
+from daft_mnist.model import load_model
 
 DIGITS = [str(d) for d in range(10)]
 N = 1000
@@ -34,7 +35,7 @@ def _torch_embedding(pixels: np.ndarray) -> np.ndarray:
     """relu(fc1) of the bundled weights, with plain torch and a forward hook."""
     import torch
 
-    net = daft_mnist.load_model()
+    net = load_model()
     seen: list[torch.Tensor] = []
     handle = net.fc1.register_forward_hook(lambda _m, _i, out: seen.append(torch.relu(out)))
     try:
@@ -402,7 +403,7 @@ def test_provider_gives_classifys_answer_on_every_real_digit() -> None:
     from .conftest import data_dir
 
     df = daft_mnist.load_images(data_dir() / "real-digits")
-    df = daft_mnist.classify(df, image="image", confidence=False)
+    df = daft_mnist.classify(df, image="image")
     df = df.with_columns(
         {
             "d": classify_image(col("image"), labels=DIGITS, provider=P.MnistProvider()),

@@ -79,8 +79,8 @@ def load_images(
             corrupt, too large to decode, or a remote file not downloaded in time):
             ``"raise"`` (default) fails the query with a :class:`~daft_mnist.errors.DataError`
             naming the file and why; ``"null"`` keeps the row with a null ``image`` and the
-            reason in a ``load_error`` column (logged and counted, see
-            :func:`daft_mnist.bad_row_count`). One bad file never fails the others' rows.
+            reason in a ``load_error`` column (logged; count them with
+            :func:`daft_mnist.error_counts`). One bad file never fails the others' rows.
         io_config: Daft IO configuration (credentials, endpoints) for remote files. Without
             it, remote files are read with HTTP timeouts within ``timeout``.
         timeout: Time limit in seconds for each remote file (listing, connecting and
