@@ -19,6 +19,7 @@ import pytest
 
 import daft_mnist
 from daft_mnist import provider as P
+from daft_mnist._udf import NULL_IMAGE_REASON
 from daft_mnist.model import load_model
 
 DIGITS = [str(d) for d in range(10)]
@@ -253,7 +254,7 @@ def test_prepare_images_is_the_librarys_preparation() -> None:
     np.testing.assert_array_equal(pixels[0], prepare_batch([page]).pixels[0].reshape(-1))
     assert reasons[0] is None
     assert reasons[1] == "image is blank (no ink)"
-    assert reasons[2] == "image is null (see the step that produced it)"  # classify's words
+    assert reasons[2] == NULL_IMAGE_REASON  # classify's words
     assert not pixels[1:].any()
 
 
