@@ -73,8 +73,9 @@ def test_load_images_from_a_folder_infers_labels(folder: Path) -> None:
     data = df.to_pydict()
     assert [Path(p).name for p in data["path"]] == ["ring100.png", "ring28.png", "bar300.jpg", "bar40.png"]
     assert data["label"] == [0, 0, 1, 1]
-    # Pictures over 256 px on a side come at the preparation's working size (300x200 -> 150x100).
-    assert [np.asarray(img).shape for img in data["image"]] == [(100, 100, 3), (28, 28, 1), (150, 100, 3), (40, 30, 1)]
+    # Pictures over 256 px on a side come at the preparation's working size (300x200 -> 150x100);
+    # JPEG files as their luminance (the grey the preparation works on).
+    assert [np.asarray(img).shape for img in data["image"]] == [(100, 100, 3), (28, 28, 1), (150, 100, 1), (40, 30, 1)]
 
 
 @pytest.mark.parametrize("form", ["glob", "list", "single_file", "file_url"])

@@ -93,9 +93,9 @@ def test_a_sideways_jpeg_photo_is_decoded_small_and_upright(tag: int) -> None:
     out = io.BytesIO()
     stored.save(out, "JPEG", quality=95, exif=exif)
     got = decode_file(out.getvalue())
-    want = np.asarray(upright.resize(working_size(1200, 800), Image.Resampling.BOX), dtype=np.float32)
-    assert got.pixels.shape == (*want.shape[:2], 3) == (160, 240, 3)
-    assert np.abs(got.pixels.astype(np.float32) - want).mean() < 6
+    want = np.asarray(upright.convert("L").resize(working_size(1200, 800), Image.Resampling.BOX), dtype=np.float32)
+    assert got.pixels.shape == (*want.shape[:2], 1) == (160, 240, 1)  # a JPEG's luminance: the preparation's grey
+    assert np.abs(got.pixels[..., 0].astype(np.float32) - want).mean() < 6
 
 
 def gray16() -> np.ndarray:
@@ -214,7 +214,7 @@ def test_a_folder_mixing_good_and_bad_files_keeps_every_good_row(mixed: Path) ->
         i = by_name[name]
         assert rows["image"][i] is not None, name
         assert rows["load_error"][i] is None
-    assert rows["image"][by_name["photo.jpg"]].shape == (172, 229, 3)  # 1600x1200 / 7
+    assert rows["image"][by_name["photo.jpg"]].shape == (172, 229, 1)  # 1600x1200 / 7, luminance
     assert rows["image"][by_name["deep.png"]].shape == (30, 40, 1)
     assert rows["image"][by_name["la.png"]].shape == (40, 60, 4)
     reasons = {name: rows["load_error"][by_name[name]] for name in ("cut.jpg", "text.png", "empty.png")}
