@@ -231,7 +231,8 @@ def test_entry_point_in_a_subprocess(tmp_path: Path) -> None:
     failed = subprocess.run([*cmd, "evaluate", str(missing)], capture_output=True, text=True, env=env, check=False)
     assert failed.returncode == 1
     assert _one_error_line(failed.stderr) == (
-        f"daft-mnist: error: MNIST source not found: {missing} (expected a file or a directory of IDX files)"
+        f"daft-mnist: error: MNIST source not found: {missing} (expected a file, a directory of IDX or Parquet "
+        "files, or a glob of Parquet files)"
     )
     version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, env=env, check=False)
     assert version.stdout.strip() == f"daft-mnist {daft_mnist.__version__}"

@@ -72,18 +72,21 @@ def test_one_return_type_per_expression(random_weights: Path) -> None:
     assert df.select(plain.alias("p")).schema()["p"].dtype == DataType.int64()
     details = classify_digit(col("image"), details=True, weights=random_weights)
     assert df.select(details.alias("r")).schema()["r"].dtype == DETAILS_DTYPE
-    assert DataType.struct(
-        {
-            "prediction": DataType.int64(),
-            "confidence": DataType.float32(),
-            "top": DataType.fixed_size_list(
-                DataType.struct({"digit": DataType.int64(), "probability": DataType.float32()}), 3
-            ),
-            "margin": DataType.float32(),
-            "entropy": DataType.float32(),
-            "error": DataType.string(),
-        }
-    ) == DETAILS_DTYPE
+    assert (
+        DataType.struct(
+            {
+                "prediction": DataType.int64(),
+                "confidence": DataType.float32(),
+                "top": DataType.fixed_size_list(
+                    DataType.struct({"digit": DataType.int64(), "probability": DataType.float32()}), 3
+                ),
+                "margin": DataType.float32(),
+                "entropy": DataType.float32(),
+                "error": DataType.string(),
+            }
+        )
+        == DETAILS_DTYPE
+    )
     clf = Classifier(weights=str(random_weights))
     assert df.select(clf.details(col("image")).alias("d")).schema()["d"].dtype == DETAILS_DTYPE
     for gone in ("with_confidence", "report", "spec"):
@@ -103,9 +106,7 @@ def test_min_confidence_abstains_with_its_reason(random_weights: Path) -> None:
     full = daft_mnist.classify(df, image="image", weights=random_weights, details=True).to_pydict()
     conf = np.asarray(full["model_classification_confidence"])
     m = float(np.median(conf))
-    out = daft_mnist.classify(
-        df, image="image", weights=random_weights, min_confidence=m, details=True
-    ).collect()
+    out = daft_mnist.classify(df, image="image", weights=random_weights, min_confidence=m, details=True).collect()
     data = out.to_pydict()
     assert data["id"] == list(range(60))  # every row kept, in order
     for i in range(60):
@@ -194,6 +195,10 @@ def test_rows_made_null_by_the_loader_keep_the_loaders_reason(tmp_path: Path, ra
     # The library never reads a column it was not given: without reasons= the row says where to look.
     out = daft_mnist.classify(framed, weights=random_weights, details=True).to_pydict()
     assert out["model_classification_error"] == [None, NULL_REASON, None, None]
+    with pytest.raises(ValueError, match=r"reasons= must name a String column, got 'label' of type Int64"):
+        daft_mnist.classify(framed, weights=random_weights, details=True, reasons="label")
+    with pytest.raises(ValueError, match="pass details=True"):
+        daft_mnist.classify(framed, weights=random_weights, reasons="load_error")
     counts = daft_mnist.error_counts(daft_mnist.classify(framed, weights=random_weights, details=True))
     assert counts.to_pydict() == {
         "column": ["load_error", "load_error", "model_classification_error"],

@@ -302,6 +302,8 @@ def classify(
     _refuse_existing(df, outputs, overwrite)
     if reasons is not None and not details:
         raise ValueError(f"reasons= is reported in {output}_error: pass details=True with it")
+    if reasons is not None and not df.schema()[reasons].dtype.is_string():
+        raise ValueError(f"reasons= must name a String column, got {reasons!r} of type {df.schema()[reasons].dtype}")
     from daft_mnist.data._columns import needs_styling
 
     if "batch_size" not in options and needs_styling(df.schema()[image].dtype):

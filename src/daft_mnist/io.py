@@ -175,7 +175,7 @@ def load_mnist(
         if not local.exists() and not local.is_symlink():
             raise DataError(
                 f"MNIST source not found: {src} (expected a file, a directory of IDX or Parquet files, "
-                "or a glob of Parquet files such as data/*.parquet)"
+                "or a glob of Parquet files)"
             )
         regular_file(local, src)  # a FIFO, device or socket would block or never end
         src = str(local)

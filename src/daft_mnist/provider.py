@@ -34,7 +34,7 @@ checks and the same reasons: a 28x28 grey picture of bright ink on dark is an MN
 is, any other picture is prepared as MNIST's were (:func:`~daft_mnist.mnist_style`), float pixels
 must be whole numbers 0-255 as for ``classify``. A row that gives no digit (null, blank, noise,
 malformed) gets a null label and a null embedding, never a confident digit; its reason is logged
-and counted (:func:`daft_mnist.bad_row_count`) with the words ``classify`` uses.
+(logger ``daft_mnist``) with the words ``classify`` uses.
 
 Daft 0.7.26's ``classify_image`` turns each row into a PIL image with ``Image.fromarray``
 before the provider sees it, which fails for one-channel *Image* columns (arrays of shape
