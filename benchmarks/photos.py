@@ -197,5 +197,6 @@ def main() -> None:
             print(f"{runner}: peak RSS at 1,000 photos / at 100: {big['peak_mib'] / small['peak_mib']:.2f}x")
             draft = again
 
+
 if __name__ == "__main__":
     main()

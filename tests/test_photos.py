@@ -374,3 +374,19 @@ def tempfile_dir() -> str:
     import tempfile
 
     return tempfile.mkdtemp(prefix="ray", dir="/tmp")
+
+
+def test_a_refused_remote_file_fails_at_once_naming_it() -> None:
+    import socket
+    import time
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: connections are refused
+    url = f"http://127.0.0.1:{port}/digit.png"
+    start = time.monotonic()
+    with pytest.raises(DataError, match=r"1 of 1 files are not readable images \(http://127\.0\.0\.1:\d+/digit\.png: "
+                       r"not downloaded: ConnectionRefusedError"):  # fmt: skip
+        load_images([url], labels=None, timeout=30).collect()
+    assert time.monotonic() - start < 10, "a refused connection does not heal: no retries until the time limit"
