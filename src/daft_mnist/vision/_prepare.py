@@ -31,7 +31,7 @@ the same steps, made robust to what real pictures bring:
 An MNIST image goes through (almost) unchanged. Pictures without a usable digit get a reason
 instead of pixels, by one rule: a canvas too small to hold a digit (under 3 px on a side, or 5 on
 the longer one); a blank picture (no contrast at all: no channel, and not the composited grey,
-varies by :data:`_MIN_CONTRAST` levels); no clear digit (ink not above the noise, none standing out
+varies by :data:`MIN_CONTRAST` levels); no clear digit (ink not above the noise, none standing out
 from the background, or ink everywhere); several digits side by side (see
 :func:`~daft_mnist.vision._components.clear_digit_count`: a number is read with ``read_number``).
 """
@@ -50,7 +50,6 @@ from daft_mnist.vision._image_ops import (
     FRAME,
     WORK_MAX,
     border,
-    downscale,
     gray_downscaled,
     interp_matrix,
     max_filter,
@@ -58,23 +57,39 @@ from daft_mnist.vision._image_ops import (
     profile_span,
     resample,
     stroke_width,
-    to_gray,
 )
 
-__all__ = ["FRAME", "BOX", "WORK_MAX", "InkMap", "PreparedBatch", "find_ink", "prepare_batch", "prepare_stack"]
+__all__ = [
+    "BOX",
+    "CLEAN_FRACTION",
+    "FRAME",
+    "MAX_COVERAGE",
+    "MIN_CONTRAST",
+    "MIN_SNR",
+    "WORK_MAX",
+    "PreparedBatch",
+    "check_image",
+    "finished_digit",
+    "ink_bright",
+    "prepare_batch",
+    "prepare_stack",
+    "size_reason",
+    "stretch",
+    "uneven_background_removed",
+]
 
-_MIN_CONTRAST = 16.0
+MIN_CONTRAST = 16.0
 """Ink that differs from the background by less than this many grey levels is no ink."""
 _MIN_SIDE = 3
 _MIN_LONG_SIDE = 5
 """A canvas with a side under :data:`_MIN_SIDE` pixels, or a longer side under
 :data:`_MIN_LONG_SIDE`, cannot hold a digit: the smallest legible bitmap digits are 3x5 pixels;
 a thinner canvas is a line (resampled, a 1xN strip would become a 20 px long sliver)."""
-_MIN_SNR = 6.0
+MIN_SNR = 6.0
 """Typical ink must exceed this many times the background's noise (random noise: about 4)."""
-_MAX_COVERAGE = 0.5
+MAX_COVERAGE = 0.5
 """Ink covering more than this fraction of the picture is not a digit on a background."""
-_CLEAN_FRACTION = 0.4
+CLEAN_FRACTION = 0.4
 """A picture is 'clean' (digital drawing, MNIST) when at least this fraction of its pixels is
 exactly at the border's level: photos and scans have noise, drawings a flat background."""
 _TARGET_STROKE = 2.6
@@ -122,9 +137,9 @@ def prepare_batch(images: Sequence[npt.ArrayLike]) -> PreparedBatch:
     groups: dict[tuple[int, ...], list[int]] = {}
     arrays: list[npt.NDArray[np.uint8]] = []
     for i, img in enumerate(images):
-        arr = _check_image(np.asarray(img), f"image {i}")
+        arr = check_image(np.asarray(img), f"image {i}")
         arrays.append(arr)
-        reasons[i] = _shape_reason(arr.shape[0], arr.shape[1])
+        reasons[i] = size_reason(arr.shape[0], arr.shape[1])
         if reasons[i] is not None:
             continue
         groups.setdefault(arr.shape, []).append(i)
@@ -154,7 +169,7 @@ def prepare_stack(arr: npt.ArrayLike) -> PreparedBatch:
     if a.ndim != 4 or a.shape[3] not in (1, 3, 4):
         raise ValueError(f"expected a stack of shape (N, H, W) or (N, H, W, 1|3|4), got {a.shape}")
     n, h, w = a.shape[:3]
-    shape_reason = _shape_reason(h, w)
+    shape_reason = size_reason(h, w)
     if shape_reason is not None:
         return PreparedBatch(np.zeros((n, FRAME, FRAME), dtype=np.uint8), [shape_reason] * n)
     step = max(1, _CHUNK_PIXELS // (h * w))
@@ -167,63 +182,36 @@ def prepare_stack(arr: npt.ArrayLike) -> PreparedBatch:
     return PreparedBatch(pixels=pixels, reasons=reasons)
 
 
-@dataclass
-class InkMap:
-    """What :func:`find_ink` returns for one picture of several digits.
+def finished_digit(img: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+    """The 28x28 pixels of a picture that already is an MNIST digit, else ``None`` (it is to be prepared).
 
-    Attributes:
-        ink: float32 ``(h, w)`` in [0, 1]: bright ink on black, at working resolution.
-        factor: Working pixels are ``factor`` x ``factor`` blocks of the picture.
-        reason: Why the picture holds no ink to read (``None`` when it does).
+    One rule for every route that sees pictures (``classify`` on an ``Image`` column, the Daft
+    provider): a 28x28 grey picture (one channel, or equal RGB channels, opaque) whose ink is
+    bright on a dark background (the border's median and the picture's median both under
+    128), as MNIST's own digits, goes through as it is. Dark ink on light paper at 28x28 is a
+    picture to prepare (inverted, cropped, centred), like any other size.
     """
-
-    ink: npt.NDArray[np.float32]
-    factor: int
-    reason: str | None
-
-
-def find_ink(image: npt.ArrayLike, *, max_height: int = 160, max_width: int = 1024) -> InkMap:
-    """The ink of a picture of a number: steps 1-5 above, at most ``max_height`` x ``max_width``
-    working pixels (numbers are wide). Whole-column lines stay (a ``1`` in a tight crop spans a
-    column: the caller tells lines from digits by their length); a digit's reasons apply."""
-    arr = _check_image(np.asarray(image), "image")
-    h, w = arr.shape[:2]
-    shape_reason = _shape_reason(h, w)
-    if shape_reason is not None:
-        return InkMap(np.zeros((1, 1), np.float32), 1, shape_reason)
-    a = arr[None]
-    factor = max(1, -(-h // max_height), -(-w // max_width))
-    gray = to_gray(a)
-    if factor > 1:
-        gray = downscale(gray, factor)
-    contrast = min(
-        float(gray.max() - gray.min()),
-        float(max(int(a[..., c].max()) - int(a[..., c].min()) for c in range(a.shape[3]))),
-    )
-    ink = _ink_bright(gray)
-    level = np.median(border(ink), axis=1).astype(np.float32)
-    clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= _CLEAN_FRACTION
-    x = np.asarray(np.maximum(ink - level[:, None, None], 0.0), dtype=np.float32)
-    if min(ink.shape[1:]) >= 48 and not clean[0]:
-        x = _uneven_background_removed(ink)
-    x = np.asarray(np.maximum(x - np.percentile(x, 5.0, axis=2, keepdims=True), 0.0), dtype=np.float32)
-    y, coverage, snr = _stretch(x, clean)
-    reason: str | None = None
-    if contrast < _MIN_CONTRAST:
-        reason = "image is blank (no ink)"
-    elif snr[0] < _MIN_SNR - 1.0 and min(y.shape[1:]) >= 48:  # patterned backgrounds (cheques) raise the noise
-        reason = f"image has no clear digit: the ink is only {snr[0]:.1f}x the background's noise"
-    elif not (y[0] > 0.5).any():
-        reason = "image has no clear digit: no ink stands out from the background"
-    elif coverage[0] > _MAX_COVERAGE:
-        reason = f"image has no clear digit: ink covers {coverage[0]:.0%} of the picture"
-    return InkMap(y[0], factor, reason)
+    a = np.asarray(img)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.dtype != np.uint8 or a.shape[:2] != (FRAME, FRAME):
+        return None
+    if a.ndim == 3:
+        if a.shape[2] not in (3, 4) or (a.shape[2] == 4 and (a[..., 3] != 255).any()):
+            return None
+        if not ((a[..., 1] == a[..., 0]).all() and (a[..., 2] == a[..., 0]).all()):
+            return None
+        a = a[..., 0]
+    ring = np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
+    if np.median(ring) >= 128 or np.median(a) >= 128:
+        return None
+    return np.ascontiguousarray(a)
 
 
 # --- steps -----------------------------------------------------------------------------
 
 
-def _shape_reason(h: int, w: int) -> str | None:
+def size_reason(h: int, w: int) -> str | None:
     """Why an ``h`` x ``w`` canvas cannot hold a digit, whatever its pixels; ``None`` if it can."""
     if h == 0 or w == 0:
         return f"image is empty ({h}x{w} pixels)"
@@ -232,7 +220,7 @@ def _shape_reason(h: int, w: int) -> str | None:
     return None
 
 
-def _check_image(arr: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uint8]:
+def check_image(arr: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uint8]:
     if arr.dtype != np.uint8:
         raise TypeError(f"{where}: expected uint8 pixels, got dtype {arr.dtype}")
     out = np.asarray(arr, dtype=np.uint8)
@@ -252,12 +240,12 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
         [a[..., c].max(axis=(1, 2)).astype(np.int16) - a[..., c].min(axis=(1, 2)) for c in range(a.shape[3])], axis=0
     )
     gray = gray_downscaled(a)  # large pictures a strip at a time: never a float copy of the whole
-    ink = _ink_bright(gray)
+    ink = ink_bright(gray)
     contrast = np.minimum(ink.max(axis=(1, 2)) - ink.min(axis=(1, 2)), channel_range)
     level = np.median(border(ink), axis=1).astype(np.float32)
-    clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= _CLEAN_FRACTION
+    clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= CLEAN_FRACTION
     x = _remove_background(ink, level, clean)
-    y, coverage, snr = _stretch(x, clean)
+    y, coverage, snr = stretch(x, clean)
     y = _drop_specks(y)
     # Several digits side by side are not one digit (28x28 inputs are digits by contract).
     several = [0 if y.shape[1:] == (FRAME, FRAME) else clear_digit_count(y[i]) for i in range(len(y))]
@@ -267,13 +255,13 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
     reasons: list[str | None] = []
     for i in range(len(a)):
         reason: str | None = None
-        if contrast[i] < _MIN_CONTRAST:
+        if contrast[i] < MIN_CONTRAST:
             reason = "image is blank (no ink)"
-        elif snr[i] < _MIN_SNR and min(y.shape[1:]) >= 48:  # small pictures keep shading: no judge
+        elif snr[i] < MIN_SNR and min(y.shape[1:]) >= 48:  # small pictures keep shading: no judge
             reason = f"image has no clear digit: the ink is only {snr[i]:.1f}x the background's noise"
         elif y1[i] <= y0[i]:
             reason = "image has no clear digit: no ink stands out from the background"
-        elif coverage[i] > _MAX_COVERAGE:
+        elif coverage[i] > MAX_COVERAGE:
             reason = f"image has no clear digit: ink covers {coverage[i]:.0%} of the picture"
         elif several[i] > 1:
             reason = f"{several[i]} digits found: read it with read_number"
@@ -283,7 +271,7 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
     return out, reasons
 
 
-def _ink_bright(g: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def ink_bright(g: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Invert the pictures whose background is the light level, so that ink is bright."""
     n = g.shape[0]
     flat = g.reshape(n, -1)
@@ -308,7 +296,7 @@ def _remove_background(
     h, w = x.shape[1:]
     out = np.asarray(np.maximum(x - level[:, None, None], 0.0), dtype=np.float32)
     if min(h, w) >= 48 and not clean.all():  # (small pictures keep their shading)
-        out[~clean] = _uneven_background_removed(x[~clean])
+        out[~clean] = uneven_background_removed(x[~clean])
     # Straight grid or ruling lines, and dark picture edges, at any size: what a whole row or
     # column has in common (its 5th percentile: a digit's stroke, even in a tight crop, leaves
     # some of a row dark; MNIST digits leave most of it, so they go through unchanged).
@@ -317,7 +305,7 @@ def _remove_background(
     return np.asarray(out, dtype=np.float32)
 
 
-def _uneven_background_removed(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def uneven_background_removed(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """``x`` less a smooth background: each of 8x8 blocks' 25th percentile, median-smoothed over
     neighbouring blocks (blocks full of ink do not count), interpolated bilinearly."""
     n, h, w = x.shape
@@ -332,7 +320,7 @@ def _uneven_background_removed(x: npt.NDArray[np.float32]) -> npt.NDArray[np.flo
     return np.asarray(np.maximum(x - surface, 0.0), dtype=np.float32)
 
 
-def _stretch(
+def stretch(
     x: npt.NDArray[np.float32],
     clean: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.float64]]:

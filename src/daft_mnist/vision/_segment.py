@@ -3,7 +3,7 @@
 A picture of a number becomes digit candidates in four steps, each generalizing the
 single-digit preparation (:mod:`daft_mnist.vision._prepare`) to a line of digits:
 
-1. **ink** (:func:`~daft_mnist.vision._prepare.find_ink`): polarity, background, whole-row
+1. **ink** (:func:`~daft_mnist.vision._ink.find_ink`): polarity, background, whole-row
    lines, contrast, at a working resolution that keeps a wide number's digits large;
 2. **clean-up** (:mod:`~daft_mnist.vision._components`): ink by hysteresis (light pencil
    strokes stay whole), then long thin straight strokes removed (underlines, ruled baselines,
@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from daft_mnist.vision._components import Components, components, hysteresis, mean_stroke, thin_lines
-from daft_mnist.vision._prepare import find_ink
+from daft_mnist.vision._ink import find_ink
 
 __all__ = ["MAX_ATOMS", "Candidates", "Reading", "Weights", "candidates", "decode"]
 
