@@ -203,14 +203,16 @@ def clear_digit_count(ink: npt.NDArray[np.float32]) -> int:
     if not mask.any():
         return 0
     comp = components(mask)
-    tall = float(comp.height.max())
+    hd = comp.digit_height()
     stroke = mean_stroke(mask)
-    lines = thin_lines(mask, tall / 1.5, stroke, 1) | thin_lines(mask, tall / 1.5, stroke, 0)
+    lines = thin_lines(mask, hd, stroke, 1) | thin_lines(mask, hd, stroke, 0)
     if lines.any():
         comp = components(mask & ~lines)
         if not comp.count:
             return 0
-        tall = float(comp.height.max())
+    tall = float(comp.height[comp.height <= 1.8 * hd].max(initial=0))
+    if tall <= 0:
+        return 0
     big = (comp.area >= 0.25 * comp.area.max()) & (comp.height >= 0.6 * tall) & (comp.width <= 1.3 * tall)
     idx = np.flatnonzero(big)
     if len(idx) < 2:
