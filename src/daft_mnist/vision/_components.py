@@ -12,9 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist.vision._image_ops import stroke_width
+from daft_mnist.vision._image_ops import downscale, stroke_width
 
-__all__ = ["Components", "clear_digit_count", "components", "hysteresis", "mean_stroke", "run_lengths", "thin_lines"]
+__all__ = [
+    "Components",
+    "clear_digit_count",
+    "column_gap",
+    "components",
+    "hysteresis",
+    "mean_stroke",
+    "run_lengths",
+    "thin_lines",
+]
 
 Mask = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -199,6 +208,9 @@ def clear_digit_count(ink: npt.NDArray[np.float32]) -> int:
     wider than 1.3 of its height, separated from each other by a gap (at least 5 % of
     the height), on a common line (vertical overlap); long straight lines are not counted.
     """
+    k = -(-ink.shape[0] // 64)
+    if k > 1:  # a digit's layout shows at 64 rows; labelling costs grow with the rows
+        ink = downscale(ink[None], k)[0]
     mask = hysteresis(ink)
     if not mask.any():
         return 0
@@ -229,3 +241,21 @@ def clear_digit_count(ink: npt.NDArray[np.float32]) -> int:
             return 1
         end = max(end, comp.x1[i])
     return count
+
+
+def column_gap(ink: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """Per picture of a stack ``(N, h, w)``: whether its ink has an empty column gap at least 5 %
+    of the ink's height wide between inked columns. A cheap, vectorized first look: only such
+    pictures can hold digits side by side (:func:`clear_digit_count` is then asked)."""
+    m = np.asarray(ink > 0.5, dtype=bool)
+    cols = np.asarray(m.any(axis=1), dtype=bool)
+    rows = np.asarray(m.any(axis=2), dtype=bool)
+    w = cols.shape[1]
+    height = np.where(rows.any(axis=1), rows.shape[1] - rows[:, ::-1].argmax(axis=1) - rows.argmax(axis=1), 0)
+    idx = np.arange(w)[None, :]
+    seen = np.maximum.accumulate(np.where(cols, idx, -1), axis=1)  # last inked column so far
+    gap = idx - seen - 1  # empty columns since then (counts past the last inked column too)
+    ahead = np.flip(np.maximum.accumulate(np.flip(cols, axis=1), axis=1), axis=1)  # an inked column to come
+    inner = np.where(cols & (seen >= 0), 0, gap)
+    longest = np.where(ahead & (seen >= 0), inner, 0).max(axis=1, initial=0)
+    return np.asarray(longest >= np.maximum(1.0, 0.05 * height), dtype=bool)

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist.vision._components import clear_digit_count
+from daft_mnist.vision._components import clear_digit_count, column_gap
 from daft_mnist.vision._image_ops import (
     BOX,
     FRAME,
@@ -248,7 +248,9 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
     y, coverage, snr = stretch(x, clean)
     y = _drop_specks(y)
     # Several digits side by side are not one digit (28x28 inputs are digits by contract).
-    several = [0 if y.shape[1:] == (FRAME, FRAME) else clear_digit_count(y[i]) for i in range(len(y))]
+    several = [0] * len(y)
+    for i in np.flatnonzero(column_gap(y)).tolist() if y.shape[1:] != (FRAME, FRAME) else []:
+        several[i] = clear_digit_count(y[i])
     y = _normalize_strokes(y)
     y0, y1, x0, x1 = _ink_box(y)
     out = resample(y, y0, y1, x0, x1)
