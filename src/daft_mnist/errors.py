@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CacheDirError", "DaftMnistError", "DataError", "TrainingError", "WeightsError"]
+__all__ = ["CacheDirError", "DaftMnistError", "DataError", "OptionError", "TrainingError", "WeightsError"]
 
 
 class DaftMnistError(Exception):
@@ -21,6 +21,14 @@ class CacheDirError(DataError, WeightsError):
     """The download cache folder cannot be used (``$DAFT_MNIST_CACHE_DIR`` names a file, ...).
 
     Both a :class:`DataError` and a :class:`WeightsError`: the cache holds downloaded data and weights.
+    """
+
+
+class OptionError(DaftMnistError, ValueError, TypeError):
+    """An option has the wrong type or value: ``num_threads: expected an integer >= 1, got '2' (str)``.
+
+    Both a ``ValueError`` and a ``TypeError`` (as numpy's ``AxisError`` is both a ``ValueError``
+    and an ``IndexError``): catch whichever your code already catches.
     """
 
 

@@ -1,0 +1,101 @@
+"""Issue #19: one check for every public option (``daft_mnist.data._options``), and each entry point calls it.
+
+Numbers are taken by value (``np.int64``, ``np.float32``, ``Fraction``); ``bool`` is never a
+count; strings are never numbers; every refusal names the option, what it expects and what it got.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daft_mnist.data import _options as O
+from daft_mnist.errors import OptionError
+
+INT_TYPES = [int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+FLOAT_TYPES = [float, np.float16, np.float32, np.float64]
+NOT_NUMBERS = st.one_of(
+    st.booleans(),
+    st.sampled_from([np.bool_(True), np.bool_(False), None, [1], (1,), b"1", {"a": 1}, object()]),
+    st.text(max_size=5),
+    st.integers(0, 100).map(str),
+    st.floats(0, 1).map(str),
+)
+
+
+@given(st.integers(1, 120), st.sampled_from(INT_TYPES))
+def test_integers_are_taken_by_value_whatever_their_type(n: int, kind: Any) -> None:
+    value = kind(n)
+    got = O.check_int("batch_size", value, minimum=1)
+    assert got == n and type(got) is int
+    assert O.check_optional_int("max_concurrency", value, minimum=1) == n
+
+
+@given(st.floats(0, 1, allow_nan=False), st.sampled_from(FLOAT_TYPES))
+def test_real_numbers_are_taken_by_value_whatever_their_type(x: float, kind: Any) -> None:
+    value = kind(x)
+    if not 0 <= float(value) <= 1:  # float16 rounding can step outside
+        return
+    got = O.check_number("min_confidence", value, minimum=0, maximum=1)
+    assert got == float(value) and type(got) is float
+    assert O.check_number("cpus", Fraction(1, 3), above=0) == pytest.approx(1 / 3)
+    assert O.check_number("gpus", np.int64(2), minimum=0) == 2.0
+
+
+@given(NOT_NUMBERS)
+def test_bools_strings_and_other_objects_are_never_numbers(value: Any) -> None:
+    checks = [
+        lambda: O.check_int("num_threads", value, minimum=1),
+        lambda: O.check_number("cpus", value, above=0),
+    ]
+    if value is not None:  # the optional checks take None
+        checks.append(lambda: O.check_optional_number("min_confidence", value, minimum=0, maximum=1))
+    for check in checks:
+        with pytest.raises(OptionError) as info:
+            check()
+        assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+        message = str(info.value)
+        assert re.match(r"^(num_threads|cpus|min_confidence): expected ", message), message
+        assert message.endswith(f"({type(value).__name__})"), message
+
+
+@given(st.one_of(st.floats(), st.integers(-(10**6), 10**6)))
+def test_out_of_range_numbers_name_the_range(x: float) -> None:
+    inside = 0 <= x <= 1 if x == x else False
+    if inside:
+        assert O.check_number("min_confidence", x, minimum=0, maximum=1) == float(x)
+        return
+    with pytest.raises(OptionError, match=r"^min_confidence: expected a number in \[0, 1\], got "):
+        O.check_number("min_confidence", x, minimum=0, maximum=1)
+
+
+def test_messages_name_the_option_the_expected_and_the_received() -> None:
+    with pytest.raises(OptionError, match=re.escape("num_threads: expected an integer >= 1, got '2' (str)")):
+        O.check_int("num_threads", "2", minimum=1)
+    with pytest.raises(OptionError, match=re.escape("num_threads: expected an integer >= 1, got 1.5 (float)")):
+        O.check_int("num_threads", 1.5, minimum=1)
+    with pytest.raises(OptionError, match=re.escape("batch_size: expected an integer >= 1, got True (bool)")):
+        O.check_int("batch_size", True, minimum=1)
+    with pytest.raises(OptionError, match=re.escape("k: expected an integer >= 1, got np.int64(0) (int64)")):
+        O.check_int("k", np.int64(0), minimum=1)
+    with pytest.raises(OptionError, match=re.escape("max_concurrency: expected an integer >= 1 or None, got 0 (int)")):
+        O.check_optional_int("max_concurrency", 0, minimum=1)
+    with pytest.raises(OptionError, match=re.escape("cpus: expected a finite number > 0 or None, got nan (float)")):
+        O.check_optional_number("cpus", float("nan"), above=0)
+    with pytest.raises(OptionError, match=re.escape("details: expected True or False, got 'no' (str)")):
+        O.check_bool("details", "no")
+    with pytest.raises(OptionError, match=re.escape("details: expected True or False, got 0 (int)")):
+        O.check_bool("details", 0)
+    assert O.check_bool("details", np.bool_(True)) is True
+    with pytest.raises(OptionError, match=re.escape("precision: expected one of 'auto', 'int8', got 'INT8' (str)")):
+        O.check_choice("precision", "INT8", ["auto", "int8"])
+    with pytest.raises(OptionError, match=re.escape("on: expected a non-empty string, got None (NoneType)")):
+        O.check_text("on", None)
+    long = "x" * 500
+    assert len(str(O.option_error("label", "a string", long))) < 150
