@@ -48,11 +48,11 @@ def test_classify_digit_is_the_classifier(random_weights: Path) -> None:
 
 
 def test_classify_digit_validates_options_when_built() -> None:
-    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="batch_size: expected an integer >= 1, got 0"):
         classify_digit(col("image"), batch_size=0)
-    with pytest.raises(ValueError, match="on_error must be 'raise' or 'null'"):
+    with pytest.raises(ValueError, match="on_error: expected one of 'raise', 'null'"):
         embed_digit(col("image"), on_error="skip")  # type: ignore[typeddict-item]
-    with pytest.raises(ValueError, match="gpus must be a fraction"):
+    with pytest.raises(ValueError, match="gpus: expected a fraction in"):
         classify_digit(col("image"), gpus=float("nan"))
     with pytest.raises(TypeError):
         classify_digit(col("image"), column="x")  # type: ignore[call-arg]

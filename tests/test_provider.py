@@ -212,7 +212,7 @@ def test_options_model_and_relative_paths(
     assert mp.get_image_embedder(device="cpu", precision="float32").model.device == "cpu"
     with pytest.raises(ValueError, match=r"unknown options \['labelz'\]"):
         mp.get_image_classifier(labelz=3)
-    with pytest.raises(ValueError, match="precision must be one of"):
+    with pytest.raises(ValueError, match="precision: expected one of 'auto', 'float32', 'int8', got 'fp16' \\(str\\)"):
         P.MnistProvider(precision="fp16")
 
 

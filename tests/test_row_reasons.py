@@ -110,7 +110,7 @@ def test_min_confidence_abstains_with_its_reason(random_weights: Path) -> None:
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.5", True])
 def test_min_confidence_is_checked(bad: Any) -> None:
-    with pytest.raises(ValueError, match="min_confidence must be a number in"):
+    with pytest.raises(ValueError, match="min_confidence: expected a number in"):
         classify_digit(col("image"), min_confidence=bad)
     with pytest.raises(ValueError, match="embed_digit does not take min_confidence"):
         embed_digit(col("image"), min_confidence=0.5)

@@ -8,8 +8,8 @@ batches, partitions, queries and expressions with the same weights and device.
 
 from __future__ import annotations
 
+import functools
 import importlib
-import math
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
@@ -18,6 +18,16 @@ from daft_mnist._engine import PRECISIONS, ModelSpec, Precision
 from daft_mnist._files import is_remote
 from daft_mnist._rules import DEFAULT_BATCH_SIZE, OnError, check_on_error
 from daft_mnist._scheduling import check_schedulable
+from daft_mnist.data._options import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_optional_int,
+    check_optional_number,
+    option_error,
+)
+from daft_mnist.errors import OptionError
 from daft_mnist.weights import weights_text
 
 if TYPE_CHECKING:
@@ -121,22 +131,15 @@ class Classifier:
             if not is_remote(weights):
                 weights = os.path.abspath(os.path.expanduser(weights.removeprefix("file://")))
             object.__setattr__(self, "weights", weights)
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if self.max_concurrency is not None and (not isinstance(self.max_concurrency, int) or self.max_concurrency < 1):
-            raise ValueError(f"max_concurrency must be a positive integer or None, got {self.max_concurrency!r}")
-        if not (math.isfinite(self.gpus) and (0 <= self.gpus <= 1 or float(self.gpus).is_integer())):
-            raise ValueError(f"gpus must be a fraction in [0, 1] or a whole number, got {self.gpus!r}")
-        if self.cpus is not None and not (self.cpus >= 0 and math.isfinite(self.cpus)):
-            raise ValueError(f"cpus must be a non-negative number or None, got {self.cpus!r}")
+        set_ = functools.partial(object.__setattr__, self)
+        set_("batch_size", check_int("batch_size", self.batch_size, minimum=1))
+        set_("max_concurrency", check_optional_int("max_concurrency", self.max_concurrency, minimum=1))
+        set_("gpus", _check_gpus(self.gpus))
+        set_("cpus", check_optional_number("cpus", self.cpus, above=0))
+        set_("num_threads", check_optional_int("num_threads", self.num_threads, minimum=1))
         check_on_error(self.on_error)
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {self.num_threads!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
-        m = self.min_confidence
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int | float) or not 0.0 <= m <= 1.0):
-            raise ValueError(f"min_confidence must be a number in [0, 1] or None, got {m!r}")
+        check_choice("precision", self.precision, PRECISIONS)
+        set_("min_confidence", check_optional_number("min_confidence", self.min_confidence, minimum=0, maximum=1))
 
     @property
     def spec(self) -> ModelSpec:
@@ -209,6 +212,7 @@ class Classifier:
         """
         from daft_mnist._udf import report_method
 
+        confidence, details, errors = _check_flags(confidence=confidence, details=details, errors=errors)
         if not (confidence or details or errors):
             raise ValueError("report() needs confidence=True, details=True or errors=True; call the classifier itself")
         return self._expression(report_method(confidence, details, errors), image)
@@ -220,6 +224,20 @@ class Classifier:
     def embed(self, image: Expression) -> Expression:
         """The CNN's penultimate layer (``relu(fc1)``, float model), ``Embedding[Float32; 128]``."""
         return self._expression("embed", image)
+
+
+def _check_gpus(value: object) -> float:
+    try:
+        gpus = check_number("gpus", value, minimum=0)
+    except OptionError:
+        gpus = -1.0
+    if gpus < 0 or (gpus > 1 and not gpus.is_integer()):
+        raise option_error("gpus", "a fraction in [0, 1] or a whole number", value)
+    return gpus
+
+
+def _check_flags(**flags: bool) -> tuple[bool, ...]:
+    return tuple(check_bool(name, value) for name, value in flags.items())
 
 
 def classify_digit(
@@ -271,6 +289,7 @@ def classify_digit(
         >>> [row["error"] for row in out.to_pydict()["r"]]
         ['expected 784 pixels, got 783', 'image is null (see the step that produced it)']
     """
+    confidence, details, errors = _check_flags(confidence=confidence, details=details, errors=errors)
     classifier = Classifier(**options)
     if details or errors:
         return classifier.report(image, confidence=confidence, details=details, errors=errors)

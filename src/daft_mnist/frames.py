@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from daft_mnist._columns import ERROR_COLUMN
 from daft_mnist._rules import DEFAULT_BATCH_SIZE, HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error, require_columns
+from daft_mnist.data._options import check_bool, check_int, check_text
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -138,6 +139,7 @@ def add_pil_image(
     from daft_mnist.images import to_image
 
     check_on_error(on_error)
+    as_pil = check_bool("as_pil", as_pil)
     require_columns(df, [image])
     trusted = proves_valid_pixels(df.schema()[image].dtype)
     if not as_pil:
@@ -222,6 +224,9 @@ def classify(
     if unknown:
         hint = " (the image column is given as image=)" if "column" in unknown else ""
         raise TypeError(f"classify() got unexpected keyword argument(s) {unknown}{hint}")
+    check_text("image", image)
+    check_text("output", output)
+    overwrite = check_bool("overwrite", overwrite)
     asked = {"confidence": "confidence", "details": "details", "errors": "error"}
     extra = [field for option, field in asked.items() if options.get(option, False)]
     outputs = [output, *(f"{output}_{name}" for name in extra)]
@@ -233,7 +238,7 @@ def classify(
             "or overwrite=True to replace them"
         )
     predicted = classify_digit(col(image), **options)
-    batched = df.into_batches(options.get("batch_size", DEFAULT_BATCH_SIZE))
+    batched = df.into_batches(check_int("batch_size", options.get("batch_size", DEFAULT_BATCH_SIZE), minimum=1))
     if not extra:
         return batched.with_column(output, predicted)
     tmp = f"__{output}_struct"

@@ -95,6 +95,11 @@ def check_optional_int(name: str, value: Any, *, minimum: int | None = None, max
         raise option_error(name, _range_text("an integer", minimum, maximum, None) + " or None", value) from None
 
 
+def _number_kind(minimum: float | None, maximum: float | None, above: float | None) -> str:
+    bounded = (minimum is not None or above is not None) and maximum is not None
+    return "a number" if bounded else "a finite number"
+
+
 def check_number(
     name: str,
     value: Any,
@@ -115,7 +120,7 @@ def check_number(
     Raises:
         OptionError: Not a real number, NaN or infinite, or out of range.
     """
-    kind = "a finite number" if minimum is None and maximum is None else "a number"
+    kind = _number_kind(minimum, maximum, above)
     expected = _range_text(kind, minimum, maximum, above)
     if _is_bool(value) or not isinstance(value, numbers.Real):
         raise option_error(name, expected, value)
@@ -144,7 +149,7 @@ def check_optional_number(
     try:
         return check_number(name, value, minimum=minimum, maximum=maximum, above=above)
     except OptionError:
-        kind = "a finite number" if minimum is None and maximum is None else "a number"
+        kind = _number_kind(minimum, maximum, above)
         raise option_error(name, _range_text(kind, minimum, maximum, above) + " or None", value) from None
 
 
