@@ -75,7 +75,7 @@ def test_default_source_uses_data_dir_when_it_holds_the_file(tmp_path: Path, mon
 
 
 def test_bad_split_and_unknown_format(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="split must be 'test' or 'train', got 'val'"):
+    with pytest.raises(ValueError, match="split: expected one of 'test', 'train', got 'val' \\(str\\)"):
         load_mnist(split="val")  # type: ignore[arg-type]
     odd = tmp_path / "digits.txt"
     odd.write_text("x")

@@ -102,7 +102,7 @@ def test_grid_errors_name_what_was_expected() -> None:
         plot_digits(df, image="pixels")
     with pytest.raises(ValueError, match="expected column"):
         plot_digits(df, prediction="model_classification")
-    with pytest.raises(ValueError, match="limit must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="limit: expected an integer >= 1, got 0"):
         plot_digits(df, limit=0)
     bad = daft.from_pydict({"image": [[0] * 783], "label": [1]})
     with pytest.raises(DataError, match="expected 784 pixels, got 783"):

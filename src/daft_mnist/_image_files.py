@@ -8,6 +8,8 @@ Python touches a file. Labels follow the ``ImageFolder`` / ``imagefolder`` conve
 
 from __future__ import annotations
 
+import errno
+import glob
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -18,6 +20,7 @@ import numpy as np
 
 from daft_mnist._files import is_remote
 from daft_mnist._rules import NUM_CLASSES, OnError, check_on_error
+from daft_mnist.data._options import option_error
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
@@ -33,6 +36,8 @@ Labels = Literal["infer"] | Sequence[int] | Mapping[str, int] | None
 """``"infer"`` (from ``<label>/`` folders), one label per file, a mapping of path to label, or ``None``."""
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
+_DIGITS = frozenset("0123456789")
+_LABELS_EXPECTED = "'infer', a sequence of labels 0-9 (one per file), a mapping of path to label, or None"
 
 
 def load_images(
@@ -98,25 +103,27 @@ def load_images(
 def _list_files(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], io_config: IOConfig | None
 ) -> tuple[list[str], str]:
-    """The files to read, sorted, and how to name the source in messages."""
+    """The files to read, sorted, and how to name the source in messages.
+
+    One rule for folders and globs: files whose names end in :data:`IMAGE_SUFFIXES` and do not
+    start with ``.`` (hidden files, macOS ``._x.png`` AppleDouble files); local files are named
+    by their absolute path, links where they sit (not resolved). A list is read as given.
+    """
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if not isinstance(text, str):
             raise TypeError(f"source must be a str path, a URL or a list of them, got {type(source).__name__}")
         literal = Path(text.removeprefix("file://")).expanduser()
-        if is_remote(text) or (_GLOB_CHARS.search(text) and not literal.exists()):
-            return _glob(text, io_config), text  # a local name that exists is that file, never a glob
-        folder = Path(text.removeprefix("file://")).expanduser()
-        if folder.is_file():
-            return [str(folder.resolve())], text
-        if not folder.is_dir():
-            raise DataError(f"image source not found: {text} (expected a folder, a glob, a URL or a list of files)")
-        found = sorted(
-            str(Path(root, name).resolve())
-            for root, _, names in os.walk(folder)
-            for name in names
-            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
-        )
+        if is_remote(text):
+            return _glob_remote(text, io_config), text
+        if _GLOB_CHARS.search(text) and not os.path.lexists(literal):
+            return _glob_local(str(literal), text), text  # a local name that exists is that file, never a glob
+        if literal.is_file():
+            return [_absolute(literal)], text
+        if not literal.is_dir():
+            _check_link(str(literal))
+            raise DataError(f"image source not found: {text} (no such file or folder; expected a folder, a glob, a URL or a list of files)")
+        found = sorted(_walk_folder(literal))
         if not found:
             raise DataError(f"{text}: no image files found (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
         return found, text
@@ -128,25 +135,75 @@ def _list_files(
         raise TypeError(f"source list must hold str paths or URLs, got {type(bad[0]).__name__}")
     if not items:
         raise DataError("the list of image files is empty")
-    paths = [s if is_remote(s) else str(Path(s.removeprefix("file://")).expanduser().resolve()) for s in items]
+    paths = [s if is_remote(s) else _absolute(Path(s.removeprefix("file://")).expanduser()) for s in items]
+    for p in paths:
+        if not is_remote(p):
+            _check_link(p)
     missing = [p for p in paths if not is_remote(p) and not Path(p).is_file()]
     if missing:
         raise DataError(f"{len(missing)} of {len(paths)} image files not found (first: {missing[0]})")
-    return [str(p) for p in paths], f"a list of {len(paths)} files"
+    return paths, f"a list of {len(paths)} files"
 
 
-def _glob(pattern: str, io_config: IOConfig | None) -> list[str]:
+def _absolute(path: str | os.PathLike[str]) -> str:
+    """The one form of a local ``path`` column: absolute, normalized, links not resolved."""
+    return os.path.abspath(os.fspath(path))
+
+
+def _is_picture_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
+
+
+def _check_link(path: str) -> None:
+    """A link that leads nowhere (dangling, or a loop) is a :class:`DataError` naming it."""
+    if os.path.islink(path) and not os.path.exists(path):
+        try:
+            os.stat(path)
+        except OSError as exc:
+            why = "a symbolic link loop" if exc.errno == errno.ELOOP else f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        else:  # pragma: no cover - exists() said no
+            why = "a symbolic link that cannot be followed"
+        raise DataError(f"{path}: {why}; remove the link or point it to an image file")
+
+
+def _walk_folder(folder: Path) -> list[str]:
+    """The picture files under ``folder`` (recursively), absolute; a broken link among them is an error."""
+    found = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if _is_picture_name(name):
+                path = _absolute(Path(root, name))
+                _check_link(path)
+                found.append(path)
+    return found
+
+
+def _glob_local(pattern: str, shown: str) -> list[str]:
+    """Local glob matches under the folder rule (``**`` is recursive), sorted absolute paths."""
+    paths = []
+    for match in glob.glob(pattern, recursive=True):
+        if _is_picture_name(os.path.basename(match)) and not os.path.isdir(match):
+            _check_link(match)
+            paths.append(_absolute(match))
+    if not paths:
+        raise DataError(f"{shown}: no files match (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
+    return sorted(paths)
+
+
+def _glob_remote(pattern: str, io_config: IOConfig | None) -> list[str]:
     import daft
 
-    glob = pattern + "**" if pattern.endswith("/") else pattern
+    glob_pattern = pattern + "**" if pattern.endswith("/") else pattern
     try:
-        listed = daft.from_glob_path(glob, io_config=io_config).to_pydict()["path"]
+        listed = daft.from_glob_path(glob_pattern, io_config=io_config).to_pydict()["path"]
     except Exception as exc:
-        raise DataError(f"{pattern}: cannot list the files ({type(exc).__name__}: {exc})") from None
-    # Local matches as plain paths, like a folder's files (Daft lists them as file:// URLs).
-    paths = sorted(p.removeprefix("file://") for p in listed if p.lower().endswith(IMAGE_SUFFIXES))
+        if "MicroPartition" in str(exc) or "No matching file" in str(exc):
+            listed = []  # Daft's words for a glob that matches nothing
+        else:
+            raise DataError(f"{pattern}: cannot list the files ({type(exc).__name__}: {exc})") from None
+    paths = sorted(p for p in listed if _is_picture_name(p.rstrip("/").rsplit("/", 1)[-1]))
     if not paths:
-        raise DataError(f"{pattern}: no image files found (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
+        raise DataError(f"{pattern}: no files match (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
     return paths
 
 
@@ -155,8 +212,10 @@ def _labels_for(paths: list[str], labels: Labels, shown: str) -> list[int] | Non
         return None
     if isinstance(labels, str):
         if labels != "infer":
-            raise ValueError(f"labels must be 'infer', a sequence, a mapping or None, got {labels!r}")
+            raise option_error("labels", _LABELS_EXPECTED, labels)
         return _infer_labels(paths, shown)
+    if isinstance(labels, bytes | bytearray) or not isinstance(labels, Mapping | Sequence):
+        raise option_error("labels", _LABELS_EXPECTED, labels)
     if isinstance(labels, Mapping):
         keys = {_key(k): v for k, v in labels.items()}
         missing = [p for p in paths if _key(p) not in keys]
@@ -181,9 +240,9 @@ def _key(path: str) -> str:
 def _infer_labels(paths: list[str], shown: str) -> list[int] | None:
     """Labels from ``<label>/`` parent folders, or ``None`` when every file sits in one folder."""
     parents = [p.rstrip("/").rsplit("/", 2)[-2] if "/" in p else "" for p in paths]
-    if len(set(parents)) == 1 and not parents[0].isdigit():
+    if len(set(parents)) == 1 and parents[0] not in _DIGITS:
         return None  # a flat folder: no labels
-    wrong = sorted({d for d in parents if not (len(d) == 1 and d.isdigit())})
+    wrong = sorted({d for d in parents if d not in _DIGITS})  # ASCII 0-9 only: not "²", "٣" or "07"
     if wrong:
         raise DataError(
             f"{shown}: cannot infer labels: files sit in folders {wrong[:3]} that are not digits 0-9 "

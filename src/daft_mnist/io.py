@@ -27,6 +27,7 @@ from daft_mnist._image_files import load_images
 from daft_mnist._json import JSON_SUFFIXES, load_json_local, load_json_remote
 from daft_mnist._parquet import load_parquet, write_parquet_file
 from daft_mnist._rules import OnError, check_on_error
+from daft_mnist.data._options import check_bool, check_choice, check_optional_number
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
@@ -73,8 +74,7 @@ def data_dir() -> Path | None:
 
 
 def _check_split(split: str) -> None:
-    if split not in _URLS:
-        raise ValueError(f"split must be 'test' or 'train', got {split!r}")
+    check_choice("split", split, tuple(_URLS))
 
 
 def default_source(split: Split = "test") -> str:
@@ -154,6 +154,8 @@ def load_mnist(
     """
     _check_split(split)
     check_on_error(on_error)
+    cache, strict_json = check_bool("cache", cache), check_bool("strict_json", strict_json)
+    timeout = check_optional_number("timeout", timeout, above=0)
     raw = default_source(split) if source is None else os.fspath(source)
     if not isinstance(raw, str):
         raise DataError(
@@ -301,6 +303,9 @@ def convert(
     """
     _check_split(split)
     check_on_error(on_error)
+    cache, strict_json = check_bool("cache", cache), check_bool("strict_json", strict_json)
+    timeout = check_optional_number("timeout", timeout, above=0)
+    overwrite = check_bool("overwrite", overwrite)
     raw = default_source(split) if source is None else os.fspath(source)
     if not isinstance(raw, str):
         raise DataError(f"source must be a str path or URL, got {type(raw).__name__} {raw!r}")

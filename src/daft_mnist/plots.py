@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist.data._options import check_int
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
     import daft
     from PIL import Image
 
-__all__ = ["IMAGE_COLUMNS", "PREDICTION_COLUMN", "plot_confusion_matrix", "plot_digits", "plot_prepared"]
+__all__ = ["IMAGE_COLUMNS", "PREDICTION_COLUMN", "caption_name", "plot_confusion_matrix", "plot_digits", "plot_prepared"]
 
 IMAGE_COLUMNS = ("image_2d", "pil_image", "image")
 """Where :func:`plot_digits` looks for images by default, in this order (the helpers' output names)."""
@@ -43,6 +44,11 @@ PREDICTION_COLUMN = "model_classification"
 
 _SIDE = 28
 _NUM_CLASSES = 10
+
+
+def caption_name(name: str, width: int = 24) -> str:
+    """A file name cut to ``width`` characters keeping its end (``..._0006.png``), where names differ."""
+    return name if len(name) <= width else ".." + name[-(width - 2) :]
 
 
 def _font(size: int) -> Any:
@@ -130,9 +136,7 @@ def plot_digits(
 
     from daft_mnist._rules import require_columns
 
-    for name, value in (("limit", limit), ("columns", columns), ("scale", scale)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    limit, columns, scale = (check_int(n, v, minimum=1) for n, v in (("limit", limit), ("columns", columns), ("scale", scale)))
     present = df.column_names
     if image is None:
         image = next((c for c in IMAGE_COLUMNS if c in present), None)
@@ -272,9 +276,8 @@ def plot_prepared(
 
     from daft_mnist._rules import require_columns
 
-    for what, value, least in (("limit", limit, 1), ("columns", columns, 1), ("size", size, _SIDE)):
-        if not isinstance(value, int) or value < least:
-            raise ValueError(f"{what} must be an integer of at least {least}, got {value!r}")
+    limit, columns = check_int("limit", limit, minimum=1), check_int("columns", columns, minimum=1)
+    size = check_int("size", size, minimum=_SIDE)
     present = df.column_names
     if prediction == "auto":
         prediction = PREDICTION_COLUMN if PREDICTION_COLUMN in present else None
@@ -296,7 +299,7 @@ def plot_prepared(
             out.append("no digit")
         if name is not None and data[name][i] is not None:
             base = str(data[name][i]).rstrip("/").rsplit("/", 1)[-1]
-            out.append(base if len(base) <= 24 else base[:11] + ".." + base[-11:])
+            out.append(caption_name(base))
         return out
 
     font = _font(max(10, size // 7))
@@ -397,8 +400,7 @@ def plot_confusion_matrix(
     """
     from PIL import Image, ImageDraw
 
-    if not isinstance(cell, int) or cell < 12:
-        raise ValueError(f"cell must be an integer of at least 12 pixels, got {cell!r}")
+    cell = check_int("cell", cell, minimum=12)
     matrix = _matrix_from(df, label, prediction)
     total = int(matrix.sum())
     hits = int(np.trace(matrix))

@@ -1,0 +1,105 @@
+"""Issue #19: clear errors instead of internals or misleading words (picture folders, reports, first steps)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from daft_mnist import load_images
+from daft_mnist.errors import DataError, OptionError
+
+
+def save(path: Path, arr: np.ndarray | None = None, fmt: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.fromarray(np.full((30, 20), 200, np.uint8) if arr is None else arr)
+    picture.save(path, format=fmt)
+    return path
+
+
+# ---------------------------------------------------------------------------- listing pictures
+
+
+@pytest.mark.parametrize("name", ["²", "٣", "0a", "07", "-1", " 3", "３"])
+def test_a_label_folder_that_is_not_an_ascii_digit_is_a_data_error_naming_it(tmp_path: Path, name: str) -> None:
+    save(tmp_path / "d" / "1" / "a.png")
+    save(tmp_path / "d" / name / "b.png")
+    with pytest.raises(DataError, match=rf"cannot infer labels: files sit in folders \[{name!r}\]"):
+        load_images(tmp_path / "d")
+
+
+@pytest.mark.parametrize("pattern", ["*.png", "sub/**/*.jpg", "nothing[0-9].png"])
+def test_a_glob_that_matches_nothing_says_so(tmp_path: Path, pattern: str) -> None:
+    save(tmp_path / "x.jpg")
+    with pytest.raises(DataError, match=r": no files match \(expected files ending in \.png"):
+        load_images(str(tmp_path / "empty" / pattern))
+
+
+def test_folders_and_globs_skip_hidden_and_appledouble_files_alike(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    save(root / "3" / "a.png")
+    save(root / "3" / ".hidden.png")
+    (root / "3" / "._a.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")  # what macOS leaves on other disks
+    want = [str(root / "3" / "a.png")]
+    for source in (root, str(root / "*" / "*.png"), str(root / "**" / "*.png"), str(root / "3" / "._*.png*")):
+        if str(source).endswith("._*.png*"):
+            with pytest.raises(DataError, match="no files match"):
+                load_images(source)
+            continue
+        assert load_images(source).to_pydict()["path"] == want, source
+
+
+def test_the_path_column_is_absolute_from_a_folder_a_glob_and_a_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    save(tmp_path / "d" / "5" / "a.png")
+    monkeypatch.chdir(tmp_path)
+    want = [str(tmp_path / "d" / "5" / "a.png")]
+    for source in ("d", "d/", "d/*/*.png", "d/**/*.png", ["d/5/a.png"], "d/5/a.png", "./d/5/../5/a.png"):
+        data = load_images(source).to_pydict()  # type: ignore[arg-type]
+        assert data["path"] == want, source
+        assert data["label"] == [5], source
+
+
+def test_a_dangling_link_or_a_link_loop_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    save(root / "4" / "a.png")
+    os.symlink(tmp_path / "gone.png", root / "4" / "b.png")
+    with pytest.raises(DataError, match=r"4/b\.png: a symbolic link to .*gone\.png', which does not exist"):
+        load_images(root)
+    with pytest.raises(DataError, match=r"b\.png: a symbolic link to"):
+        load_images(str(root / "4" / "*.png"))
+    with pytest.raises(DataError, match=r"b\.png: a symbolic link to"):
+        load_images([str(root / "4" / "b.png")])
+    os.remove(root / "4" / "b.png")
+    os.symlink(root / "4" / "c.png", root / "4" / "c.png")
+    with pytest.raises(DataError, match=r"c\.png: a symbolic link loop"):
+        load_images(root)
+
+
+def test_a_missing_source_says_it_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"image source not found: .*nope \(no such file or folder"):
+        load_images(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("bad", [None.__class__, 3, 2.5, "all", b"infer"])
+def test_load_images_labels_option_is_checked(tmp_path: Path, bad: object) -> None:
+    save(tmp_path / "d" / "1" / "a.png")
+    with pytest.raises(OptionError, match=r"^labels: expected 'infer', a sequence of labels 0-9"):
+        load_images(tmp_path / "d", labels=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(
+    reason="Daft 0.7.26's decode_image has no PNM support; issue #18's Pillow decoder (data/_decode.py) reads "
+    "them: remove this marker when it decodes load_images' files",
+    strict=False,
+)
+@pytest.mark.parametrize(("suffix", "mode"), [(".pgm", "L"), (".ppm", "RGB"), (".pbm", "1")])
+def test_pnm_pictures_listed_as_pictures_decode(tmp_path: Path, suffix: str, mode: str) -> None:
+    from daft_mnist.io import load_images as load
+    from daft_mnist._image_files import IMAGE_SUFFIXES
+
+    assert suffix in IMAGE_SUFFIXES
+    Image.fromarray(np.full((30, 20), 200, np.uint8)).convert(mode).save(tmp_path / f"a{suffix}")
+    assert load(tmp_path).to_pydict()["image"][0] is not None
