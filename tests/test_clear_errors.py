@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from PIL import Image
 
 from daft_mnist import load_images
@@ -103,3 +106,28 @@ def test_pnm_pictures_listed_as_pictures_decode(tmp_path: Path, suffix: str, mod
     assert suffix in IMAGE_SUFFIXES
     Image.fromarray(np.full((30, 20), 200, np.uint8)).convert(mode).save(tmp_path / f"a{suffix}")
     assert load(tmp_path).to_pydict()["image"][0] is not None
+
+
+# ---------------------------------------------------------------------------- messages that are true
+
+
+@given(st.floats(0, 1), st.floats(0, 1))
+def test_an_abstention_reason_shows_the_confidence_below_the_threshold(confidence: float, threshold: float) -> None:
+    from daft_mnist._udf import abstain_reason
+
+    assume(confidence < threshold)
+    reason = abstain_reason(confidence, threshold)
+    match = re.fullmatch(r"confidence (\S+) below min_confidence (\S+)", reason)
+    assert match is not None, reason
+    shown, shown_min = float(match[1]), float(match[2])
+    assert shown < shown_min, reason
+    assert shown_min == threshold, reason
+    assert len(match[1].split(".")[-1]) >= 2
+
+
+def test_abstention_reasons_read_as_before_when_two_digits_are_enough() -> None:
+    from daft_mnist._udf import abstain_reason
+
+    assert abstain_reason(0.42, 0.9) == "confidence 0.42 below min_confidence 0.9"
+    assert abstain_reason(0.99989, 0.9999) == "confidence 0.99989 below min_confidence 0.9999"
+    assert abstain_reason(0.999999, 0.9999999) == "confidence 0.999999 below min_confidence 0.9999999"

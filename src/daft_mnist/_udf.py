@@ -38,6 +38,7 @@ __all__ = [
     "Rows",
     "UdfOptions",
     "batch_pixels",
+    "abstain_reason",
     "batch_rows",
     "report_method",
     "udf_class",
@@ -245,8 +246,22 @@ def _count(classified: int, failed: int, abstained: int | None = None) -> None:
         increment_counter(COUNTERS["abstained"], abstained, description="predictions withheld by min_confidence")
 
 
-def _abstain_reason(confidence: float, min_confidence: float) -> str:
-    return f"confidence {confidence:.2f} below min_confidence {min_confidence:g}"
+def abstain_reason(confidence: float, min_confidence: float) -> str:
+    """``"confidence 0.42 below min_confidence 0.9"``, with as many digits as it takes to be true.
+
+    Both numbers get the fewest decimals (at least 2 for the confidence) that show the
+    confidence below the threshold: ``0.99989 below 0.9999``, never ``1.00 below 0.9999``.
+    """
+    shown_min = f"{min_confidence:g}"
+    if float(shown_min) != min_confidence:
+        shown_min = repr(float(min_confidence))
+    for digits in range(2, 18):
+        shown = f"{confidence:.{digits}f}"
+        if float(shown) < float(shown_min):
+            break
+    else:
+        shown = repr(float(confidence))
+    return f"confidence {shown} below min_confidence {shown_min}"
 
 
 class _ModelUdf:
@@ -313,7 +328,7 @@ class _ModelUdf:
             if self.min_confidence is not None and not keep.all():
                 where = np.flatnonzero(np.ones(len(reasons), bool) if rows.valid is None else rows.valid)
                 for j in np.flatnonzero(~keep):
-                    reasons[where[j]] = _abstain_reason(float(batch.confidence[j]), self.min_confidence)
+                    reasons[where[j]] = abstain_reason(float(batch.confidence[j]), self.min_confidence)
             arrays.append(pa.array(reasons, type=pa.string()))
             names.append("error")
         # With an error field the struct is never null (a failed row is {prediction: null, error: "..."});
