@@ -131,3 +131,65 @@ def test_abstention_reasons_read_as_before_when_two_digits_are_enough() -> None:
     assert abstain_reason(0.42, 0.9) == "confidence 0.42 below min_confidence 0.9"
     assert abstain_reason(0.99989, 0.9999) == "confidence 0.99989 below min_confidence 0.9999"
     assert abstain_reason(0.999999, 0.9999999) == "confidence 0.999999 below min_confidence 0.9999999"
+
+
+# ---------------------------------------------------------------------------- the command line
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "classify", "train", "convert"])
+def test_a_source_that_does_not_exist_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    from daft_mnist.cli import main
+
+    out = {"classify": ["-o", str(tmp_path / "p.csv")], "train": ["-o", str(tmp_path / "w.pt")]}.get(command, [])
+    out += [str(tmp_path / "out.parquet")] if command == "convert" else []
+    assert main([command, str(tmp_path / "nosuch") + "/", *out]) == 2
+    line = _error_line(capsys)
+    assert "nosuch/' does not exist (no such file or folder)" in line, line
+    assert "IDX" not in line
+
+
+@pytest.mark.parametrize("command", ["train", "convert"])
+def test_commands_that_read_mnist_data_say_a_folder_of_pictures_is_not_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    from daft_mnist.cli import main
+
+    save(tmp_path / "pics" / "3" / "a.png")
+    out = ["-o", str(tmp_path / "w.pt")] if command == "train" else [str(tmp_path / "out.parquet")]
+    assert main([command, str(tmp_path / "pics"), *out]) == 2
+    line = _error_line(capsys)
+    assert f"{command} reads MNIST data, not pictures: SOURCE" in line, line
+    assert "is a folder of pictures" in line and "'daft-mnist classify'" in line
+    if command == "train":
+        assert main(["train", "-o", str(tmp_path / "w.pt"), "--test", str(tmp_path / "pics" / "3" / "a.png")]) == 2
+        assert "--test" in _error_line(capsys)
+
+
+def test_load_mnist_on_a_folder_of_pictures_says_what_it_is(tmp_path: Path) -> None:
+    from daft_mnist import load_mnist
+
+    save(tmp_path / "pics" / "3" / "a.png")
+    with pytest.raises(DataError, match=r"pics: a folder of pictures, not MNIST data \(load_mnist reads .*load_images"):
+        load_mnist(tmp_path / "pics")
+
+
+def test_split_help_matches_what_each_command_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    from daft_mnist.cli import build_parser
+
+    parser = build_parser()
+    for command in ("classify", "evaluate"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "SOURCE is a folder of IDX files" in text or "is a folder of IDX files" in text
+        if command == "classify":
+            assert "when SOURCE is omitted" not in text

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import daft
     from daft.io import IOConfig
 
-__all__ = ["IMAGE_SUFFIXES", "Labels", "load_images"]
+__all__ = ["IMAGE_SUFFIXES", "Labels", "holds_pictures", "load_images"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm")
 """File name endings read as images (case-insensitive) when a folder or prefix is listed."""
@@ -164,6 +164,11 @@ def _check_link(path: str) -> None:
         else:  # pragma: no cover - exists() said no
             why = "a symbolic link that cannot be followed"
         raise DataError(f"{path}: {why}; remove the link or point it to an image file")
+
+
+def holds_pictures(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` holds (at any depth) a file :func:`load_images` reads, stopping at the first."""
+    return any(_is_picture_name(name) for _, _, names in os.walk(folder) for name in names)
 
 
 def _walk_folder(folder: Path) -> list[str]:

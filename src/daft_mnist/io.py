@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from daft_mnist._files import display_path, is_remote, redact_url, regular_file, same_file
 from daft_mnist._idx import labels_path_for, load_idx, load_idx_dir, read_idx
-from daft_mnist._image_files import load_images
+from daft_mnist._image_files import holds_pictures, load_images
 from daft_mnist._json import JSON_SUFFIXES, load_json_local, load_json_remote
 from daft_mnist._parquet import load_parquet, write_parquet_file
 from daft_mnist._rules import OnError, check_on_error
@@ -166,9 +166,19 @@ def load_mnist(
     if not is_remote(src):
         local = Path(src.removeprefix("file://"))
         if local.is_dir():
-            return load_idx_dir(local, split, on_error)
+            try:
+                return load_idx_dir(local, split, on_error)
+            except DataError:
+                if not holds_pictures(local):
+                    raise
+            raise DataError(
+                f"{src}: a folder of pictures, not MNIST data (load_mnist reads .json[l][.gz], .parquet or IDX "
+                "files); read pictures of digits with daft_mnist.load_images(folder)"
+            )
         if not local.exists() and not local.is_symlink():
-            raise DataError(f"MNIST source not found: {src} (expected a file or a directory of IDX files)")
+            raise DataError(
+                f"MNIST source not found: {src} does not exist (expected a file or a directory of IDX files)"
+            )
         regular_file(local, src)  # a FIFO, device or socket would block or never end
         src = str(local)
     # a local name is taken literally (?, # and glob characters included); a URL's query is not its name
