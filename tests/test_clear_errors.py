@@ -151,7 +151,7 @@ def test_a_source_that_does_not_exist_is_named_as_such(
 
     out = {"classify": ["-o", str(tmp_path / "p.csv")], "train": ["-o", str(tmp_path / "w.pt")]}.get(command, [])
     out += [str(tmp_path / "out.parquet")] if command == "convert" else []
-    assert main([command, str(tmp_path / "nosuch") + "/", *out]) == 2
+    assert main([command, str(tmp_path / "nosuch") + "/", *out]) == 1
     line = _error_line(capsys)
     assert "nosuch/' does not exist (no such file or folder)" in line, line
     assert "IDX" not in line
@@ -165,12 +165,12 @@ def test_commands_that_read_mnist_data_say_a_folder_of_pictures_is_not_it(
 
     save(tmp_path / "pics" / "3" / "a.png")
     out = ["-o", str(tmp_path / "w.pt")] if command == "train" else [str(tmp_path / "out.parquet")]
-    assert main([command, str(tmp_path / "pics"), *out]) == 2
+    assert main([command, str(tmp_path / "pics"), *out]) == 1
     line = _error_line(capsys)
     assert f"{command} reads MNIST data, not pictures: SOURCE" in line, line
     assert "is a folder of pictures" in line and "'daft-mnist classify'" in line
     if command == "train":
-        assert main(["train", "-o", str(tmp_path / "w.pt"), "--test", str(tmp_path / "pics" / "3" / "a.png")]) == 2
+        assert main(["train", "-o", str(tmp_path / "w.pt"), "--test", str(tmp_path / "pics" / "3" / "a.png")]) == 1
         assert "--test" in _error_line(capsys)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from daft_mnist._files import display_path, is_remote, same_file
 from daft_mnist._image_files import IMAGE_SUFFIXES
+from daft_mnist.errors import DataError
 
 __all__ = [
     "UsageError",
@@ -93,18 +94,18 @@ def check_source(source: str | None, what: str, command: str, *, pictures: bool)
     folder name with a typo, nor "no test IDX files" for a folder of pictures.
 
     Raises:
-        UsageError: A local SOURCE (not a glob) that does not exist, or pictures where
-            ``pictures`` is false (``train``, ``convert``).
+        DataError: A local SOURCE (not a glob) that does not exist, or pictures where
+            ``pictures`` is false (``train``, ``convert``): missing or wrong data, exit status 1.
     """
     if source is None or is_remote(source):
         return
     path = Path(source.removeprefix("file://")).expanduser()
     glob_like = any(c in source for c in "*?[")
     if not glob_like and not os.path.lexists(path):
-        raise UsageError(f"{what} {display_path(source)!r} does not exist (no such file or folder)")
+        raise DataError(f"{what} {display_path(source)!r} does not exist (no such file or folder)")
     if not pictures and (source.lower().endswith(IMAGE_SUFFIXES) or (path.is_dir() and _has_image_file(path))):
         kind = "a folder of pictures" if path.is_dir() else "pictures"
-        raise UsageError(
+        raise DataError(
             f"{command} reads MNIST data, not pictures: {what} {display_path(source)!r} is {kind}; {command} accepts "
             "a .json[l][.gz] or .parquet file, an IDX file or folder, or a URL (pictures of digits are read by "
             "'daft-mnist evaluate' and 'daft-mnist classify')"
