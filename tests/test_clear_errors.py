@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -193,3 +193,53 @@ def test_split_help_matches_what_each_command_takes(capsys: pytest.CaptureFixtur
         assert "SOURCE is a folder of IDX files" in text or "is a folder of IDX files" in text
         if command == "classify":
             assert "when SOURCE is omitted" not in text
+
+
+# ---------------------------------------------------------------------------- reports: one rule for values
+
+
+REPORTS = ["accuracy_by_label", "overall_accuracy", "confusion_matrix", "misclassified", "plot_confusion_matrix"]
+
+
+def _run_report(name: str, df: object) -> object:
+    import daft_mnist
+
+    out = getattr(daft_mnist, name)(df)
+    return out.to_pydict() if hasattr(out, "to_pydict") else out
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.sampled_from(REPORTS),
+    st.sampled_from(["label", "model_classification"]),
+    st.one_of(st.integers(10, 1000), st.integers(-1000, -1), st.floats(0.1, 8.9).filter(lambda x: x != int(x))),
+    st.integers(0, 5),
+)
+def test_every_report_refuses_values_that_are_not_digits_naming_the_rows(
+    report: str, column: str, bad: float, where: int
+) -> None:
+    import daft
+
+    values = {"label": [3, 4, None, 5, 6, 7], "model_classification": [3, 9, 1, None, 6, 7]}
+    values[column][where] = bad
+    df = daft.from_pydict(values)
+    what = "labels" if column == "label" else "predictions"
+    step = "confusion_matrix" if report == "plot_confusion_matrix" else report
+    pattern = rf"{step}: column '{column}': 1 of 6 {what} are not digits 0-9 \(row {where} .*got "
+    with pytest.raises(DataError, match=pattern):
+        _run_report(report, df)
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_null_typed_label_and_prediction_columns_are_missing_values(report: str) -> None:
+    import daft
+
+    no_labels = daft.from_pydict({"label": [None, None], "model_classification": [1, 2]})
+    no_predictions = daft.from_pydict({"label": [1, 2], "model_classification": [None, None]})
+    assert str(no_labels.schema()["label"].dtype) == "Null"
+    _run_report(report, no_labels)  # no "Cannot groupby on null type"
+    _run_report(report, no_predictions)
+    from daft_mnist import overall_accuracy
+
+    assert overall_accuracy(no_labels).to_pydict()["unlabeled"] == [2]
+    assert overall_accuracy(no_predictions).to_pydict()["wrong"] == [2]
