@@ -243,3 +243,16 @@ def test_null_typed_label_and_prediction_columns_are_missing_values(report: str)
 
     assert overall_accuracy(no_labels).to_pydict()["unlabeled"] == [2]
     assert overall_accuracy(no_predictions).to_pydict()["wrong"] == [2]
+
+
+@pytest.mark.parametrize("on_error", ["raise", "null"])
+def test_a_null_typed_column_gives_nulls_in_every_picture_step(on_error: str) -> None:
+    import daft
+
+    import daft_mnist as dm
+
+    df = daft.from_pydict({"image": [None, None, None]})
+    assert str(df.schema()["image"].dtype) == "Null"
+    for step in (dm.mnist_style, dm.image_2d, dm.to_image, dm.checked_pixels):
+        assert df.select(step(df["image"], on_error=on_error)).to_pydict()["image"] == [None] * 3, step.__name__
+    assert dm.add_image_2d(df, on_error=on_error).to_pydict()["image_2d"] == [None] * 3  # type: ignore[arg-type]
