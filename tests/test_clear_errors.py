@@ -26,7 +26,7 @@ def save(path: Path, arr: np.ndarray | None = None, fmt: str | None = None) -> P
 # ---------------------------------------------------------------------------- listing pictures
 
 
-@pytest.mark.parametrize("name", ["²", "٣", "0a", "07", "-1", " 3", "３"])
+@pytest.mark.parametrize("name", ["²", "٣", "0a", "07", "-1", " 3", "\uff13"])  # \uff13: a fullwidth 3
 def test_a_label_folder_that_is_not_an_ascii_digit_is_a_data_error_naming_it(tmp_path: Path, name: str) -> None:
     save(tmp_path / "d" / "1" / "a.png")
     save(tmp_path / "d" / name / "b.png")
@@ -55,7 +55,9 @@ def test_folders_and_globs_skip_hidden_and_appledouble_files_alike(tmp_path: Pat
         assert load_images(source).to_pydict()["path"] == want, source
 
 
-def test_the_path_column_is_absolute_from_a_folder_a_glob_and_a_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_path_column_is_absolute_from_a_folder_a_glob_and_a_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     save(tmp_path / "d" / "5" / "a.png")
     monkeypatch.chdir(tmp_path)
     want = [str(tmp_path / "d" / "5" / "a.png")]
@@ -100,8 +102,9 @@ def test_load_images_labels_option_is_checked(tmp_path: Path, bad: object) -> No
 )
 @pytest.mark.parametrize(("suffix", "mode"), [(".pgm", "L"), (".ppm", "RGB"), (".pbm", "1")])
 def test_pnm_pictures_listed_as_pictures_decode(tmp_path: Path, suffix: str, mode: str) -> None:
-    from daft_mnist.io import load_images as load
     from daft_mnist._image_files import IMAGE_SUFFIXES
+
+    from daft_mnist.io import load_images as load
 
     assert suffix in IMAGE_SUFFIXES
     Image.fromarray(np.full((30, 20), 200, np.uint8)).convert(mode).save(tmp_path / f"a{suffix}")
@@ -139,7 +142,8 @@ def test_abstention_reasons_read_as_before_when_two_digits_are_enough() -> None:
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
     return lines[0]
 
 
@@ -168,7 +172,8 @@ def test_commands_that_read_mnist_data_say_a_folder_of_pictures_is_not_it(
     assert main([command, str(tmp_path / "pics"), *out]) == 1
     line = _error_line(capsys)
     assert f"{command} reads MNIST data, not pictures: SOURCE" in line, line
-    assert "is a folder of pictures" in line and "'daft-mnist classify'" in line
+    assert "is a folder of pictures" in line
+    assert "'daft-mnist classify'" in line
     if command == "train":
         assert main(["train", "-o", str(tmp_path / "w.pt"), "--test", str(tmp_path / "pics" / "3" / "a.png")]) == 1
         assert "--test" in _error_line(capsys)
@@ -256,3 +261,34 @@ def test_a_null_typed_column_gives_nulls_in_every_picture_step(on_error: str) ->
     for step in (dm.mnist_style, dm.image_2d, dm.to_image, dm.checked_pixels):
         assert df.select(step(df["image"], on_error=on_error)).to_pydict()["image"] == [None] * 3, step.__name__
     assert dm.add_image_2d(df, on_error=on_error).to_pydict()["image_2d"] == [None] * 3  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- first steps
+
+
+def test_picture_grid_captions_keep_the_end_of_long_file_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import ImageDraw
+
+    from daft_mnist import add_image_2d
+    from daft_mnist.plots import plot_prepared
+
+    digit = np.full((40, 30), 230, np.uint8)
+    digit[5:35, 12:18] = 20
+    names = [f"zero_written_by_hand_take_{i}_cropped.png" for i in range(6)]  # cut in the middle: all alike
+    for name in names:
+        save(tmp_path / "d" / name, digit)
+    drawn: list[str] = []
+    original = ImageDraw.ImageDraw.text
+
+    def text(self: ImageDraw.ImageDraw, xy: object, text: str, *args: object, **kwargs: object) -> None:
+        drawn.append(text)
+        original(self, xy, text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
+    plot_prepared(add_image_2d(load_images(tmp_path / "d")))
+    captions = [t for t in drawn if ".png" in t]
+    assert len(captions) == 6
+    assert len(set(captions)) == 6, captions  # six files, six different captions
+    assert all(c.endswith(f"take_{i}_cropped.png") and len(c) <= 24 for i, c in enumerate(captions)), captions

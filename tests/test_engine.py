@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from tests.conftest import random_images
 
-from daft_mnist._engine import EMBEDDING_SIZE, LoadedModel, ModelSpec
-from daft_mnist.model import load_model
-from daft_mnist.network import Net
+from daft_mnist.model._engine import EMBEDDING_SIZE, LoadedModel, ModelSpec
+from daft_mnist.model.checkpoint import load_model
+from daft_mnist.model.network import Net
 
 
 def _oracle_embedding(weights: Path | None, pixels: np.ndarray) -> np.ndarray:

@@ -33,7 +33,8 @@ NOT_NUMBERS = st.one_of(
 def test_integers_are_taken_by_value_whatever_their_type(n: int, kind: Any) -> None:
     value = kind(n)
     got = O.check_int("batch_size", value, minimum=1)
-    assert got == n and type(got) is int
+    assert got == n
+    assert type(got) is int
     assert O.check_optional_int("max_concurrency", value, minimum=1) == n
 
 
@@ -43,7 +44,8 @@ def test_real_numbers_are_taken_by_value_whatever_their_type(x: float, kind: Any
     if not 0 <= float(value) <= 1:  # float16 rounding can step outside
         return
     got = O.check_number("min_confidence", value, minimum=0, maximum=1)
-    assert got == float(value) and type(got) is float
+    assert got == float(value)
+    assert type(got) is float
     assert O.check_number("cpus", Fraction(1, 3), above=0) == pytest.approx(1 / 3)
     assert O.check_number("gpus", np.int64(2), minimum=0) == 2.0
 
@@ -59,7 +61,8 @@ def test_bools_strings_and_other_objects_are_never_numbers(value: Any) -> None:
     for check in checks:
         with pytest.raises(OptionError) as info:
             check()
-        assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+        assert isinstance(info.value, ValueError)
+        assert isinstance(info.value, TypeError)
         message = str(info.value)
         assert re.match(r"^(num_threads|cpus|min_confidence): expected ", message), message
         assert message.endswith(f"({type(value).__name__})"), message

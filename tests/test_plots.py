@@ -142,7 +142,10 @@ def test_confusion_matrix_ignores_null_predictions_and_rejects_bad_input() -> No
         plot_confusion_matrix(np.ones((3, 3)))
     with pytest.raises(ValueError, match="non-negative"):
         plot_confusion_matrix(-np.ones((10, 10)))
-    with pytest.raises(DataError, match=r"confusion_matrix: column 'model_classification': 1 of 1 predictions are not digits 0-9 .*got 11"):
+    with pytest.raises(
+        DataError,
+        match=r"confusion_matrix: column 'model_classification': 1 of 1 predictions are not digits 0-9 .*got 11",
+    ):
         plot_confusion_matrix(daft.from_pydict({"label": [3], "model_classification": [11]}))
     with pytest.raises(ValueError, match="expected column"):
         plot_confusion_matrix(df, prediction="guess")

@@ -14,10 +14,11 @@ from daft import DataType, col
 from tests.conftest import random_images
 
 import daft_mnist
-from daft_mnist import _certainty as C
-from daft_mnist._engine import ModelSpec, get_model
+from daft_mnist._udf import abstain_reason
 from daft_mnist.classifier import Classifier, classify_digit, embed_digit
 from daft_mnist.diagnostics import row_counters
+from daft_mnist.model import _certainty as C
+from daft_mnist.model._engine import ModelSpec, get_model
 
 NULL_REASON = "image is null (see the step that produced it)"
 
@@ -99,7 +100,7 @@ def test_min_confidence_abstains_with_its_reason(random_weights: Path) -> None:
             assert data["model_classification_error"][i] is None
         else:
             assert data["model_classification"][i] is None
-            assert data["model_classification_error"][i] == f"confidence {conf[i]:.2f} below min_confidence {m:g}"
+            assert data["model_classification_error"][i] == abstain_reason(float(conf[i]), m)
         assert data["model_classification_confidence"][i] == pytest.approx(conf[i])  # kept when abstaining
     answered = int((conf >= m).sum())
     assert row_counters(out) == {"classified": answered, "failed": 0, "abstained": 60 - answered}

@@ -32,8 +32,8 @@ def test_same_seed_same_weights_and_loadable(tmp_path: Path) -> None:
     assert loaded.metadata["epochs"] == 1
     assert loaded.preprocessing == a.preprocessing
     # every trained checkpoint carries an int8 calibration from its training images
-    from daft_mnist._engine import LoadedModel, ModelSpec
-    from daft_mnist.quantize import CALIBRATION_KEY, Int8Calibration
+    from daft_mnist.model._engine import LoadedModel, ModelSpec
+    from daft_mnist.model.quantize import CALIBRATION_KEY, Int8Calibration
 
     assert Int8Calibration.from_dict(loaded.metadata[CALIBRATION_KEY]).images == 256
     assert LoadedModel(ModelSpec(str(path), device="cpu")).precision == "int8"
@@ -108,7 +108,7 @@ def _batch() -> torch.Tensor:
 
 
 def test_stroke_augmentation_shape_range_determinism_and_change() -> None:
-    from daft_mnist._strokes import augment_strokes
+    from daft_mnist.training._strokes import augment_strokes
 
     x = _batch()
     a = augment_strokes(x, torch.Generator().manual_seed(7))

@@ -2,7 +2,7 @@
 
 :func:`batch_pixels` turns a batch (a Daft Series) into uint8 pixels and a validity mask;
 the ``_as_*`` helpers turn results back into Arrow with nulls. :class:`_ModelUdf` holds one
-process-wide :class:`~daft_mnist._engine.LoadedModel` (:func:`~daft_mnist._engine.get_model`).
+process-wide :class:`~daft_mnist.model._engine.LoadedModel` (:func:`~daft_mnist.model._engine.get_model`).
 
 Resources and batch size go through Daft's public API: ``daft.cls(cpus=, gpus=,
 max_concurrency=)`` and ``daft.method.batch(batch_size=)``, which take them when a class is
@@ -24,12 +24,12 @@ import numpy as np
 import numpy.typing as npt
 from daft import DataType
 
-from daft_mnist._certainty import answered, certainty, details_dtype
-from daft_mnist._columns import apply_on_error, not_pixels_error
-from daft_mnist._engine import EMBEDDING_SIZE, ModelSpec, get_model
-from daft_mnist._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, unwrap
+from daft_mnist.data._columns import apply_on_error, needs_styling, not_pixels_error
+from daft_mnist.data._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, unwrap
 from daft_mnist.diagnostics import ROW_COUNTERS
-from daft_mnist.preparation import checked_styles, needs_styling
+from daft_mnist.model._certainty import answered, certainty, details_dtype
+from daft_mnist.model._engine import EMBEDDING_SIZE, ModelSpec, get_model
+from daft_mnist.preparation import checked_styles
 
 __all__ = [
     "COUNTERS",
@@ -249,26 +249,25 @@ def _count(classified: int, failed: int, abstained: int | None = None) -> None:
 def abstain_reason(confidence: float, min_confidence: float) -> str:
     """``"confidence 0.42 below min_confidence 0.9"``, with as many digits as it takes to be true.
 
-    Both numbers get the fewest decimals (at least 2 for the confidence) that show the
-    confidence below the threshold: ``0.99989 below 0.9999``, never ``1.00 below 0.9999``.
+    The threshold is shown exactly as given (its shortest form: ``0.9``, ``0.9999999``) and the
+    confidence with the fewest decimals (at least 2) that show it below the threshold:
+    ``0.99989 below 0.9999``, never ``1.00 below 0.9999``.
     """
     shown_min = f"{min_confidence:g}"
     if float(shown_min) != min_confidence:
         shown_min = repr(float(min_confidence))
     for digits in range(2, 18):
         shown = f"{confidence:.{digits}f}"
-        if float(shown) < float(shown_min):
-            break
-    else:
-        shown = repr(float(confidence))
-    return f"confidence {shown} below min_confidence {shown_min}"
+        if float(shown) < min_confidence:
+            return f"confidence {shown} below min_confidence {shown_min}"
+    return f"confidence {confidence!r} below min_confidence {shown_min}"
 
 
 class _ModelUdf:
     """The class that :func:`udf_class` hands to ``daft.cls``: one model per process, shared.
 
     Confidences and probabilities are calibrated with the checkpoint's temperature
-    (:attr:`~daft_mnist._engine.LoadedModel.temperature`); the predicted digit does not depend
+    (:attr:`~daft_mnist.model._engine.LoadedModel.temperature`); the predicted digit does not depend
     on it. With ``min_confidence``, predictions less confident than it are null (abstain).
     """
 
@@ -337,7 +336,7 @@ class _ModelUdf:
 
     def probabilities(self, images: daft.Series) -> Any:
         """Calibrated probabilities of the ten digits, ``Tensor[Float32; [10]]``."""
-        from daft_mnist._certainty import scaled_probabilities
+        from daft_mnist.model._certainty import scaled_probabilities
 
         rows = batch_rows(images, self.on_error)
         logp = self._scores(rows.pixels)

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from daft_mnist._rules import label_check, require_columns, unwrap
+from daft_mnist.data._rules import label_check, require_columns, unwrap
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
     import daft
 
-__all__ = ["accuracy_by_label", "checked_digits", "confusion_matrix", "misclassified", "overall_accuracy"]
+__all__ = ["accuracy_by_label", "confusion_matrix", "misclassified", "overall_accuracy"]
 
 _LABELLED = "__labelled"
 _CORRECT = "__correct"
@@ -63,7 +63,7 @@ _NULL_HINT = {
 }
 
 
-def checked_digits(series: Any, column: str, what: str, step: str) -> Any:
+def _checked_digits(series: Any, column: str, what: str, step: str) -> Any:
     """A batch of ``column`` as ``Int64`` digits 0-9 (nulls stay null); anything else is a ``DataError``.
 
     Raises:
@@ -91,7 +91,7 @@ def _digits(column: str, what: str, step: str) -> Any:
 
     @daft.func.batch(return_dtype=DataType.int64(), use_process=False)
     def report_digits(values: daft.Series) -> Any:
-        return checked_digits(values, column, what, step)
+        return _checked_digits(values, column, what, step)
 
     return report_digits(col(column))
 

@@ -35,7 +35,14 @@ if TYPE_CHECKING:
     import daft
     from PIL import Image
 
-__all__ = ["IMAGE_COLUMNS", "PREDICTION_COLUMN", "caption_name", "plot_confusion_matrix", "plot_digits", "plot_prepared"]
+__all__ = [
+    "IMAGE_COLUMNS",
+    "PREDICTION_COLUMN",
+    "caption_name",
+    "plot_confusion_matrix",
+    "plot_digits",
+    "plot_prepared",
+]
 
 IMAGE_COLUMNS = ("image_2d", "pil_image", "image")
 """Where :func:`plot_digits` looks for images by default, in this order (the helpers' output names)."""
@@ -44,11 +51,6 @@ PREDICTION_COLUMN = "model_classification"
 
 _SIDE = 28
 _NUM_CLASSES = 10
-
-
-def caption_name(name: str, width: int = 24) -> str:
-    """A file name cut to ``width`` characters keeping its end (``..._0006.png``), where names differ."""
-    return name if len(name) <= width else ".." + name[-(width - 2) :]
 
 
 def _font(size: int) -> Any:
@@ -134,9 +136,11 @@ def plot_digits(
     """
     from PIL import Image, ImageDraw
 
-    from daft_mnist._rules import require_columns
+    from daft_mnist.data._rules import require_columns
 
-    limit, columns, scale = (check_int(n, v, minimum=1) for n, v in (("limit", limit), ("columns", columns), ("scale", scale)))
+    limit, columns, scale = (
+        check_int(n, v, minimum=1) for n, v in (("limit", limit), ("columns", columns), ("scale", scale))
+    )
     present = df.column_names
     if image is None:
         image = next((c for c in IMAGE_COLUMNS if c in present), None)
@@ -274,7 +278,7 @@ def plot_prepared(
     """
     from PIL import Image, ImageDraw
 
-    from daft_mnist._rules import require_columns
+    from daft_mnist.data._rules import require_columns
 
     limit, columns = check_int("limit", limit, minimum=1), check_int("columns", columns, minimum=1)
     size = check_int("size", size, minimum=_SIDE)
@@ -299,7 +303,7 @@ def plot_prepared(
             out.append("no digit")
         if name is not None and data[name][i] is not None:
             base = str(data[name][i]).rstrip("/").rsplit("/", 1)[-1]
-            out.append(caption_name(base))
+            out.append(base if len(base) <= 24 else ".." + base[-22:])  # the end, where file names differ
         return out
 
     font = _font(max(10, size // 7))

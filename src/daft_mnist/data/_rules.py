@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist.errors import DataError
 from daft_mnist.data._options import check_choice
+from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
     import daft

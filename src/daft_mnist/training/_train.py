@@ -1,4 +1,4 @@
-"""Train the tutorial's :class:`~daft_mnist.model.Net` from a Daft DataFrame, reproducibly.
+"""Train the tutorial's :class:`~daft_mnist.model.checkpoint.Net` from a Daft DataFrame, reproducibly.
 
 The recipe behind the bundled weights: AdamW with a one-cycle learning-rate schedule and light
 random affine augmentation (small rotations, shifts and zooms), on the preprocessing contract
@@ -24,12 +24,12 @@ if TYPE_CHECKING:
     import daft
     import torch
 
-    from daft_mnist.network import Net, Preprocessing
+    from daft_mnist.model.network import Net, Preprocessing
 
 __all__ = ["Augment", "EpochStats", "TrainResult", "train", "train_arrays"]
 
 Augment = bool | Literal["strokes"]
-"""``True``: random affine; ``"strokes"``: stroke-realistic (see :mod:`daft_mnist._strokes`)."""
+"""``True``: random affine; ``"strokes"``: stroke-realistic (see :mod:`daft_mnist.training._strokes`)."""
 
 CALIBRATION_IMAGES = 10_000
 """Training images (the first ones, unaugmented) used to calibrate int8 inference."""
@@ -57,13 +57,13 @@ class TrainResult:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write a daft-mnist checkpoint (loadable with ``weights=path``)."""
-        from daft_mnist.model import save_checkpoint
+        from daft_mnist.model.checkpoint import save_checkpoint
 
         save_checkpoint(path, self.model, self.preprocessing, self.metadata)
 
 
 def _frame_to_arrays(df: daft.DataFrame, image: str, label: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    from daft_mnist._rules import require_columns
+    from daft_mnist.data._rules import require_columns
     from daft_mnist.images import pixels_to_numpy
 
     require_columns(df, [image, label])
@@ -94,7 +94,7 @@ def train(
     num_threads: int | None = None,
     progress: Callable[[EpochStats], None] | None = None,
 ) -> TrainResult:
-    """Train :class:`~daft_mnist.model.Net` on a DataFrame of images and labels.
+    """Train :class:`~daft_mnist.model.checkpoint.Net` on a DataFrame of images and labels.
 
     The frame is materialized once (60,000 MNIST images are 47 MB of uint8), then trained on
     in shuffled mini-batches.
@@ -110,7 +110,7 @@ def train(
         augment: ``True``: random affine augmentation (rotation up to 10 degrees, shift up to
             2 pixels, zoom 0.9-1.1) of training batches; ``"strokes"``: stroke-realistic
             augmentation (thickness, blur, ink level, shear, elastic wobble, off-centre shifts;
-            see :data:`daft_mnist._strokes.STROKES_RECIPE`); ``False``: none.
+            see :data:`daft_mnist.training._strokes.STROKES_RECIPE`); ``False``: none.
         initial_weights: Start from this checkpoint (fine-tuning) instead of a random
             initialization; its preprocessing contract must be the tutorial's.
         image: Name of the image column.
@@ -200,9 +200,9 @@ def train_arrays(
     import torch
     import torch.nn.functional as F
 
-    from daft_mnist._strokes import augment_strokes
-    from daft_mnist.model import non_finite_tensors
-    from daft_mnist.network import TUTORIAL_PREPROCESSING, Net
+    from daft_mnist.model.checkpoint import non_finite_tensors
+    from daft_mnist.model.network import TUTORIAL_PREPROCESSING, Net
+    from daft_mnist.training._strokes import augment_strokes
 
     _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
     if augment not in (True, False, "strokes"):
@@ -226,7 +226,7 @@ def train_arrays(
 
     model = Net()
     if initial_weights is not None:
-        from daft_mnist.model import load_checkpoint
+        from daft_mnist.model.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(initial_weights)
         if ckpt.preprocessing != prep:
@@ -285,7 +285,7 @@ def train_arrays(
             steps_per_epoch,
             learning_rate,
         )
-    from daft_mnist.quantize import CALIBRATION_KEY, calibrate_int8
+    from daft_mnist.model.quantize import CALIBRATION_KEY, calibrate_int8
 
     # Activation ranges for int8 inference, from the (unaugmented) training images.
     calibration = calibrate_int8(model, x_all[:CALIBRATION_IMAGES].reshape(-1, prep.height * prep.width).numpy())
@@ -312,7 +312,7 @@ def train_arrays(
 
 
 def _recipe(augment: Augment, initial_weights: str | os.PathLike[str] | None) -> str:
-    from daft_mnist._strokes import STROKES_RECIPE
+    from daft_mnist.training._strokes import STROKES_RECIPE
 
     recipe = "AdamW + OneCycleLR"
     if augment == "strokes":

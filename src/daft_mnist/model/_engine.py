@@ -5,7 +5,7 @@ three runners does the work is chosen once, when it is built:
 
 * :class:`_Float32Cpu`: the float model on CPU, channels-last, as a traced and
   inference-optimized TorchScript graph (oneDNN convolutions fused with their ReLU).
-* :class:`_Int8Cpu`: :class:`~daft_mnist.quantize.Int8Net` on raw uint8 pixels.
+* :class:`_Int8Cpu`: :class:`~daft_mnist.model.quantize.Int8Net` on raw uint8 pixels.
 * :class:`_Cuda`: the float model on a CUDA device, in IEEE float32 (:func:`ieee_float32`).
 
 :func:`get_model` keeps one :class:`LoadedModel` per :class:`ModelSpec` in each process.
@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist._rules import NUM_CLASSES
+from daft_mnist.data._rules import NUM_CLASSES
 from daft_mnist.errors import WeightsError
 
 if TYPE_CHECKING:
     import torch
 
-    from daft_mnist.network import Net, Preprocessing
-    from daft_mnist.quantize import Int8Calibration
+    from daft_mnist.model.network import Net, Preprocessing
+    from daft_mnist.model.quantize import Int8Calibration
 
 __all__ = [
     "EMBEDDING_SIZE",
@@ -167,7 +167,7 @@ class _Float32Cpu:
 
 
 class _Int8Cpu:
-    """:class:`~daft_mnist.quantize.Int8Net` on raw uint8 pixels (the only pass over the input).
+    """:class:`~daft_mnist.model.quantize.Int8Net` on raw uint8 pixels (the only pass over the input).
 
     Embeddings come from the eager float model (``fc1`` is quantized here, so its int8
     outputs would be a coarser, different vector).
@@ -240,7 +240,7 @@ def choose_precision(requested: str, device: torch.device, calibration: Int8Cali
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {requested!r}")
     if requested == "float32":
         return "float32"
-    from daft_mnist.quantize import CALIBRATION_KEY, int8_unavailable_reason
+    from daft_mnist.model.quantize import CALIBRATION_KEY, int8_unavailable_reason
 
     problems = []
     if device.type != "cpu":
@@ -269,7 +269,7 @@ class LoadedModel:
     ``torch.inference_mode()``, on chunks of images sized for the runner.
 
     Precision (``spec.precision``): ``"float32"`` always runs the float model.
-    ``"int8"`` runs :class:`~daft_mnist.quantize.Int8Net` (static int8, CPU only, about 3x
+    ``"int8"`` runs :class:`~daft_mnist.model.quantize.Int8Net` (static int8, CPU only, about 3x
     faster here) and needs a checkpoint with an int8 calibration. ``"auto"`` (the default)
     picks int8 when that is possible (CPU device, calibrated checkpoint, an x86 quantized
     engine) and float32 otherwise; :attr:`precision` says which was chosen. The bundled
@@ -281,7 +281,7 @@ class LoadedModel:
     def __init__(self, spec: ModelSpec) -> None:
         import torch
 
-        from daft_mnist.model import load_model, resolve_device
+        from daft_mnist.model.checkpoint import load_model, resolve_device
 
         self.spec = spec
         self.device = resolve_device(spec.device)
@@ -289,7 +289,7 @@ class LoadedModel:
         self.preprocessing: Preprocessing = self.net.preprocessing
         self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.calibration = self._read_calibration()
-        """The checkpoint's :class:`~daft_mnist.quantize.Int8Calibration`, or ``None``."""
+        """The checkpoint's :class:`~daft_mnist.model.quantize.Int8Calibration`, or ``None``."""
         self.temperature: float = self._read_temperature()
         """The checkpoint's softmax temperature (``metadata["temperature"]``), ``1.0`` when it has none."""
         self.precision: Precision = choose_precision(spec.precision, self.device, self.calibration)
@@ -299,7 +299,7 @@ class LoadedModel:
         self._lock = threading.Lock()
 
     def _read_calibration(self) -> Int8Calibration | None:
-        from daft_mnist.quantize import CALIBRATION_KEY, Int8Calibration
+        from daft_mnist.model.quantize import CALIBRATION_KEY, Int8Calibration
 
         raw = self.net.metadata.get(CALIBRATION_KEY)
         if raw is None:
@@ -310,7 +310,7 @@ class LoadedModel:
             raise WeightsError(f"{self.spec.weights or 'bundled weights'}: invalid {CALIBRATION_KEY}: {exc}") from None
 
     def _read_temperature(self) -> float:
-        from daft_mnist._certainty import temperature_from_metadata
+        from daft_mnist.model._certainty import temperature_from_metadata
 
         try:
             return temperature_from_metadata(self.net.metadata)
@@ -331,7 +331,7 @@ class LoadedModel:
         """The int8 model, or ``None`` (with a warning) when it cannot be built and is not required."""
         import torch
 
-        from daft_mnist.quantize import Int8Net
+        from daft_mnist.model.quantize import Int8Net
 
         assert self.calibration is not None  # choose_precision picked int8
         try:

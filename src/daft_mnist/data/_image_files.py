@@ -14,13 +14,13 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
-from daft_mnist._files import is_remote
-from daft_mnist._rules import NUM_CLASSES, OnError, check_on_error
+from daft_mnist.data._files import is_remote
 from daft_mnist.data._options import option_error
+from daft_mnist.data._rules import NUM_CLASSES, OnError, check_on_error
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
@@ -122,7 +122,10 @@ def _list_files(
             return [_absolute(literal)], text
         if not literal.is_dir():
             _check_link(str(literal))
-            raise DataError(f"image source not found: {text} (no such file or folder; expected a folder, a glob, a URL or a list of files)")
+            raise DataError(
+                f"image source not found: {text} (no such file or folder; expected a folder, a glob, a URL "
+                "or a list of files)"
+            )
         found = sorted(_walk_folder(literal))
         if not found:
             raise DataError(f"{text}: no image files found (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
@@ -160,7 +163,11 @@ def _check_link(path: str) -> None:
         try:
             os.stat(path)
         except OSError as exc:
-            why = "a symbolic link loop" if exc.errno == errno.ELOOP else f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+            why = (
+                "a symbolic link loop"
+                if exc.errno == errno.ELOOP
+                else f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+            )
         else:  # pragma: no cover - exists() said no
             why = "a symbolic link that cannot be followed"
         raise DataError(f"{path}: {why}; remove the link or point it to an image file")
@@ -228,7 +235,7 @@ def _labels_for(paths: list[str], labels: Labels, shown: str) -> list[int] | Non
             raise DataError(f"labels has no entry for {len(missing)} of {len(paths)} files (first: {missing[0]})")
         values = [keys[_key(p)] for p in paths]
     else:
-        values = list(labels)
+        values = list(cast("Sequence[int]", labels))
         if len(values) != len(paths):
             raise DataError(f"labels has {len(values)} values for {len(paths)} files; expected one label per file")
     arr = np.asarray(values, dtype=object)
