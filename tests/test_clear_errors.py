@@ -266,9 +266,7 @@ def test_a_null_typed_column_gives_nulls_in_every_picture_step(on_error: str) ->
 # ---------------------------------------------------------------------------- first steps
 
 
-def test_picture_grid_captions_keep_the_end_of_long_file_names(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_picture_grid_captions_keep_the_end_of_long_file_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from PIL import ImageDraw
 
     from daft_mnist import add_image_2d

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGE_COLUMNS",
     "PREDICTION_COLUMN",
-    "caption_name",
     "plot_confusion_matrix",
     "plot_digits",
     "plot_prepared",
