@@ -290,3 +290,45 @@ def test_picture_grid_captions_keep_the_end_of_long_file_names(tmp_path: Path, m
     assert len(captions) == 6
     assert len(set(captions)) == 6, captions  # six files, six different captions
     assert all(c.endswith(f"take_{i}_cropped.png") and len(c) <= 24 for i, c in enumerate(captions)), captions
+
+
+def test_without_the_variable_load_mnist_finds_shared_data_beside_the_project_or_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import daft_mnist.io as io
+
+    monkeypatch.delenv("DAFT_MNIST_DATA_DIR", raising=False)
+    project, elsewhere = tmp_path / "work" / "project", tmp_path / "elsewhere" / "notebooks"
+    shared = tmp_path / "work" / "shared" / "data"
+    for folder in (project, elsewhere, shared):
+        folder.mkdir(parents=True)
+    (shared / io.FILENAMES["test"]).write_bytes(b"")
+    monkeypatch.setattr(io, "_project_root", lambda: None)
+    monkeypatch.chdir(project)  # `python` started in the project, as the README says
+    assert io.default_source("test") == str(shared / io.FILENAMES["test"])
+    assert io.load_mnist().count_rows() == 0  # the empty local file, no download
+    monkeypatch.chdir(elsewhere)  # a notebook elsewhere, the package installed from the project
+    assert io.default_source("test") == io.TEST_URL
+    monkeypatch.setattr(io, "_project_root", lambda: project)
+    assert io.default_source("test") == str(shared / io.FILENAMES["test"])
+    assert io.local_data_dirs() == [tmp_path / "elsewhere" / "shared" / "data", shared]
+
+
+def test_when_the_download_fails_the_error_says_how_to_use_a_local_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import daft_mnist.io as io
+
+    monkeypatch.delenv("DAFT_MNIST_DATA_DIR", raising=False)
+    monkeypatch.setenv("DAFT_MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(io, "_project_root", lambda: None)
+    monkeypatch.setitem(io._URLS, "test", "http://127.0.0.1:9/mnist_handwritten_test.json.gz")  # refused at once
+    with pytest.raises(DataError) as info:
+        io.load_mnist()
+    message = str(info.value)
+    assert "no local copy of mnist_handwritten_test.json.gz was found (looked in " in message
+    assert "set $DAFT_MNIST_DATA_DIR to the folder that holds it, or pass its path" in message
+    with pytest.raises(DataError) as given:  # a URL the user gave: their own error, no advice about copies
+        io.load_mnist("http://127.0.0.1:9/mine.json.gz")
+    assert "no local copy" not in str(given.value)

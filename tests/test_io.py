@@ -71,6 +71,8 @@ def test_default_source_uses_data_dir_when_it_holds_the_file(tmp_path: Path, mon
     (tmp_path / FILENAMES["train"]).write_bytes(b"")
     assert default_source("train") == str(tmp_path / FILENAMES["train"])
     monkeypatch.delenv(DATA_DIR_ENV)
+    monkeypatch.chdir(tmp_path)  # no ../shared/data from here, nor from the project (patched away)
+    monkeypatch.setattr("daft_mnist.io._project_root", lambda: None)
     assert default_source("train") == TRAIN_URL
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "convert",
     "data_dir",
     "default_source",
+    "local_data_dirs",
     "load_images",
     "load_mnist",
     "read_idx",
@@ -77,18 +78,52 @@ def _check_split(split: str) -> None:
     check_choice("split", split, tuple(_URLS))
 
 
+def _project_root() -> Path | None:
+    """The project folder when the package runs from its source tree (an editable install), else ``None``."""
+    root = Path(__file__).resolve().parents[2]  # <root>/src/daft_mnist/io.py
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def local_data_dirs() -> list[Path]:
+    """Where :func:`default_source` looks for the MNIST files, in order.
+
+    ``$DAFT_MNIST_DATA_DIR`` when set (and then only it); else ``../shared/data`` from the
+    current folder and from the project's folder (where ``make`` points the variable), so
+    ``python`` and notebooks started in the project find the same files as ``make``.
+    """
+    d = data_dir()
+    if d is not None:
+        return [d]
+    found: list[Path] = []
+    for base in (Path.cwd(), _project_root()):
+        if base is not None:
+            candidate = Path(os.path.normpath(base.parent / "shared" / "data"))
+            if candidate not in found:
+                found.append(candidate)
+    return found
+
+
 def default_source(split: Split = "test") -> str:
     """Where ``load_mnist(split=...)`` reads from when given no source.
 
-    The file in ``$DAFT_MNIST_DATA_DIR`` if that directory holds it, else the public URL.
+    The file in the first of :func:`local_data_dirs` that holds it (``$DAFT_MNIST_DATA_DIR``,
+    else ``../shared/data``), else the public URL.
     """
     _check_split(split)
-    d = data_dir()
-    if d is not None:
+    for d in local_data_dirs():
         p = d / FILENAMES[split]
         if p.is_file():
             return str(p)
     return _URLS[split]
+
+
+def _no_local_copy(exc: DataError, split: str) -> DataError:
+    """The download of the default source failed: say where a local copy was looked for, and what to do."""
+    looked = ", ".join(str(d) for d in local_data_dirs()) or "nowhere"
+    return DataError(
+        f"{exc}; no local copy of {FILENAMES[split]} was found (looked in {looked}): set ${DATA_DIR_ENV} to the "
+        f"folder that holds it, or pass its path, e.g. load_mnist('path/to/{FILENAMES[split]}')"
+    )
 
 
 def load_mnist(
@@ -190,7 +225,12 @@ def load_mnist(
             raise DataError(f"IDX files are read from local paths only; got {redact_url(src)}")
         return load_idx(Path(src), labels_path_for(Path(src)), on_error)
     if is_remote(src):
-        return load_json_remote(src, io_config, on_error, cache, strict_json, timeout)
+        try:
+            return load_json_remote(src, io_config, on_error, cache, strict_json, timeout)
+        except DataError as exc:
+            if source is None:  # the public URL was the fallback: say how to use a local copy instead
+                raise _no_local_copy(exc, split) from None
+            raise
     if name.endswith(JSON_SUFFIXES):
         return load_json_local(Path(src), on_error, strict=strict_json)
     raise DataError(
