@@ -102,3 +102,95 @@ def test_messages_name_the_option_the_expected_and_the_received() -> None:
         O.check_text("on", None)
     long = "x" * 500
     assert len(str(O.option_error("label", "a string", long))) < 150
+
+
+# ---------------------------------------------------------------------------- each entry point
+
+
+def _entry_points() -> dict[str, Any]:
+    import daft
+    from daft import col
+
+    import daft_mnist as dm
+
+    img = daft.from_pydict({"image": [[0] * 784], "label": [1]})
+    vector = daft.DataType.fixed_size_list(daft.DataType.float32(), 2)
+    vec = daft.from_pydict({"embedding": [[1.0, 0.0]]}).with_column("embedding", col("embedding").cast(vector))
+    return {
+        "classify_digit": lambda **o: dm.classify_digit(col("image"), **o),
+        "embed_digit": lambda **o: dm.embed_digit(col("image"), **o),
+        "Classifier": lambda **o: dm.Classifier(**o),
+        "classify": lambda **o: dm.classify(img, image="image", **o),
+        "nearest": lambda **o: dm.nearest(vec, vec, **o),
+        "MnistProvider": lambda **o: dm.MnistProvider(**o),
+        "MnistProvider.get_image_classifier": lambda **o: dm.MnistProvider().get_image_classifier(**o),
+        "load_mnist": lambda **o: dm.load_mnist("nothing-is-read.json", **o),
+        "plot_digits": lambda **o: dm.plot_digits(img, **o),
+        "plot_prepared": lambda **o: dm.plot_prepared(img, original="image", prepared="image", **o),
+        "plot_confusion_matrix": lambda **o: dm.plot_confusion_matrix(np.eye(10, dtype=int), **o),
+    }
+
+
+BAD_OPTIONS = [
+    ("classify_digit", "num_threads", "2", "an integer >= 1 or None"),
+    ("classify_digit", "num_threads", 1.5, "an integer >= 1 or None"),
+    ("classify_digit", "num_threads", 0, "an integer >= 1 or None"),
+    ("classify_digit", "cpus", "1", "a finite number > 0 or None"),
+    ("classify_digit", "gpus", "1", "a fraction in [0, 1] or a whole number"),
+    ("classify_digit", "details", "no", "True or False"),
+    ("classify_digit", "batch_size", True, "an integer >= 1"),
+    ("classify_digit", "min_confidence", "0.5", "a number in [0, 1] or None"),
+    ("classify_digit", "max_concurrency", np.float64(2.0), "an integer >= 1 or None"),
+    ("classify_digit", "precision", "fp16", "one of 'auto', 'float32', 'int8'"),
+    ("embed_digit", "batch_size", "8", "an integer >= 1"),
+    ("Classifier", "on_error", "skip", "one of 'raise', 'null'"),
+    ("classify", "overwrite", "yes", "True or False"),
+    ("classify", "errors", 1, "True or False"),
+    ("nearest", "k", True, "an integer >= 1"),
+    ("nearest", "k", "3", "an integer >= 1"),
+    ("nearest", "on", None, "a non-empty string"),
+    ("MnistProvider", "num_threads", "2", "an integer >= 1 or None"),
+    ("MnistProvider", "precision", "fp16", "one of 'auto', 'float32', 'int8'"),
+    ("MnistProvider.get_image_classifier", "batch_size", 0, "an integer >= 1"),
+    ("MnistProvider.get_image_classifier", "num_gpus", "1", "an integer >= 0 or None"),
+    ("load_mnist", "split", "val", "one of 'test', 'train'"),
+    ("load_mnist", "cache", "no", "True or False"),
+    ("load_mnist", "timeout", "30", "a finite number > 0 or None"),
+    ("plot_digits", "limit", 0, "an integer >= 1"),
+    ("plot_digits", "columns", 2.0, "an integer >= 1"),
+    ("plot_prepared", "size", 10, "an integer >= 28"),
+    ("plot_confusion_matrix", "cell", "40", "an integer >= 12"),
+]
+
+
+@pytest.mark.parametrize(("entry", "option", "value", "expected"), BAD_OPTIONS)
+def test_every_entry_point_checks_its_options_where_they_are_given(
+    entry: str, option: str, value: Any, expected: str
+) -> None:
+    want = f"{option}: expected {expected}, got {O.describe(value)}"
+    with pytest.raises(OptionError, match=re.escape(want)):
+        _entry_points()[entry](**{option: value})
+
+
+GOOD_NUMPY_OPTIONS = [
+    ("classify_digit", {"min_confidence": np.float32(0.5), "batch_size": np.int64(8), "num_threads": np.int32(1)}),
+    ("Classifier", {"cpus": np.float32(0.5), "gpus": np.int64(0), "max_concurrency": np.uint8(1)}),
+    ("classify", {"batch_size": np.int64(16), "details": np.bool_(True)}),
+    ("nearest", {"k": np.int64(1)}),
+    ("MnistProvider", {"num_threads": np.int64(2)}),
+    ("plot_digits", {"limit": np.int64(1), "columns": np.int16(1), "scale": np.uint8(1)}),
+    ("plot_confusion_matrix", {"cell": np.int64(20)}),
+]
+
+
+@pytest.mark.parametrize(("entry", "options"), GOOD_NUMPY_OPTIONS)
+def test_numpy_scalars_are_taken_by_value(entry: str, options: dict[str, Any]) -> None:
+    _entry_points()[entry](**options)
+
+
+def test_checked_options_are_stored_as_plain_python_numbers() -> None:
+    from daft_mnist import Classifier
+
+    clf = Classifier(batch_size=np.int64(8), min_confidence=np.float32(0.5), gpus=np.int64(0))  # type: ignore[arg-type]
+    assert (type(clf.batch_size), type(clf.min_confidence), type(clf.gpus)) == (int, float, float)
+    assert clf == Classifier(batch_size=8, min_confidence=0.5)
