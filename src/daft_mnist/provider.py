@@ -243,7 +243,7 @@ def check_labels(labels: Any) -> list[str]:
         )
     for name in names:
         if not isinstance(name, str):
-            raise option_error("labels", f"{expected}, each a str; one is", name)
+            raise option_error("labels", f"{expected}, each a str", name)
     return names
 
 
