@@ -145,7 +145,7 @@ BAD_OPTIONS = [
     ("embed_digit", "batch_size", "8", "an integer >= 1"),
     ("Classifier", "on_error", "skip", "one of 'raise', 'null'"),
     ("classify", "overwrite", "yes", "True or False"),
-    ("classify", "errors", 1, "True or False"),
+    ("classify", "details", 1, "True or False"),
     ("nearest", "k", True, "an integer >= 1"),
     ("nearest", "k", "3", "an integer >= 1"),
     ("nearest", "on", None, "a non-empty string"),
@@ -178,7 +178,7 @@ GOOD_NUMPY_OPTIONS = [
     ("classify", {"batch_size": np.int64(16), "details": np.bool_(True)}),
     ("nearest", {"k": np.int64(1)}),
     ("MnistProvider", {"num_threads": np.int64(2)}),
-    ("plot_digits", {"limit": np.int64(1), "columns": np.int16(1), "scale": np.uint8(1)}),
+    ("plot_digits", {"limit": np.int64(1), "columns": np.int16(1), "size": np.uint8(56)}),
     ("plot_confusion_matrix", {"cell": np.int64(20)}),
 ]
 

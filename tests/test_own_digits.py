@@ -275,10 +275,11 @@ def test_a_variable_shape_tensor_of_784_pixels_keeps_the_mnist_path() -> None:
 def test_classify_takes_the_folder_and_blank_pictures_get_no_digit(folder: Path) -> None:
     save(folder / "1" / "blank.png", np.full((60, 60), 250, np.uint8))
     reset_bad_row_count()
-    rows = daft_mnist.classify(load_images(folder), image="image", confidence=True).to_pydict()
+    rows = daft_mnist.classify(load_images(folder), image="image", details=True).to_pydict()
     names = [Path(p).name for p in rows["path"]]
     assert rows["model_classification"][names.index("blank.png")] is None
     assert rows["model_classification_confidence"][names.index("blank.png")] is None
+    assert rows["model_classification_error"][names.index("blank.png")] == "image is blank (no ink)"
     assert bad_row_count() == 1
     others = [p for n, p in zip(names, rows["model_classification"], strict=True) if n != "blank.png"]
     assert others == [0, 0, 1, 1]

@@ -18,6 +18,7 @@ import pytest
 
 import daft_mnist
 from daft_mnist import provider as P
+from daft_mnist.model import load_model
 
 DIGITS = [str(d) for d in range(10)]
 N = 1000
@@ -33,7 +34,7 @@ def _torch_embedding(pixels: np.ndarray) -> np.ndarray:
     """relu(fc1) of the bundled weights, with plain torch and a forward hook."""
     import torch
 
-    net = daft_mnist.load_model()
+    net = load_model()
     seen: list[torch.Tensor] = []
     handle = net.fc1.register_forward_hook(lambda _m, _i, out: seen.append(torch.relu(out)))
     try:

@@ -35,7 +35,7 @@ def mnist_style(image: Expression, *, on_error: OnError = "raise") -> Expression
             ``Tensor`` of images.
         on_error: A row that is not a usable image (corrupt, empty, an unsupported mode):
             ``"raise"`` (default) fails with a :class:`~daft_mnist.errors.DataError` naming it;
-            ``"null"`` gives a null (logged and counted, see :func:`daft_mnist.bad_row_count`).
+            ``"null"`` gives a null (logged; :meth:`~daft_mnist.Classifier.details` gives its reason).
             A null image stays null. A picture with no digit to find (a blank page) is null
             whatever the setting, with its reason logged and counted: it must not get a
             confident digit.

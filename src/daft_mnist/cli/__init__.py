@@ -99,16 +99,18 @@ def _loaded(args: argparse.Namespace, source: str | None, *, need_labels: bool) 
 
 def _classified(args: argparse.Namespace, df: daft.DataFrame, *, confidence: bool = False) -> daft.DataFrame:
     df = daft_mnist.add_image_2d(df)  # pictures of any size are prepared MNIST-style
+    details = confidence or args.on_error == "null"
     return daft_mnist.classify(
         df,
+        image="image_2d",
+        details=details,
+        reasons="load_error" if details and "load_error" in df.column_names else None,
         weights=args.weights,
         sha256=args.sha256,
         batch_size=args.batch_size,
         device=args.device,
-        confidence=confidence,
         precision=args.precision,
         on_error=args.on_error,
-        errors=args.on_error == "null",
     )
 
 

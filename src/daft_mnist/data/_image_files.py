@@ -61,8 +61,8 @@ def load_images(
             ``None`` adds no ``label`` column.
         on_error: A file that is not a readable image: ``"raise"`` (default) fails the query
             with a :class:`~daft_mnist.errors.DataError` naming the file; ``"null"`` keeps
-            the row with a null ``image`` (logged and counted, see
-            :func:`daft_mnist.bad_row_count`).
+            the row with a null ``image`` (logged; count them with
+            :func:`daft_mnist.error_counts`).
         io_config: Daft IO configuration (credentials, endpoints) for remote files.
 
     Returns:

@@ -323,7 +323,7 @@ def load_model(
     weights: str | bytes | os.PathLike[str] | os.PathLike[bytes] | None = None,
     *,
     sha256: str | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> Net:
     """Build :class:`Net`, load weights into it and put it in eval mode.
 
@@ -331,7 +331,8 @@ def load_model(
         weights: ``None`` for the bundled weights, a local path or a remote URL (see
             :func:`daft_mnist.model.weights.resolve_weights`).
         sha256: Expected SHA-256 of the weights file (required for remote URLs).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"``.
+        device: ``"auto"`` (default: CUDA when present, else CPU, as :class:`~daft_mnist.Classifier`),
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
 
     Returns:
         The model in eval mode with ``requires_grad`` off. Its preprocessing contract is
