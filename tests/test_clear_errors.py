@@ -332,3 +332,12 @@ def test_when_the_download_fails_the_error_says_how_to_use_a_local_copy(
     with pytest.raises(DataError) as given:  # a URL the user gave: their own error, no advice about copies
         io.load_mnist("http://127.0.0.1:9/mine.json.gz")
     assert "no local copy" not in str(given.value)
+
+
+def test_load_mnist_says_a_glob_matches_nothing_and_a_path_does_not_exist(tmp_path: Path) -> None:
+    from daft_mnist import load_mnist
+
+    with pytest.raises(DataError, match=r"MNIST source not found: .*/\*\.parquet no files match \(expected"):
+        load_mnist(tmp_path / "*.parquet")
+    with pytest.raises(DataError, match=r"MNIST source not found: .*/nope\.json does not exist \(expected"):
+        load_mnist(tmp_path / "nope.json")

@@ -218,8 +218,9 @@ def load_mnist(
                 "files); read pictures of digits with daft_mnist.load_images(folder)"
             )
         if not local.exists() and not local.is_symlink():
+            missing = "no files match" if glob.has_magic(src) else "does not exist"
             raise DataError(
-                f"MNIST source not found: {src} does not exist (expected a file, a directory of IDX or Parquet files, "
+                f"MNIST source not found: {src} {missing} (expected a file, a directory of IDX or Parquet files, "
                 "or a glob of Parquet files such as data/*.parquet)"
             )
         regular_file(local, src)  # a FIFO, device or socket would block or never end
