@@ -194,3 +194,11 @@ def test_checked_options_are_stored_as_plain_python_numbers() -> None:
     clf = Classifier(batch_size=np.int64(8), min_confidence=np.float32(0.5), gpus=np.int64(0))  # type: ignore[arg-type]
     assert (type(clf.batch_size), type(clf.min_confidence), type(clf.gpus)) == (int, float, float)
     assert clf == Classifier(batch_size=8, min_confidence=0.5)
+
+
+def test_calibrate_int8_checks_its_chunk_size() -> None:
+    from daft_mnist import Net, calibrate_int8
+
+    with pytest.raises(OptionError, match=re.escape("chunk_size: expected an integer >= 1, got 0 (int)")):
+        calibrate_int8(Net(), np.zeros((2, 784), np.uint8), chunk_size=0)
+    assert calibrate_int8(Net(), np.zeros((2, 784), np.uint8), chunk_size=np.int64(1)) is not None
