@@ -197,7 +197,7 @@ def test_checked_options_are_stored_as_plain_python_numbers() -> None:
 
 
 def test_calibrate_int8_checks_its_chunk_size() -> None:
-    from daft_mnist import Net, calibrate_int8
+    from daft_mnist.model import Net, calibrate_int8
 
     with pytest.raises(OptionError, match=re.escape("chunk_size: expected an integer >= 1, got 0 (int)")):
         calibrate_int8(Net(), np.zeros((2, 784), np.uint8), chunk_size=0)
