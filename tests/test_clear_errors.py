@@ -88,11 +88,14 @@ def test_a_missing_source_says_it_does_not_exist(tmp_path: Path) -> None:
         load_images(tmp_path / "nope")
 
 
-@pytest.mark.parametrize("bad", [None.__class__, 3, 2.5, "all", b"infer"])
+@pytest.mark.parametrize("bad", [None.__class__, 3, 2.5, "all", b"infer"])  # numpy arrays and tuples are fine
 def test_load_images_labels_option_is_checked(tmp_path: Path, bad: object) -> None:
     save(tmp_path / "d" / "1" / "a.png")
     with pytest.raises(OptionError, match=r"^labels: expected 'infer', a sequence of labels 0-9"):
         load_images(tmp_path / "d", labels=bad)  # type: ignore[arg-type]
+    files = [str(tmp_path / "d" / "1" / "a.png")]
+    assert load_images(files, labels=np.array([4])).to_pydict()["label"] == [4]
+    assert load_images(files, labels=(5,)).to_pydict()["label"] == [5]
 
 
 @pytest.mark.xfail(

@@ -33,7 +33,7 @@ arrays of shape ``(H, W, 1)``). Pass ``convert_image("RGB")`` of such a column, 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -231,7 +231,7 @@ def check_labels(labels: Any) -> list[str]:
     expected = 'ten names, one per digit 0-9 in order (e.g. ["0", ..., "9"] or ["zero", ..., "nine"])'
     if isinstance(labels, str):
         names: list[Any] = [labels]
-    elif isinstance(labels, Sequence):
+    elif isinstance(labels, Iterable) and not isinstance(labels, bytes | bytearray | Mapping):
         names = list(labels)
     else:
         raise option_error("labels", expected, labels)
@@ -244,7 +244,7 @@ def check_labels(labels: Any) -> list[str]:
     for name in names:
         if not isinstance(name, str):
             raise option_error("labels", f"{expected}, each a str", name)
-    return names
+    return [str(name) for name in names]
 
 
 class MnistImageClassifier:

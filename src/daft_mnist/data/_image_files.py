@@ -12,7 +12,7 @@ import errno
 import glob
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -226,7 +226,7 @@ def _labels_for(paths: list[str], labels: Labels, shown: str) -> list[int] | Non
         if labels != "infer":
             raise option_error("labels", _LABELS_EXPECTED, labels)
         return _infer_labels(paths, shown)
-    if isinstance(labels, bytes | bytearray) or not isinstance(labels, Mapping | Sequence):
+    if isinstance(labels, bytes | bytearray) or not isinstance(labels, Mapping | Iterable):
         raise option_error("labels", _LABELS_EXPECTED, labels)
     if isinstance(labels, Mapping):
         keys = {_key(k): v for k, v in labels.items()}
@@ -235,7 +235,7 @@ def _labels_for(paths: list[str], labels: Labels, shown: str) -> list[int] | Non
             raise DataError(f"labels has no entry for {len(missing)} of {len(paths)} files (first: {missing[0]})")
         values = [keys[_key(p)] for p in paths]
     else:
-        values = list(cast("Sequence[int]", labels))
+        values = list(cast("Iterable[int]", labels))  # a list, a tuple, a numpy array, ...
         if len(values) != len(paths):
             raise DataError(f"labels has {len(values)} values for {len(paths)} files; expected one label per file")
     arr = np.asarray(values, dtype=object)
