@@ -202,3 +202,13 @@ def test_calibrate_int8_checks_its_chunk_size() -> None:
     with pytest.raises(OptionError, match=re.escape("chunk_size: expected an integer >= 1, got 0 (int)")):
         calibrate_int8(Net(), np.zeros((2, 784), np.uint8), chunk_size=0)
     assert calibrate_int8(Net(), np.zeros((2, 784), np.uint8), chunk_size=np.int64(1)) is not None
+
+
+def test_choices_are_taken_by_value_of_their_type() -> None:
+    assert O.check_choice("on_error", np.str_("null"), ("raise", "null")) == "null"
+    assert type(O.check_choice("on_error", np.str_("null"), ("raise", "null"))) is str
+    with pytest.raises(OptionError, match=re.escape("augment: expected one of 1, 'strokes', got True (bool)")):
+        O.check_choice("augment", True, (1, "strokes"))
+    assert O.check_choice("augment", True, (True, False, "strokes")) is True
+    with pytest.raises(OptionError, match=re.escape("augment: expected one of True, False, 'strokes', got 1 (int)")):
+        O.check_choice("augment", 1, (True, False, "strokes"))

@@ -165,14 +165,14 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 def check_choice(name: str, value: Any, choices: Iterable[_T]) -> _T:
-    """``value`` if it is one of ``choices`` (compared by ``==``, after a type check against the first).
+    """The choice ``value`` equals, of its type (``np.str_("null")`` is ``"null"``; ``True`` is not ``1``).
 
     Raises:
         OptionError: Anything else; the message lists the choices.
     """
     allowed = list(choices)
-    for choice in allowed:
-        if type(value) is type(choice) and value == choice:
+    for choice in allowed:  # of the choice's type (np.str_ is a str), but True is not the choice 1
+        if isinstance(value, type(choice)) and _is_bool(value) == _is_bool(choice) and value == choice:
             return choice
     shown = ", ".join(repr(c) for c in allowed)
     raise option_error(name, f"one of {shown}", value)
