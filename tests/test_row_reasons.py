@@ -195,6 +195,10 @@ def test_rows_made_null_by_the_loader_keep_the_loaders_reason(tmp_path: Path, ra
     # The library never reads a column it was not given: without reasons= the row says where to look.
     out = daft_mnist.classify(framed, weights=random_weights, details=True).to_pydict()
     assert out["model_classification_error"] == [None, NULL_REASON, None, None]
+    with pytest.raises(ValueError, match=r"reasons= must name a String column, got 'label' of type Int64"):
+        daft_mnist.classify(framed, weights=random_weights, details=True, reasons="label")
+    with pytest.raises(ValueError, match="pass details=True"):
+        daft_mnist.classify(framed, weights=random_weights, reasons="load_error")
     counts = daft_mnist.error_counts(daft_mnist.classify(framed, weights=random_weights, details=True))
     assert counts.to_pydict() == {
         "column": ["load_error", "load_error", "model_classification_error"],

@@ -10,8 +10,9 @@ worker when the first batch arrives.
 
 The resources (``batch_size``, ``cpus``, ``gpus``, ``max_concurrency``) are the fields of the
 ``daft.udf.udf_v2.Func`` a method of a Daft class instance is; :func:`model_expression` sets
-them per expression with :func:`dataclasses.replace` (``tests/test_classifier.py`` checks that
-the plan shows them), so one class serves every option set and pickles by reference.
+them per expression with :func:`dataclasses.replace`, as Daft's own ``Func.with_concurrency``
+does (``tests/test_classifier.py`` checks that Daft's plan shows them), so one class serves
+every option set and pickles by reference: no class per option set, no names to rebuild.
 """
 
 from __future__ import annotations

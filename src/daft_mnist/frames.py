@@ -299,6 +299,8 @@ def classify(
     _refuse_existing(df, outputs, overwrite)
     if reasons is not None and not details:
         raise ValueError(f"reasons= is reported in {output}_error: pass details=True with it")
+    if reasons is not None and not df.schema()[reasons].dtype.is_string():
+        raise ValueError(f"reasons= must name a String column, got {reasons!r} of type {df.schema()[reasons].dtype}")
     predicted = classify_digit(
         col(image), details=details, reasons=None if reasons is None else col(reasons), **options
     )

@@ -221,7 +221,7 @@ def load_mnist(
             missing = "no files match" if glob.has_magic(src) else "does not exist"
             raise DataError(
                 f"MNIST source not found: {src} {missing} (expected a file, a directory of IDX or Parquet files, "
-                "or a glob of Parquet files such as data/*.parquet)"
+                "or a glob of Parquet files)"
             )
         regular_file(local, src)  # a FIFO, device or socket would block or never end
         src = str(local)

@@ -91,7 +91,7 @@ def _is_state_dict_of_net(obj: Any) -> bool:
 
 def _not_a_state_dict(state: Any, source: str) -> WeightsError:
     """The refusal of an object that is not a state dict of tensors: what was found, what is expected, how to fix it."""
-    expected = "a state dict of tensors for daft_mnist.Net (or a daft-mnist checkpoint)"
+    expected = "a state dict of tensors for daft_mnist.model.Net (or a daft-mnist checkpoint)"
     found = _describe(state)
     if isinstance(state, dict):
         wrapped = [k for k, v in state.items() if _is_state_dict_of_net(v)]
@@ -207,7 +207,7 @@ def load_checkpoint(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -
     if _safetensors_header(data):
         raise WeightsError(
             f"{source}: found a safetensors file; expected a PyTorch checkpoint saved with torch.save (a state dict "
-            "of daft_mnist.Net or a daft-mnist checkpoint); convert it with "
+            "of daft_mnist.model.Net or a daft-mnist checkpoint); convert it with "
             "`torch.save(safetensors.torch.load_file(PATH), 'net.pt')` and pass net.pt"
         )
     try:
