@@ -44,7 +44,8 @@ def test_real_numbers_are_taken_by_value_whatever_their_type(x: float, kind: Any
     if not 0 <= float(value) <= 1:  # float16 rounding can step outside
         return
     got = O.check_number("min_confidence", value, minimum=0, maximum=1)
-    assert got == float(value)
+    assert kind(got) == value  # the same number in the caller's type
+    assert got == (float(str(value)) if kind in (np.float16, np.float32) else float(value))  # as it prints
     assert type(got) is float
     assert O.check_number("cpus", Fraction(1, 3), above=0) == pytest.approx(1 / 3)
     assert O.check_number("gpus", np.int64(2), minimum=0) == 2.0
@@ -186,6 +187,15 @@ GOOD_NUMPY_OPTIONS = [
 @pytest.mark.parametrize(("entry", "options"), GOOD_NUMPY_OPTIONS)
 def test_numpy_scalars_are_taken_by_value(entry: str, options: dict[str, Any]) -> None:
     _entry_points()[entry](**options)
+
+
+def test_a_float32_option_is_the_decimal_it_prints_as() -> None:
+    from daft_mnist._udf import abstain_reason
+    from daft_mnist.classifier import Classifier
+
+    m = Classifier(min_confidence=np.float32(0.999)).min_confidence  # type: ignore[arg-type]
+    assert m == 0.999
+    assert abstain_reason(0.95, m) == "confidence 0.95 below min_confidence 0.999"  # not 0.9990000128746033
 
 
 def test_checked_options_are_stored_as_plain_python_numbers() -> None:

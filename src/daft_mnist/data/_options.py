@@ -2,7 +2,8 @@
 
 Numbers are taken by value: any ``numbers.Integral`` for a count (``int``, ``np.int64``, ...),
 any ``numbers.Real`` for a number (``float``, ``np.float32``, ``fractions.Fraction``, ...),
-returned as plain ``int``/``float``. ``bool`` is never a number here (``True`` is not a batch
+returned as plain ``int``/``float`` (a float32 scalar as the decimal it prints as:
+``np.float32(0.9)`` is ``0.9``). ``bool`` is never a number here (``True`` is not a batch
 size), and a string is never a number (``"2"`` is refused, not parsed). Every refusal is an
 :class:`~daft_mnist.errors.OptionError` (a ``ValueError`` and a ``TypeError``) naming the
 option, what it expects and what it got::
@@ -95,6 +96,17 @@ def check_optional_int(name: str, value: Any, *, minimum: int | None = None, max
         raise option_error(name, _range_text("an integer", minimum, maximum, None) + " or None", value) from None
 
 
+def _as_float(value: numbers.Real) -> float:
+    """``value`` as a float; a float32 or float16 scalar as the decimal it prints as.
+
+    ``np.float32(0.9)`` is 0.899999976...; the user wrote 0.9, and messages should say 0.9.
+    """
+    kind = type(value)
+    if kind.__module__ == "numpy" and getattr(value, "itemsize", 8) < 8 and not isinstance(value, numbers.Integral):
+        return float(str(value))
+    return float(value)
+
+
 def _number_kind(minimum: float | None, maximum: float | None, above: float | None) -> str:
     bounded = (minimum is not None or above is not None) and maximum is not None
     return "a number" if bounded else "a finite number"
@@ -124,7 +136,7 @@ def check_number(
     expected = _range_text(kind, minimum, maximum, above)
     if _is_bool(value) or not isinstance(value, numbers.Real):
         raise option_error(name, expected, value)
-    out = float(value)
+    out = _as_float(value)
     if (
         not math.isfinite(out)
         or (minimum is not None and out < minimum)
