@@ -98,14 +98,10 @@ def test_load_images_labels_option_is_checked(tmp_path: Path, bad: object) -> No
     assert load_images(files, labels=(5,)).to_pydict()["label"] == [5]
 
 
-@pytest.mark.xfail(
-    reason="Daft 0.7.26's decode_image has no PNM support; issue #18's Pillow decoder (data/_decode.py) reads "
-    "them: remove this marker when it decodes load_images' files",
-    strict=False,
-)
 @pytest.mark.parametrize(("suffix", "mode"), [(".pgm", "L"), (".ppm", "RGB"), (".pbm", "1")])
 def test_pnm_pictures_listed_as_pictures_decode(tmp_path: Path, suffix: str, mode: str) -> None:
-    from daft_mnist._image_files import IMAGE_SUFFIXES
+    """Listed as picture suffixes, so they must decode (Daft's decode_image cannot; the Pillow decoder does)."""
+    from daft_mnist.data._image_files import IMAGE_SUFFIXES
 
     from daft_mnist.io import load_images as load
 

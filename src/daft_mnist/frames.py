@@ -219,6 +219,10 @@ def add_pil_image(
     return df.with_column(output, to_pil(col(image)))
 
 
+PICTURE_BATCH_SIZE = 64
+"""Default rows per model call of :func:`classify` on a column of pictures (prepared in the batch)."""
+
+
 def classify(
     df: daft.DataFrame,
     *,
@@ -233,7 +237,10 @@ def classify(
 
     A thin wrapper over :func:`~daft_mnist.classify_digit`. The frame is re-batched to
     ``batch_size`` rows first (``into_batches``), so readers that emit tiny batches, such as
-    ``read_json``, never reach the model a few rows at a time.
+    ``read_json``, never reach the model a few rows at a time. For a column of pictures (an
+    ``Image`` column from :func:`~daft_mnist.load_images`), prepared inside the model's batch,
+    the default batch is :data:`PICTURE_BATCH_SIZE` (64) rows, so that a folder of photos holds
+    few decoded pictures at once.
 
     Args:
         df: Input frame.
@@ -301,6 +308,11 @@ def classify(
         raise ValueError(f"reasons= is reported in {output}_error: pass details=True with it")
     if reasons is not None and not df.schema()[reasons].dtype.is_string():
         raise ValueError(f"reasons= must name a String column, got {reasons!r} of type {df.schema()[reasons].dtype}")
+    from daft_mnist.data._columns import needs_styling
+
+    if "batch_size" not in options and needs_styling(df.schema()[image].dtype):
+        # Pictures are prepared inside the model's batch: a small batch keeps few of them in memory.
+        options = {**options, "batch_size": PICTURE_BATCH_SIZE}
     predicted = classify_digit(
         col(image), details=details, reasons=None if reasons is None else col(reasons), **options
     )

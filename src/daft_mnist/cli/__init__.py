@@ -40,7 +40,7 @@ from daft_mnist.cli._checks import (
     positive_int,
     writable,
 )
-from daft_mnist.cli._output import print_report, save_image, write_table
+from daft_mnist.cli._output import collect_with_progress, print_report, save_image, write_table
 from daft_mnist.data._files import display_path, file_sha256, redact_url, write_atomically
 
 if TYPE_CHECKING:
@@ -127,7 +127,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     df = _classified(args, _loaded(args, args.source, need_labels=True))
     keep = ["path"] if pictures else []
     keep += ["image_2d", "label", "model_classification"] if mistakes else ["label", "model_classification"]
-    df = df.select(*keep).collect()
+    df = df.select(*keep)
+    if pictures:  # a folder of photos may take minutes: show files done and photos/s
+        import daft
+
+        df = daft.from_arrow(collect_with_progress(df))
+    else:
+        df = df.collect()
     by_label, overall = _report(df)
     _require_rows(overall, _source_name(args.source, args.split))
     print_report(by_label, overall)
@@ -182,7 +188,8 @@ def _classify(args: argparse.Namespace) -> int:
         names.append("model_classification_confidence")
     if args.on_error == "null":
         names.append("model_classification_error")
-    table = _classified(args, df, confidence=args.confidence).select(*names).to_arrow()
+    classified = _classified(args, df, confidence=args.confidence).select(*names)
+    table = collect_with_progress(classified) if pictures else classified.to_arrow()
     if not pictures:  # rows keep the source's order, so the id is the row's position in SOURCE
         table = table.add_column(0, "id", pa.array(range(table.num_rows), type=pa.int64()))
     write_table(table, output)
