@@ -102,7 +102,6 @@ def test_load_images_labels_option_is_checked(tmp_path: Path, bad: object) -> No
 def test_pnm_pictures_listed_as_pictures_decode(tmp_path: Path, suffix: str, mode: str) -> None:
     """Listed as picture suffixes, so they must decode (Daft's decode_image cannot; the Pillow decoder does)."""
     from daft_mnist.data._image_files import IMAGE_SUFFIXES
-
     from daft_mnist.io import load_images as load
 
     assert suffix in IMAGE_SUFFIXES
