@@ -46,13 +46,7 @@ if TYPE_CHECKING:
     import daft
     from PIL import Image
 
-__all__ = [
-    "IMAGE_COLUMNS",
-    "PREDICTION_COLUMN",
-    "plot_confusion_matrix",
-    "plot_digits",
-    "plot_prepared",
-]
+__all__ = ["IMAGE_COLUMNS", "PREDICTION_COLUMN", "plot_confusion_matrix", "plot_digits", "plot_prepared"]
 
 IMAGE_COLUMNS = ("image_2d", "pil_image", "image")
 """Where :func:`plot_digits` looks for images by default, in this order (the helpers' output names)."""
