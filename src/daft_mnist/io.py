@@ -44,9 +44,9 @@ __all__ = [
     "convert",
     "data_dir",
     "default_source",
-    "local_data_dirs",
     "load_images",
     "load_mnist",
+    "local_data_dirs",
     "read_idx",
 ]
 
