@@ -33,6 +33,7 @@ import daft_mnist
 from daft_mnist.cli._checks import (
     UsageError,
     check_device,
+    check_source,
     check_weights,
     input_paths,
     is_image_source,
@@ -116,6 +117,7 @@ def _classified(args: argparse.Namespace, df: daft.DataFrame, *, confidence: boo
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    check_source(args.source, "SOURCE", "evaluate", pictures=True)
     inputs, taken = input_paths(args), dict[str, Path]()
     plot = writable(args.plot, "--plot", IMAGE_FORMATS, inputs=inputs, taken=taken) if args.plot else None
     mistakes = (
@@ -176,6 +178,7 @@ def _originals_beside_prepared(wrong: daft.DataFrame) -> Any:
 def _classify(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
+    check_source(args.source, "SOURCE", "classify", pictures=True)
     output = writable(args.output, "--output", TABLE_FORMATS, inputs=input_paths(args))
     check_device(args.device)
     check_weights(args)
@@ -199,6 +202,8 @@ def _classify(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    check_source(args.source, "SOURCE", "train", pictures=False)
+    check_source(args.test, "--test", "train", pictures=False)
     inputs, taken = input_paths(args), dict[str, Path]()
     output = writable(args.output, "--output", (".pt",), inputs=inputs, taken=taken)
     metrics = writable(
@@ -255,6 +260,7 @@ def _train(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from daft_mnist.io import convert
 
+    check_source(args.source, "SOURCE", "convert", pictures=False)
     out = writable(args.output, "OUT", (".parquet", ".pq"), inputs=input_paths(args))
     if (out.exists() or out.is_symlink()) and not args.overwrite:
         raise UsageError(f"OUT {display_path(args.output)!r} already exists; pass --overwrite to replace it")
@@ -268,8 +274,8 @@ def _convert(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--split", choices=["test", "train"], default="test", help="split read when SOURCE is omitted")
+def _add_model_options(p: argparse.ArgumentParser, split_help: str) -> None:
+    p.add_argument("--split", choices=["test", "train"], default="test", help=split_help)
     p.add_argument("--weights", default=None, help="weights path or URL (default: the bundled weights)")
     p.add_argument("--sha256", default=None, help="expected SHA-256 of --weights (required for URLs)")
     p.add_argument("--batch-size", type=positive_int, default=1024, help="rows per model call (default: 1024)")
@@ -310,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="MNIST data, or a folder of pictures in <label>/ folders (default: the MNIST test set)",
     )
-    _add_model_options(ev)
+    _add_model_options(ev, "split read when SOURCE is omitted or is a folder of IDX files (default: test)")
     ev.add_argument("--plot", metavar="PNG", help="write a confusion-matrix heatmap to this image file (.png, ...)")
     ev.add_argument(
         "--mistakes",
@@ -329,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("source", metavar="SOURCE", help="MNIST data, or pictures (a folder, a glob, an image file)")
     cl.add_argument("--output", "-o", required=True, metavar="PATH", help="a .parquet or .csv file to write")
     cl.add_argument("--confidence", action="store_true", help="add the softmax probability of each prediction")
-    _add_model_options(cl)
+    _add_model_options(cl, "split read when SOURCE is a folder of IDX files (default: test)")
     cl.set_defaults(func=_classify)
 
     tr = sub.add_parser("train", help="train the CNN, write its weights and a JSON of its test metrics")
