@@ -28,7 +28,7 @@ def add_read_parser(sub: Any, model_options: Any) -> None:
     rd.add_argument("--mistakes", metavar="PNG", help="with --labels: a grid of the misread pictures with their boxes")
     rd.add_argument("--max-mistakes", type=positive_int, default=48, help="pictures in the --mistakes grid")
     rd.add_argument("--min-confidence", type=float, default=None, help="abstain below this number confidence")
-    model_options(rd)
+    model_options(rd, "not used by read (pictures only)")
     rd.set_defaults(func=run_read)
 
 
