@@ -101,6 +101,9 @@ def test_temperature_one_is_the_identity(z: np.ndarray) -> None:
 @settings(max_examples=50, deadline=None)
 def test_fit_is_deterministic_and_shift_invariant(z: np.ndarray, shift: float) -> None:
     assume(np.ptp(z, axis=1).max() > 1e-3)  # (uniform rows: T is undefined, 1.0 is returned)
+    # Invariance holds for shifts that floating point carries exactly (1e-38 + 1 - 1 == 0 changes
+    # which entry is the maximum and so the fit: a found example).
+    assume(np.array_equal((z + shift) - shift, z))
     y = np.arange(len(z)) % 10
     t = CAL.fit_temperature(z, y)
     assert CAL.fit_temperature(z, y) == t
