@@ -6,6 +6,7 @@ Commands:
         path, for pictures), to Parquet or CSV.
     train [SOURCE] --output PATH --epochs N: trains, writes weights and a JSON of test metrics.
     convert SOURCE OUT.parquet: the checked data written once as Parquet, for fast repeat runs.
+    read PICTURES -o numbers.csv [--labels CSV]: handwritten numbers of any length (``_read``).
 
 SOURCE is MNIST data (``load_mnist``) or pictures of digits (``load_images``, prepared
 MNIST-style): a folder of image files (``<label>/`` folders give labels), a glob, or one file.
@@ -41,6 +42,7 @@ from daft_mnist.cli._checks import (
     writable,
 )
 from daft_mnist.cli._output import collect_with_progress, print_report, save_image, write_table
+from daft_mnist.cli._read import add_read_parser
 from daft_mnist.data._files import display_path, file_sha256, redact_url, write_atomically
 
 if TYPE_CHECKING:
@@ -356,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--on-error", choices=["raise", "null"], default="raise", help="null: write bad rows as nulls")
     co.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (never an input)")
     co.set_defaults(func=_convert)
+    add_read_parser(sub, _add_model_options)
     return parser
 
 
