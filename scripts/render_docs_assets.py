@@ -345,9 +345,9 @@ def render_numbers(out: Path) -> None:
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from daft_mnist._number_reader import read_batch
     from daft_mnist.cli import main as cli_main
     from daft_mnist.model._engine import ModelSpec, get_model
+    from daft_mnist.model._number_reader import read_batch
 
     folder = Path(os.environ.get("DAFT_MNIST_DATA_DIR", ROOT.parent / "shared" / "data")) / "real-numbers"
     if not (folder / "labels.csv").is_file():

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from daft_mnist._number_reader import read_batch, score_numbers
 from daft_mnist.classifier import classify_digit
 from daft_mnist.model._engine import ModelSpec, get_model
+from daft_mnist.model._number_reader import read_batch, score_numbers
 from daft_mnist.numbers import read_number, read_numbers
 from daft_mnist.vision._compose import compose_number
 from daft_mnist.vision._prepare import prepare_batch

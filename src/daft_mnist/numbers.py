@@ -110,8 +110,8 @@ def _read_rows(
     images: daft.Series, spec: Any, on_error: str, min_confidence: float | None, earlier: list[Any] | None = None
 ) -> list[dict[str, Any]]:
     """The details struct of each row of a batch (``earlier``: each row's reason from an earlier step)."""
-    from daft_mnist._number_reader import NumberResult, read_batch
     from daft_mnist.model._engine import get_model
+    from daft_mnist.model._number_reader import NumberResult, read_batch
 
     pictures, reasons = _pictures(images, on_error, "read_number")
     results = read_batch(pictures, get_model(spec))

@@ -60,8 +60,8 @@ def _label_of(path: str, labels: dict[str, str]) -> str | None:
 def run_read(args: argparse.Namespace) -> int:
     """The ``read`` command."""
     import daft_mnist
-    from daft_mnist._number_reader import score_numbers
     from daft_mnist.cli._output import write_table
+    from daft_mnist.model._number_reader import score_numbers
     from daft_mnist.numbers import read_numbers
 
     if args.output is None and args.labels is None:

@@ -11,32 +11,26 @@
 
 Usage::
 
-    DAFT_MNIST_DATA_DIR=../shared/data python benchmarks/numbers.py [--per-length 30]
+    DAFT_MNIST_DATA_DIR=../shared/data python benchmarks/read_numbers.py [--per-length 30]
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import gzip
+import json
 import os
-import sys
+import time
+from collections import defaultdict
+from pathlib import Path
 
-# This file is named numbers.py: keep its folder off the import path, or ``import numbers``
-# (the standard library's, which numpy imports) would find this script.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+import numpy as np
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import gzip  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from collections import defaultdict  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from daft_mnist._number_reader import read_batch, score_numbers  # noqa: E402
-from daft_mnist.model._engine import ModelSpec, get_model  # noqa: E402
-from daft_mnist.vision._compose import compose_number  # noqa: E402
-from daft_mnist.vision._prepare import prepare_batch  # noqa: E402
+from daft_mnist.model._engine import ModelSpec, get_model
+from daft_mnist.model._number_reader import read_batch, score_numbers
+from daft_mnist.vision._compose import compose_number
+from daft_mnist.vision._prepare import prepare_batch
 
 DATA = Path(os.environ.get("DAFT_MNIST_DATA_DIR", "../shared/data"))
 
