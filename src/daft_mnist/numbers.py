@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from daft_mnist.classifier import Classifier
+from daft_mnist.data._options import check_bool, check_text
 from daft_mnist.data._rules import OnError
 from daft_mnist.model._engine import ModelSpec
 
@@ -177,6 +178,7 @@ def read_number(
     from daft_mnist._scheduling import check_schedulable
 
     clf = Classifier(on_error=on_error, min_confidence=min_confidence, **options)  # validates every option
+    details = check_bool("details", details)
     check_schedulable(max_concurrency=clf.max_concurrency, cpus=clf.cpus, gpus=float(clf.gpus))
     if "torch" not in sys.modules and (clf.device != "cpu" or clf.gpus):
         importlib.import_module("torch")  # not first in a UDF thread of a CUDA pipeline (see classifier)
@@ -234,6 +236,9 @@ def read_numbers(
 
     from daft_mnist.data._rules import require_columns
 
+    check_text("image", image)
+    check_text("output", output)
+    details = check_bool("details", details)
     require_columns(df, [image] if reasons is None else [image, reasons])
     struct = read_number(col(image), details=True, reasons=None if reasons is None else col(reasons), **options)
     if details:
