@@ -231,6 +231,26 @@ def test_read_numbers_adds_the_number_and_its_error_and_abstains() -> None:
     assert out["number_error"][0].startswith("confidence ")
 
 
+def test_mnist_rows_are_checked_by_the_data_rules() -> None:
+    """Lists of 784 pixels go through the classifier's one row check: its reasons, its errors."""
+    from daft_mnist.errors import DataError
+
+    x, y = clear_digits()
+    over = x[1].reshape(-1).tolist()
+    over[100] = 300
+    rows = [x[0].reshape(-1).tolist(), None, over, x[2].reshape(-1).tolist()[:783]]
+    df = daft.from_pydict({"image": rows})
+    out = read_numbers(df, on_error="null").to_pydict()
+    assert out["number"] == [str(y[0]), None, None, None]
+    assert out["number_error"][1:] == [
+        "image is null before read_number (pass reasons= the column holding the earlier step's reason)",
+        "pixel value 300 is not an integer in 0-255",
+        "expected 784 pixels, got 783",
+    ]
+    with pytest.raises(DataError, match=r"read_number: .*row 2 of a 4-row batch: pixel value 300"):
+        read_numbers(df).collect()
+
+
 def test_classify_names_several_digits() -> None:
     pic, _ = composed([1, 2, 3], gaps=[0.4, 0.4])
     df = image_frame([pic])

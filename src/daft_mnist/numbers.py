@@ -73,7 +73,9 @@ def number_details_dtype() -> DataType:
 
 def _pictures(images: daft.Series, on_error: str, step: str) -> tuple[list[Any], list[str | None]]:
     """One uint8 picture per row (``None`` for null and unusable rows) and each unusable row's reason."""
+    from daft_mnist._udf import batch_rows
     from daft_mnist.data._columns import picture_shape
+    from daft_mnist.data._rules import unwrap
     from daft_mnist.errors import DataError
     from daft_mnist.vision._image_arrays import image_batch
 
@@ -82,20 +84,13 @@ def _pictures(images: daft.Series, on_error: str, step: str) -> tuple[list[Any],
         batch = image_batch(images.to_arrow(), shape=picture_shape(dtype))
         pictures: list[Any] = list(batch.images)
         reasons = list(batch.reasons)
-    else:  # lists of 784 pixels (MNIST rows)
-        pictures, reasons = [], []
-        for row in images.to_pylist():
-            if row is None:
-                pictures.append(None)
-                reasons.append(None)
-                continue
-            a = np.asarray(row)
-            if a.size != 784 or a.min(initial=0) < 0 or a.max(initial=0) > 255:
-                pictures.append(None)
-                reasons.append(f"expected a picture or 784 pixels 0-255, got {a.size} values")
-                continue
-            pictures.append(a.astype(np.uint8).reshape(28, 28))
-            reasons.append(None)
+    else:  # lists of 784 pixels (MNIST rows): the classifier's one vectorized check and its reasons
+        rows = batch_rows(images, "raise" if on_error == "raise" else "null", step)
+        nulls = np.asarray(unwrap(images.to_arrow()).is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        kept = iter(rows.pixels.reshape(-1, 28, 28))
+        valid = np.ones(len(nulls), dtype=bool) if rows.valid is None else rows.valid
+        pictures = [next(kept) if ok else None for ok in valid]
+        reasons = [None if null else why for null, why in zip(nulls, rows.reasons, strict=True)]
     bad = [i for i, why in enumerate(reasons) if why is not None]
     if bad and on_error == "raise":
         i = bad[0]
