@@ -312,3 +312,12 @@ def test_cli_read_writes_numbers_and_scores_them(tmp_path: Path, capsys: pytest.
         rows = list(csv.DictReader(f))
     assert [r["number"] for r in rows] == [line.split(",")[1] for line in lines[1:]]
     assert main(["read", str(folder)]) == 2  # neither --output nor --labels
+
+
+def test_read_number_checks_its_options_as_classify_digit_does() -> None:
+    from daft_mnist.errors import OptionError
+
+    with pytest.raises(TypeError, match=r"read_number\(\) got unexpected keyword argument\(s\) \['confidence'\]"):
+        read_number(col("image"), confidence=True)  # type: ignore[call-arg]
+    with pytest.raises(OptionError, match="details: expected True or False, got 'yes'"):
+        read_number(col("image"), details="yes")  # type: ignore[arg-type]

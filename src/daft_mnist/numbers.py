@@ -13,16 +13,13 @@ pairs made from MNIST training digits, tells one whole digit from a piece or a p
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from daft_mnist.classifier import Classifier
+from daft_mnist.classifier import Classifier, check_model_options, model_spec
+from daft_mnist.data._options import check_bool
 from daft_mnist.data._rules import OnError
-from daft_mnist.model._engine import ModelSpec
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -169,14 +166,10 @@ def read_number(
     """
     import daft
 
-    from daft_mnist._scheduling import check_schedulable
-
+    check_model_options(dict(options), "read_number")
+    details = check_bool("details", details)
     clf = Classifier(on_error=on_error, min_confidence=min_confidence, **options)  # validates every option
-    check_schedulable(max_concurrency=clf.max_concurrency, cpus=clf.cpus, gpus=float(clf.gpus))
-    if "torch" not in sys.modules and (clf.device != "cpu" or clf.gpus):
-        importlib.import_module("torch")  # not first in a UDF thread of a CUDA pipeline (see classifier)
-    weights = None if clf.weights is None else os.fspath(clf.weights)
-    spec = ModelSpec(weights, clf.sha256, clf.device, clf.num_threads, clf.precision)
+    spec = model_spec(clf)
     mc = None if clf.min_confidence is None else float(clf.min_confidence)
     err = clf.on_error
     dtype = number_details_dtype() if details else daft.DataType.string()
