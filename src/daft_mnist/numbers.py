@@ -71,13 +71,13 @@ def number_details_dtype() -> DataType:
 def _pictures(images: daft.Series, on_error: str, step: str) -> tuple[list[Any], list[str | None]]:
     """One uint8 picture per row (``None`` for null and unusable rows) and each unusable row's reason."""
     from daft_mnist._udf import batch_rows
-    from daft_mnist.data._columns import picture_shape
+    from daft_mnist.data._columns import is_image_or_tensor, picture_shape
     from daft_mnist.data._rules import unwrap
     from daft_mnist.errors import DataError
     from daft_mnist.vision._image_arrays import image_batch
 
     dtype = images.datatype()
-    if dtype.is_image() or dtype.is_fixed_shape_image() or dtype.is_tensor() or dtype.is_fixed_shape_tensor():
+    if is_image_or_tensor(dtype):
         batch = image_batch(images.to_arrow(), shape=picture_shape(dtype))
         pictures: list[Any] = list(batch.images)
         reasons = list(batch.reasons)
