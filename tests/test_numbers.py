@@ -321,3 +321,15 @@ def test_read_number_checks_its_options_as_classify_digit_does() -> None:
         read_number(col("image"), confidence=True)  # type: ignore[call-arg]
     with pytest.raises(OptionError, match="details: expected True or False, got 'yes'"):
         read_number(col("image"), details="yes")  # type: ignore[arg-type]
+
+
+def test_an_abstained_number_shows_its_confidence_below_the_threshold() -> None:
+    """The reason of an abstention is written as classify_digit writes it: never ``1.00 below 0.9999``."""
+    pic, _ = composed([4, 5], gaps=[0.3])
+    df = image_frame([pic])
+    confidence = read_numbers(df, details=True).to_pydict()["number"][0]["confidence"]
+    threshold = float(f"{confidence + (1 - confidence) / 2:.12g}")  # just above: its first digits are the same
+    why = read_numbers(df, min_confidence=threshold).to_pydict()["number_error"][0]
+    shown, _, limit = why.removeprefix("confidence ").partition(" below min_confidence ")
+    assert float(shown) < threshold
+    assert float(limit) == threshold

@@ -102,6 +102,7 @@ def _read_rows(
     images: daft.Series, spec: Any, on_error: str, min_confidence: float | None, earlier: list[Any] | None = None
 ) -> list[dict[str, Any]]:
     """The details struct of each row of a batch (``earlier``: each row's reason from an earlier step)."""
+    from daft_mnist._udf import abstain_reason
     from daft_mnist.model._engine import get_model
     from daft_mnist.model._number_reader import NumberResult, read_batch
 
@@ -113,7 +114,7 @@ def _read_rows(
             why = reasons[i] or (earlier[i] if earlier is not None and earlier[i] is not None else _NULL_IMAGE)
             result = NumberResult(None, error=why)
         elif result.number is not None and min_confidence is not None and (result.confidence or 0.0) < min_confidence:
-            result.error = f"confidence {result.confidence:.2f} below min_confidence {min_confidence}"
+            result.error = abstain_reason(result.confidence or 0.0, min_confidence)
             result.number = None
         rows.append(result.as_dict())
     return rows
