@@ -231,6 +231,26 @@ def test_read_numbers_adds_the_number_and_its_error_and_abstains() -> None:
     assert out["number_error"][0].startswith("confidence ")
 
 
+def test_mnist_rows_are_checked_by_the_data_rules() -> None:
+    """Lists of 784 pixels go through the classifier's one row check: its reasons, its errors."""
+    from daft_mnist.errors import DataError
+
+    x, y = clear_digits()
+    over = x[1].reshape(-1).tolist()
+    over[100] = 300
+    rows = [x[0].reshape(-1).tolist(), None, over, x[2].reshape(-1).tolist()[:783]]
+    df = daft.from_pydict({"image": rows})
+    out = read_numbers(df, on_error="null").to_pydict()
+    assert out["number"] == [str(y[0]), None, None, None]
+    assert out["number_error"][1:] == [
+        "image is null before read_number (pass reasons= the column holding the earlier step's reason)",
+        "pixel value 300 is not an integer in 0-255",
+        "expected 784 pixels, got 783",
+    ]
+    with pytest.raises(DataError, match=r"read_number: .*row 2 of a 4-row batch: pixel value 300"):
+        read_numbers(df).collect()
+
+
 def test_classify_names_several_digits() -> None:
     pic, _ = composed([1, 2, 3], gaps=[0.4, 0.4])
     df = image_frame([pic])
@@ -292,3 +312,24 @@ def test_cli_read_writes_numbers_and_scores_them(tmp_path: Path, capsys: pytest.
         rows = list(csv.DictReader(f))
     assert [r["number"] for r in rows] == [line.split(",")[1] for line in lines[1:]]
     assert main(["read", str(folder)]) == 2  # neither --output nor --labels
+
+
+def test_read_number_checks_its_options_as_classify_digit_does() -> None:
+    from daft_mnist.errors import OptionError
+
+    with pytest.raises(TypeError, match=r"read_number\(\) got unexpected keyword argument\(s\) \['confidence'\]"):
+        read_number(col("image"), confidence=True)  # type: ignore[call-arg]
+    with pytest.raises(OptionError, match="details: expected True or False, got 'yes'"):
+        read_number(col("image"), details="yes")  # type: ignore[arg-type]
+
+
+def test_an_abstained_number_shows_its_confidence_below_the_threshold() -> None:
+    """The reason of an abstention is written as classify_digit writes it: never ``1.00 below 0.9999``."""
+    pic, _ = composed([4, 5], gaps=[0.3])
+    df = image_frame([pic])
+    confidence = read_numbers(df, details=True).to_pydict()["number"][0]["confidence"]
+    threshold = float(f"{confidence + (1 - confidence) / 2:.12g}")  # just above: its first digits are the same
+    why = read_numbers(df, min_confidence=threshold).to_pydict()["number_error"][0]
+    shown, _, limit = why.removeprefix("confidence ").partition(" below min_confidence ")
+    assert float(shown) < threshold
+    assert float(limit) == threshold

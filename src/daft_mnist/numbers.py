@@ -13,16 +13,13 @@ pairs made from MNIST training digits, tells one whole digit from a piece or a p
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from daft_mnist.classifier import Classifier
+from daft_mnist.classifier import Classifier, check_model_options, model_spec
+from daft_mnist.data._options import check_bool
 from daft_mnist.data._rules import OnError
-from daft_mnist.model._engine import ModelSpec
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -73,29 +70,24 @@ def number_details_dtype() -> DataType:
 
 def _pictures(images: daft.Series, on_error: str, step: str) -> tuple[list[Any], list[str | None]]:
     """One uint8 picture per row (``None`` for null and unusable rows) and each unusable row's reason."""
-    from daft_mnist.data._columns import picture_shape
+    from daft_mnist._udf import batch_rows
+    from daft_mnist.data._columns import is_image_or_tensor, picture_shape
+    from daft_mnist.data._rules import unwrap
     from daft_mnist.errors import DataError
     from daft_mnist.vision._image_arrays import image_batch
 
     dtype = images.datatype()
-    if dtype.is_image() or dtype.is_fixed_shape_image() or dtype.is_tensor() or dtype.is_fixed_shape_tensor():
+    if is_image_or_tensor(dtype):
         batch = image_batch(images.to_arrow(), shape=picture_shape(dtype))
         pictures: list[Any] = list(batch.images)
         reasons = list(batch.reasons)
-    else:  # lists of 784 pixels (MNIST rows)
-        pictures, reasons = [], []
-        for row in images.to_pylist():
-            if row is None:
-                pictures.append(None)
-                reasons.append(None)
-                continue
-            a = np.asarray(row)
-            if a.size != 784 or a.min(initial=0) < 0 or a.max(initial=0) > 255:
-                pictures.append(None)
-                reasons.append(f"expected a picture or 784 pixels 0-255, got {a.size} values")
-                continue
-            pictures.append(a.astype(np.uint8).reshape(28, 28))
-            reasons.append(None)
+    else:  # lists of 784 pixels (MNIST rows): the classifier's one vectorized check and its reasons
+        rows = batch_rows(images, "raise" if on_error == "raise" else "null", step)
+        nulls = np.asarray(unwrap(images.to_arrow()).is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        kept = iter(rows.pixels.reshape(-1, 28, 28))
+        valid = np.ones(len(nulls), dtype=bool) if rows.valid is None else rows.valid
+        pictures = [next(kept) if ok else None for ok in valid]
+        reasons = [None if null else why for null, why in zip(nulls, rows.reasons, strict=True)]
     bad = [i for i, why in enumerate(reasons) if why is not None]
     if bad and on_error == "raise":
         i = bad[0]
@@ -110,6 +102,7 @@ def _read_rows(
     images: daft.Series, spec: Any, on_error: str, min_confidence: float | None, earlier: list[Any] | None = None
 ) -> list[dict[str, Any]]:
     """The details struct of each row of a batch (``earlier``: each row's reason from an earlier step)."""
+    from daft_mnist._udf import abstain_reason
     from daft_mnist.model._engine import get_model
     from daft_mnist.model._number_reader import NumberResult, read_batch
 
@@ -121,7 +114,7 @@ def _read_rows(
             why = reasons[i] or (earlier[i] if earlier is not None and earlier[i] is not None else _NULL_IMAGE)
             result = NumberResult(None, error=why)
         elif result.number is not None and min_confidence is not None and (result.confidence or 0.0) < min_confidence:
-            result.error = f"confidence {result.confidence:.2f} below min_confidence {min_confidence}"
+            result.error = abstain_reason(result.confidence or 0.0, min_confidence)
             result.number = None
         rows.append(result.as_dict())
     return rows
@@ -174,14 +167,10 @@ def read_number(
     """
     import daft
 
-    from daft_mnist._scheduling import check_schedulable
-
+    check_model_options(dict(options), "read_number")
+    details = check_bool("details", details)
     clf = Classifier(on_error=on_error, min_confidence=min_confidence, **options)  # validates every option
-    check_schedulable(max_concurrency=clf.max_concurrency, cpus=clf.cpus, gpus=float(clf.gpus))
-    if "torch" not in sys.modules and (clf.device != "cpu" or clf.gpus):
-        importlib.import_module("torch")  # not first in a UDF thread of a CUDA pipeline (see classifier)
-    weights = None if clf.weights is None else os.fspath(clf.weights)
-    spec = ModelSpec(weights, clf.sha256, clf.device, clf.num_threads, clf.precision)
+    spec = model_spec(clf)
     mc = None if clf.min_confidence is None else float(clf.min_confidence)
     err = clf.on_error
     dtype = number_details_dtype() if details else daft.DataType.string()
