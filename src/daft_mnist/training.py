@@ -62,20 +62,54 @@ class TrainResult:
         save_checkpoint(path, self.model, self.preprocessing, self.metadata)
 
 
-def _frame_to_arrays(df: daft.DataFrame, image: str, label: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+def _frame_to_arrays(
+    df: daft.DataFrame, image: str, label: str, *, what: str = "df"
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    import daft
+
     from daft_mnist._rules import require_columns
     from daft_mnist.images import pixels_to_numpy
 
+    if not isinstance(df, daft.DataFrame):
+        raise TypeError(f"{what} must be a daft.DataFrame, got {type(df).__name__}")
     require_columns(df, [image, label])
     table = df.select(image, label).to_arrow()
     pixels = pixels_to_numpy(table.column(image), column=image)
-    labels_arr = table.column(label)
-    if labels_arr.null_count:
+    return pixels, checked_labels(table.column(label), column=label, what=what)
+
+
+def checked_labels(values: Any, *, column: str = "label", what: str = "df") -> npt.NDArray[np.int64]:
+    """``values`` (an Arrow column or an array) as int64 labels, every one an integer 0-9.
+
+    A label is an integer 0-9, given as an int or an integral float (``3.0``); booleans,
+    fractions (``3.5``), nulls, NaN and values outside 0-9 are refused, naming the rows, so a
+    label is never truncated or taken for another.
+
+    Raises:
+        DataError: Some labels are not integers 0-9, or the values are not numbers.
+    """
+    import pyarrow as pa
+
+    from daft_mnist._rules import MAX_REPORTED, label_check
+
+    if not isinstance(values, pa.Array | pa.ChunkedArray):
+        arr = np.asarray(values)
+        if arr.ndim != 1:
+            raise DataError(f"{what}: expected a 1-D array of labels, got shape {arr.shape}")
+        values = pa.array(arr)
+    try:
+        check = label_check(values, column)
+    except DataError as exc:  # not numbers at all (strings, booleans)
+        raise DataError(f"{what}, {exc}") from None
+    if check.any():
+        n = len(check)
+        rows = "; ".join(f"row {int(i)}: {check.reason(int(i))}" for i in check.bad_rows(MAX_REPORTED))
+        more = f" (first {MAX_REPORTED} shown)" if check.count > MAX_REPORTED else ""
         raise DataError(
-            f"column {label!r}: expected an integer label 0-9 on every row, got {labels_arr.null_count} nulls"
+            f"{what}, column {column!r}: {check.count} of {n} rows are not integer labels 0-9, so nothing was "
+            f"trained{more}: {rows}"
         )
-    labels = np.asarray(labels_arr.to_numpy(), dtype=np.int64)
-    return pixels, labels
+    return np.asarray(check.numbers, dtype=np.int64)
 
 
 def train(
@@ -127,8 +161,11 @@ def train(
             the message names the epoch and step and suggests a lower learning rate.
     """
     _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
+    _check_options(augment=augment, seed=seed, progress=progress)
+    if image == label:
+        raise ValueError(f"image and label must name two different columns, got {image!r} for both")
     pixels, labels = _frame_to_arrays(df, image, label)
-    eval_arrays = _frame_to_arrays(eval_df, image, label) if eval_df is not None else None
+    eval_arrays = _frame_to_arrays(eval_df, image, label, what="eval_df") if eval_df is not None else None
     return train_arrays(
         pixels,
         labels,
@@ -198,26 +235,87 @@ def train_arrays(
         TrainingError: See :func:`train`.
     """
     import torch
+
+    from daft_mnist._engine import torch_threads
+
+    _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
+    _check_options(augment=augment, seed=seed, progress=progress)
+    pixels, labels = _checked_arrays(pixels, labels, "training data")
+    if eval_arrays is not None:
+        eval_arrays = _checked_arrays(*eval_arrays, "eval data")
+    # Seeds and thread counts are set for this run only: torch's global RNG state and thread
+    # count are restored afterwards, so the caller's own torch code runs as before.
+    with torch_threads(num_threads), torch.random.fork_rng(devices=[]):
+        return _train(
+            pixels,
+            labels,
+            epochs=epochs,
+            seed=seed,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            augment=augment,
+            initial_weights=initial_weights,
+            eval_arrays=eval_arrays,
+            progress=progress,
+        )
+
+
+def _checked_arrays(
+    pixels: npt.NDArray[Any], labels: npt.NDArray[Any], what: str
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Pixels as uint8 ``(N, 784)`` and labels as int64, refused (naming the rows) unless every value is valid."""
+    from daft_mnist._rules import NUM_PIXELS
+
+    pixels = np.asarray(pixels)
+    n = int(pixels.shape[0]) if pixels.ndim else 0
+    if n == 0:
+        raise DataError(f"cannot train: {what} has no rows (expected at least one image); nothing was trained")
+    if pixels.size != n * NUM_PIXELS:
+        raise DataError(
+            f"{what}: expected {NUM_PIXELS} pixels per image ((N, 784) or (N, 28, 28)), got shape {pixels.shape}"
+        )
+    flat = pixels.reshape(n, NUM_PIXELS)
+    if flat.dtype != np.uint8:
+        if flat.dtype.kind not in "iuf":
+            raise DataError(f"{what}: expected integer pixel values 0-255, got an array of {flat.dtype}")
+        with np.errstate(invalid="ignore"):
+            bad_rows = np.flatnonzero((~((flat >= 0) & (flat <= 255) & (flat == np.floor(flat)))).any(axis=1))
+        if len(bad_rows):
+            raise DataError(
+                f"{what}: {len(bad_rows)} of {n} images have pixel values that are not integers 0-255 "
+                f"(rows {bad_rows[:10].tolist()}), so nothing was trained"
+            )
+        flat = flat.astype(np.uint8)
+    checked = checked_labels(labels, what=what)
+    if checked.shape != (n,):
+        raise DataError(f"{what}: expected one label per image ({n}), got {checked.shape[0]} labels")
+    return flat, checked
+
+
+def _train(
+    pixels: npt.NDArray[np.uint8],
+    labels: npt.NDArray[np.int64],
+    *,
+    epochs: int,
+    seed: int,
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    augment: Augment,
+    initial_weights: str | os.PathLike[str] | None,
+    eval_arrays: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None,
+    progress: Callable[[EpochStats], None] | None,
+) -> TrainResult:
+    import torch
     import torch.nn.functional as F
 
     from daft_mnist._strokes import augment_strokes
     from daft_mnist.model import non_finite_tensors
     from daft_mnist.network import TUTORIAL_PREPROCESSING, Net
 
-    _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
-    if augment not in (True, False, "strokes"):
-        raise ValueError(f"augment must be True, False or 'strokes', got {augment!r}")
     n = int(pixels.shape[0])
-    if n == 0:
-        raise DataError("cannot train on an empty frame: expected at least one image, got 0 rows")
-    if labels.shape != (n,):
-        raise DataError(f"expected one label per image ({n}), got labels of shape {labels.shape}")
-    if labels.min() < 0 or labels.max() > 9:
-        raise DataError(f"expected labels 0-9, got values from {labels.min()} to {labels.max()}")
-
     prep = TUTORIAL_PREPROCESSING
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
 
@@ -334,6 +432,16 @@ def _check_hyperparameters(*, epochs: int, batch_size: int, learning_rate: float
         raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
     if not isinstance(weight_decay, (int, float)) or not (math.isfinite(weight_decay) and weight_decay >= 0):
         raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+
+
+def _check_options(*, augment: object, seed: object, progress: object) -> None:
+    """Refuse options of the wrong kind before any data is read."""
+    if augment not in (True, False, "strokes") or not isinstance(augment, bool | str):
+        raise ValueError(f"augment must be True, False or 'strokes', got {augment!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable taking an EpochStats, or None, got {type(progress).__name__}")
 
 
 def _diverged(what: str, epoch: int, step: int, steps: int, learning_rate: float) -> TrainingError:
