@@ -113,10 +113,15 @@ def _classified(args: argparse.Namespace, df: daft.DataFrame, *, confidence: boo
 
 def _evaluate(args: argparse.Namespace) -> int:
     inputs, taken = input_paths(args), dict[str, Path]()
-    plot = writable(args.plot, "--plot", IMAGE_FORMATS, inputs=inputs, taken=taken) if args.plot else None
-    mistakes = (
-        writable(args.mistakes, "--mistakes", IMAGE_FORMATS, inputs=inputs, taken=taken) if args.mistakes else None
-    )
+
+    def output(path: str | None, what: str) -> Path | None:
+        if path is None:
+            return None
+        return writable(
+            path, what, IMAGE_FORMATS, inputs=inputs, taken=taken, sources=[args.source], overwrite=args.overwrite
+        )
+
+    plot, mistakes = output(args.plot, "--plot"), output(args.mistakes, "--mistakes")
     check_device(args.device)
     check_weights(args)
     pictures = is_image_source(args.source)
@@ -134,7 +139,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if plot is not None:
         save_image(daft_mnist.plot_confusion_matrix(df), plot)
         print(f"wrote confusion matrix to {plot}")
-    if mistakes is not None:
+    if mistakes is not None and not overall["wrong"]:
+        print(f"no mistakes: every labelled digit was classified right; {mistakes} was not written")
+    elif mistakes is not None:
         wrong = daft_mnist.misclassified(df)
         if pictures:
             picture = _originals_beside_prepared(wrong.limit(args.max_mistakes))
@@ -166,7 +173,14 @@ def _originals_beside_prepared(wrong: daft.DataFrame) -> Any:
 def _classify(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
-    output = writable(args.output, "--output", TABLE_FORMATS, inputs=input_paths(args))
+    output = writable(
+        args.output,
+        "--output",
+        TABLE_FORMATS,
+        inputs=input_paths(args),
+        sources=[args.source],
+        overwrite=args.overwrite,
+    )
     check_device(args.device)
     check_weights(args)
     df = _loaded(args, args.source, need_labels=False)
@@ -189,13 +203,14 @@ def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     inputs, taken = input_paths(args), dict[str, Path]()
-    output = writable(args.output, "--output", (".pt",), inputs=inputs, taken=taken)
+    output = writable(args.output, "--output", (".pt",), inputs=inputs, taken=taken, overwrite=args.overwrite)
     metrics = writable(
         args.metrics or str(output.with_suffix(".json")),
         "--metrics" if args.metrics else "--metrics (default: --output with .json)",
         (".json",),
         inputs=inputs,
         taken=taken,
+        overwrite=args.overwrite,
     )
     train_df = daft_mnist.load_mnist(args.source, split="train")
     test_df = daft_mnist.load_mnist(args.test, split="test")  # checked now, used after training
@@ -244,9 +259,7 @@ def _train(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from daft_mnist.io import convert
 
-    out = writable(args.output, "OUT", (".parquet", ".pq"), inputs=input_paths(args))
-    if (out.exists() or out.is_symlink()) and not args.overwrite:
-        raise UsageError(f"OUT {display_path(args.output)!r} already exists; pass --overwrite to replace it")
+    out = writable(args.output, "OUT", (".parquet", ".pq"), inputs=input_paths(args), overwrite=args.overwrite)
     result = convert(args.source, out, split=args.split, on_error=args.on_error, overwrite=args.overwrite)
     print(f"wrote {result.num_rows} rows to {display_path(args.output)}")
     if result.null_images or result.null_labels:
@@ -275,6 +288,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         default="raise",
         help="a malformed row or unreadable picture: raise (default: stop with a one-line error naming it) or "
         "null (keep it with a null prediction; classify adds its reason as model_classification_error)",
+    )
+
+
+def _add_overwrite(p: argparse.ArgumentParser, outputs: str) -> None:
+    """The one rule of every command that writes: an existing output is replaced only when asked."""
+    p.add_argument(
+        "--overwrite", action="store_true", help=f"replace {outputs} if they exist (never an input); default: refuse"
     )
 
 
@@ -310,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--max-mistakes", type=positive_int, default=100, help="digits in the --mistakes grid (default: 100)"
     )
+    _add_overwrite(ev, "--plot and --mistakes")
     ev.set_defaults(func=_evaluate)
 
     cl = sub.add_parser(
@@ -319,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--output", "-o", required=True, metavar="PATH", help="a .parquet or .csv file to write")
     cl.add_argument("--confidence", action="store_true", help="add the softmax probability of each prediction")
     _add_model_options(cl)
+    _add_overwrite(cl, "--output")
     cl.set_defaults(func=_classify)
 
     tr = sub.add_parser("train", help="train the CNN, write its weights and a JSON of its test metrics")
@@ -332,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--learning-rate", type=positive_float, default=3e-3, help="peak learning rate (default: 0.003)")
     tr.add_argument("--no-augment", action="store_true", help="train without random affine augmentation")
     tr.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all CPUs)")
+    _add_overwrite(tr, "--output and --metrics")
     tr.set_defaults(func=_train)
 
     co = sub.add_parser("convert", help="write the checked data once as Parquet, for fast repeat runs")
@@ -339,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("output", metavar="OUT", help="the .parquet (or .pq) file to write")
     co.add_argument("--split", choices=["test", "train"], default="test", help="split read from an IDX folder")
     co.add_argument("--on-error", choices=["raise", "null"], default="raise", help="null: write bad rows as nulls")
-    co.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (never an input)")
+    _add_overwrite(co, "OUT")
     co.set_defaults(func=_convert)
     return parser
 
