@@ -17,7 +17,7 @@ def benchmark_weights(tmp: Path) -> tuple[str | None, str]:
         ``(weights argument, description for the printed figures)``.
     """
     from daft_mnist.errors import WeightsError
-    from daft_mnist.weights import bundled_weights_path
+    from daft_mnist.model.weights import bundled_weights_path
 
     try:
         bundled_weights_path()
@@ -25,7 +25,7 @@ def benchmark_weights(tmp: Path) -> tuple[str | None, str]:
     except WeightsError:
         import torch
 
-        from daft_mnist.model import TUTORIAL_PREPROCESSING, Net, save_checkpoint
+        from daft_mnist.model.checkpoint import TUTORIAL_PREPROCESSING, Net, save_checkpoint
 
         torch.manual_seed(0)
         path = tmp / "random.pt"

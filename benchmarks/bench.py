@@ -12,7 +12,7 @@ Everything runs in one process, on the same test images and the same weights:
 4. ``raw torch``     - hand-written loops over a preloaded uint8 tensor, in the best
    configurations found on this CPU: float32 (a small grid of threads x chunk size,
    channels-last, traced and inference-optimized) and, when the checkpoint is calibrated,
-   int8 (:class:`daft_mnist.quantize.Int8Net`, threads x chunk size): the practical limits.
+   int8 (:class:`daft_mnist.model.quantize.Int8Net`, threads x chunk size): the practical limits.
    Classify-only is compared with the raw loop of the same precision.
 
 Then the 60,000-image training file end to end (images/s and peak RSS of that run), the
@@ -123,10 +123,10 @@ def tutorial_frame(json_path: str, weights: Path, limit: int | None) -> Any:
     from daft import DataType, col, udf
     from PIL import Image
 
-    # The tutorial's Net is daft_mnist.model.Net layer for layer (same modules, same forward,
+    # The tutorial's Net is daft_mnist.model.checkpoint.Net layer for layer (same modules, same forward,
     # same state-dict keys: tests/test_model.py); built here as the tutorial builds it, with
     # no eval() and with autograd on.
-    from daft_mnist.model import Net, load_checkpoint
+    from daft_mnist.model.checkpoint import Net, load_checkpoint
 
     ckpt = load_checkpoint(weights)
     state_dict = ckpt.state_dict
@@ -234,7 +234,7 @@ class TorchConfig:
     threads: int
     chunk: int
     optimized: bool  # channels-last + trace + optimize_for_inference (else eager NCHW)
-    int8: bool = False  # daft_mnist.quantize.Int8Net on raw uint8 pixels
+    int8: bool = False  # daft_mnist.model.quantize.Int8Net on raw uint8 pixels
 
     def label(self) -> str:
         kind = "int8" if self.int8 else "traced channels-last" if self.optimized else "eager"
@@ -247,7 +247,7 @@ class RawTorch:
     def __init__(self, weights: Path, pixels: np.ndarray) -> None:
         import torch
 
-        from daft_mnist.model import load_model
+        from daft_mnist.model.checkpoint import load_model
 
         self.torch = torch
         self.net = load_model(weights)
@@ -259,7 +259,7 @@ class RawTorch:
         with torch.no_grad():
             self.optimized = torch.jit.optimize_for_inference(torch.jit.trace(eager_cl, example))
         self.int8: Any = None
-        from daft_mnist.quantize import CALIBRATION_KEY, Int8Calibration, Int8Net
+        from daft_mnist.model.quantize import CALIBRATION_KEY, Int8Calibration, Int8Net
 
         if CALIBRATION_KEY in self.net.metadata:
             self.int8 = Int8Net(self.net, Int8Calibration.from_dict(self.net.metadata[CALIBRATION_KEY]))
@@ -302,7 +302,7 @@ def measure_import_seconds(repeats: int) -> float:
 
 def measure_first_batch(weights: Path, pixels: np.ndarray) -> float:
     """Seconds to build the library's model (load, optimize) and predict its first 1,024 images."""
-    from daft_mnist._engine import LoadedModel, ModelSpec
+    from daft_mnist.model._engine import LoadedModel, ModelSpec
 
     t0 = time.perf_counter()
     model = LoadedModel(ModelSpec(str(weights)))
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import daft_mnist  # noqa: F401  (timed separately, in a fresh interpreter)
     from daft_mnist.io import default_source
-    from daft_mnist.weights import resolve_weights
+    from daft_mnist.model.weights import resolve_weights
 
     weights = Path(args.weights) if args.weights is not None else resolve_weights(None)
     repeats = 1 if args.quick else max(1, args.repeats)
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     for cfg in float_grid + int8_grid:
         log(f"  {cfg.label():45s} {n / grid_times[cfg]:8.0f} img/s")
 
-    from daft_mnist._engine import LoadedModel, ModelSpec
+    from daft_mnist.model._engine import LoadedModel, ModelSpec
 
     default_precision = LoadedModel(ModelSpec(str(weights))).precision
     rows = {

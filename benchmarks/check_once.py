@@ -32,7 +32,8 @@ def main() -> int:
     import daft
     from daft import col
 
-    from daft_mnist import _columns, add_image_2d, add_pil_image, image_2d, load_mnist, to_image
+    from daft_mnist import add_image_2d, add_pil_image, image_2d, load_mnist, to_image
+    from daft_mnist.data import _columns
     from daft_mnist.io import default_source
 
     source = default_source("test")

@@ -42,7 +42,7 @@ def _pixels(n: int) -> tuple[npt.NDArray[np.uint8], str]:
 def _model_throughput(model: object, pixels: npt.NDArray[np.uint8], batch_size: int) -> float:
     import torch
 
-    from daft_mnist._engine import LoadedModel
+    from daft_mnist.model._engine import LoadedModel
 
     assert isinstance(model, LoadedModel)
     model.predict(pixels[:batch_size])  # warm-up: CUDA context, cuDNN algorithm choice
@@ -66,8 +66,8 @@ def main() -> int:
         print(f"skipped: no CUDA device (torch {torch.__version__}, CUDA build {torch.version.cuda})")
         return 0
 
-    from daft_mnist._engine import LoadedModel, ModelSpec
-    from daft_mnist.model import resolve_device
+    from daft_mnist.model._engine import LoadedModel, ModelSpec
+    from daft_mnist.model.checkpoint import resolve_device
 
     with tempfile.TemporaryDirectory() as tmp:
         weights, described = benchmark_weights(Path(tmp))

@@ -50,8 +50,8 @@ def mnist_part(repeats: int) -> None:
     from daft import DataType, col
 
     from daft_mnist import load_mnist
-    from daft_mnist._prepare import prepare_stack
     from daft_mnist.preparation import mnist_style
+    from daft_mnist.vision._prepare import prepare_stack
 
     pixels = load_mnist().select("image").collect()
     fixed = pixels.select(col("image").cast(DataType.image("L", 28, 28))).collect()
@@ -71,7 +71,7 @@ def folder_part(folder: Path, repeats: int) -> None:
     from daft import col
 
     import daft_mnist
-    from daft_mnist._image_files import IMAGE_SUFFIXES
+    from daft_mnist.data._image_files import IMAGE_SUFFIXES
     from daft_mnist.io import load_images
     from daft_mnist.preparation import mnist_style
 

@@ -16,9 +16,9 @@ import sys
 import numpy as np
 
 import daft_mnist
-from daft_mnist.model import load_checkpoint, load_model, save_checkpoint
-from daft_mnist.quantize import CALIBRATION_KEY, Int8Net, calibrate_int8
-from daft_mnist.training import CALIBRATION_IMAGES
+from daft_mnist.model.checkpoint import load_checkpoint, load_model, save_checkpoint
+from daft_mnist.model.quantize import CALIBRATION_KEY, Int8Net, calibrate_int8
+from daft_mnist.training._train import CALIBRATION_IMAGES
 
 
 def _pixels(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +30,7 @@ def _pixels(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarra
 def main() -> None:
     import torch
 
-    path = sys.argv[1] if len(sys.argv) > 1 else "src/daft_mnist/weights/mnist_cnn.pt"
+    path = sys.argv[1] if len(sys.argv) > 1 else "src/daft_mnist/model/bundled/mnist_cnn.pt"
     ckpt = load_checkpoint(path)
     net = load_model(path)
     train_pixels, _ = _pixels("train", CALIBRATION_IMAGES)

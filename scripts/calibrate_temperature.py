@@ -2,9 +2,9 @@
 
     python scripts/calibrate_temperature.py WEIGHTS.pt --out CALIBRATED.pt
         [--holdout 10000] [--precision float32 --precision int8]
-        [--prepare daft_mnist._prepare:prepare_batch] [--real-digits DIR] [--json OUT.json]
+        [--prepare daft_mnist.vision._prepare:prepare_batch] [--real-digits DIR] [--json OUT.json]
 
-Fits ``T`` (:func:`daft_mnist._certainty.fit_temperature`, NLL over ``log T``) on the last
+Fits ``T`` (:func:`daft_mnist.model._certainty.fit_temperature`, NLL over ``log T``) on the last
 ``--holdout`` images of the training file, writes ``metadata["temperature"] = {"value": T,
 "images": n, "source": ...}`` into ``--out`` (the weights and the rest of the metadata
 unchanged), and prints the expected calibration error (15 bins), NLL, accuracy and the accuracy
@@ -20,7 +20,7 @@ the evaluation set (and so is real-digits); for weights trained on the first 50,
 Real digits are decoded with Daft (``decode_image(col("path").download())``) and prepared by the
 ``--prepare`` hook (``module:function``: a list of decoded images -> uint8 ``(N, 784)`` or
 ``(N, 28, 28)``, or an object with ``.pixels`` of those shapes and ``.reasons``, one entry per
-image, ``None`` for a prepared digit), by default :func:`daft_mnist._prepare.prepare_batch`, the
+image, ``None`` for a prepared digit), by default :func:`daft_mnist.vision._prepare.prepare_batch`, the
 library's own MNIST-style preparation (what ``classify`` does to pictures). Pictures the hook
 gives a reason for (no digit found: blank, noise) are **excluded** from every figure: the
 library gives them a null prediction, not a probability, so there is nothing to calibrate; the
@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from daft_mnist import _calibration as CAL
-from daft_mnist import _certainty as C
-from daft_mnist import _engine as engine_module
+from daft_mnist.model import _certainty as C
+from daft_mnist.model import _engine as engine_module
+from daft_mnist.training import calibration as CAL
 
 TRAIN = "mnist_handwritten_train.json.gz"
 TEST = "mnist_handwritten_test.json.gz"
@@ -60,7 +60,7 @@ def data_dir(arg: str | None) -> Path:
 def mnist_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Pixels (N, 784) uint8 and labels (N,), in file order."""
     import daft_mnist
-    from daft_mnist._rules import pixels_to_numpy, unwrap
+    from daft_mnist.data._rules import pixels_to_numpy, unwrap
 
     df = daft_mnist.load_mnist(path)
     arrow = df.select(daft_mnist.checked_pixels(df["image"]), "label").to_arrow()
@@ -80,7 +80,7 @@ def prepared_pixels(result: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     """A hook's result as uint8 ``(n, 784)`` and the mask of the rows it prepared.
 
     A plain array prepares every row; an object with ``.pixels`` and ``.reasons`` (such as
-    :class:`daft_mnist._prepare.PreparedBatch`) prepares the rows whose reason is ``None``.
+    :class:`daft_mnist.vision._prepare.PreparedBatch`) prepares the rows whose reason is ``None``.
     """
     pixels = getattr(result, "pixels", result)
     reasons = list(getattr(result, "reasons", None) or [None] * n)
@@ -141,14 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         help="model precision(s) to evaluate; T is fitted with the first (default: float32, then int8)",
     )
     parser.add_argument(
-        "--prepare", default="daft_mnist._prepare:prepare_batch", help="module:function for real digits"
+        "--prepare", default="daft_mnist.vision._prepare:prepare_batch", help="module:function for real digits"
     )
     parser.add_argument("--bins", type=int, default=15)
     parser.add_argument("--json", default=None, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     precisions = args.precision or ["float32", "int8"]
 
-    from daft_mnist.model import Net, load_checkpoint, save_checkpoint
+    from daft_mnist.model.checkpoint import Net, load_checkpoint, save_checkpoint
 
     data = data_dir(args.data_dir)
     weights = os.path.abspath(args.weights)

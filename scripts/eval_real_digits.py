@@ -3,7 +3,7 @@
     PYTHONPATH=src python scripts/eval_real_digits.py [--dir DIR] [--weights PATH] [--grid out.png]
 
 Daft lists and decodes the pictures (native mode: L, RGB or RGBA, any size); they are prepared
-MNIST-style with :func:`daft_mnist._prepare.prepare_batch` and classified with the weights
+MNIST-style with :func:`daft_mnist.vision._prepare.prepare_batch` and classified with the weights
 (default: the bundled ones). The naive route (grayscale, resize to 28x28, invert when the
 picture is light) is reported beside it. ``--grid`` writes originals beside their prepared
 images (failures in red) to look at.
@@ -71,7 +71,7 @@ def naive(images: list[np.ndarray], invert: bool) -> np.ndarray:
 def predict(weights: str | None, pixels: np.ndarray) -> np.ndarray:
     import torch
 
-    from daft_mnist.model import load_model
+    from daft_mnist.model.checkpoint import load_model
 
     net = load_model(weights) if weights else load_model()
     with torch.inference_mode():
@@ -114,7 +114,7 @@ def main() -> None:
     ap.add_argument("--grid", default=None, help="write originals beside prepared images to this PNG")
     args = ap.parse_args()
 
-    from daft_mnist._prepare import prepare_batch
+    from daft_mnist.vision._prepare import prepare_batch
 
     t0 = time.perf_counter()
     paths, images, labels = load(args.dir)

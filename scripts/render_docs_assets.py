@@ -64,7 +64,7 @@ def render_abstain(classified: Any, out: Path) -> None:
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from daft_mnist._calibration import abstain_curve, accuracy_at_coverage
+    from daft_mnist.training.calibration import abstain_curve, accuracy_at_coverage
 
     data = classified.select("label", "model_classification", "model_classification_confidence").to_pydict()
     conf = np.asarray(data["model_classification_confidence"], dtype=np.float64)

@@ -5,7 +5,7 @@
 Loads the real-digits folder (``<label>/`` folders) with :func:`daft_mnist.load_images`,
 applies each distortion below to every picture (numpy + Pillow, seeded: the same seed gives the
 same pictures; pictures are first shrunk to at most ``MAX_SIDE`` px), prepares them MNIST-style
-with :func:`daft_mnist._prepare.prepare_batch` and classifies them with each ``--weights``
+with :func:`daft_mnist.vision._prepare.prepare_batch` and classifies them with each ``--weights``
 (default: the bundled weights) in float32. A picture the preparation finds no digit in counts
 as wrong. Prints one row per distortion (correct / total, accuracy per weights) and the overall
 accuracy over all distortions (the undistorted pictures are shown as ``clean`` and are not part
@@ -238,8 +238,8 @@ def distorted_sets(images: list[np.ndarray], seed: int) -> dict[str, list[np.nda
 
 
 def score(weights: str | None, sets: dict[str, list[np.ndarray]], labels: np.ndarray) -> dict[str, int]:
-    from daft_mnist._engine import ModelSpec, get_model
-    from daft_mnist._prepare import prepare_batch
+    from daft_mnist.model._engine import ModelSpec, get_model
+    from daft_mnist.vision._prepare import prepare_batch
 
     model = get_model(ModelSpec(weights=weights, precision="float32"))
     correct: dict[str, int] = {}

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import daft_mnist
-from daft_mnist.training import EpochStats
+from daft_mnist.training._train import EpochStats
 
 EPOCHS = 15
 SEED = 0
@@ -44,7 +44,7 @@ def run(output: str, *, command: str, epochs: int = EPOCHS, seed: int = SEED, **
 
 
 def main() -> None:
-    output = sys.argv[1] if len(sys.argv) > 1 else "src/daft_mnist/weights/mnist_cnn.pt"
+    output = sys.argv[1] if len(sys.argv) > 1 else "src/daft_mnist/model/bundled/mnist_cnn.pt"
     run(output, command="python scripts/train_bundled_weights.py")
 
 

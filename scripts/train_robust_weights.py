@@ -1,9 +1,9 @@
 """Reproduce the robust candidate weights (issue #12): ``python scripts/train_robust_weights.py [OUTPUT]``.
 
-Fine-tunes the bundled weights (``src/daft_mnist/weights/mnist_cnn.pt`` as committed before
+Fine-tunes the bundled weights (``src/daft_mnist/model/bundled/mnist_cnn.pt`` as committed before
 issue #12's change) on the 60,000-image training file from the data directory
 (``DAFT_MNIST_DATA_DIR``) with stroke-realistic augmentation (``augment="strokes"``, see
-:data:`daft_mnist._strokes.STROKES_RECIPE`), and evaluates on the 10,000-image test file after
+:data:`daft_mnist.training._strokes.STROKES_RECIPE`), and evaluates on the 10,000-image test file after
 each epoch (monitoring only: the last epoch's weights are kept). Default output:
 ``artifacts/robust.pt``. The checkpoint carries its int8 calibration (``train`` writes one).
 
@@ -27,7 +27,7 @@ AUGMENT = "strokes"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("output", nargs="?", default="artifacts/robust.pt")
-    ap.add_argument("--init", default="src/daft_mnist/weights/mnist_cnn.pt")
+    ap.add_argument("--init", default="src/daft_mnist/model/bundled/mnist_cnn.pt")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
     args = ap.parse_args()

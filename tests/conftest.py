@@ -72,7 +72,7 @@ def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A daft-mnist checkpoint of a randomly initialized (seeded) Net: fast tests need no training."""
     import torch
 
-    from daft_mnist.model import TUTORIAL_PREPROCESSING, Net, save_checkpoint
+    from daft_mnist.model.checkpoint import TUTORIAL_PREPROCESSING, Net, save_checkpoint
 
     torch.manual_seed(1234)
     path = tmp_path_factory.mktemp("weights") / "random.pt"
@@ -177,7 +177,7 @@ def cached_files(cache: Path) -> list[Path]:
 @pytest.fixture
 def check_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Rows seen by the pixel check (one entry per batch), to show what a pipeline checks."""
-    from daft_mnist import _columns
+    from daft_mnist.data import _columns
 
     calls: list[int] = []
     orig = _columns.check_pixels_batch

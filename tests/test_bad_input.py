@@ -166,7 +166,7 @@ def test_boolean_values_with_on_error_null_are_null_not_one(tmp_path: Path) -> N
 
 def test_bad_lines_are_numbered_across_scan_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The scan reads the file in pieces (8 MB; 10 kB here): line numbers run on across them."""
-    from daft_mnist import _json as json_mod
+    from daft_mnist.data import _json as json_mod
 
     monkeypatch.setattr(json_mod, "_SCAN_CHUNK_BYTES", 10_000)
     good = json.dumps({"image": GOOD, "label": 1})

@@ -30,8 +30,8 @@ def test_script_fits_and_stores_the_temperature(
     import torch
     from PIL import Image
 
-    from daft_mnist import _certainty as C
-    from daft_mnist.model import load_checkpoint
+    from daft_mnist.model import _certainty as C
+    from daft_mnist.model.checkpoint import load_checkpoint
 
     data = tmp_path / "data"
     data.mkdir()
@@ -49,7 +49,7 @@ def test_script_fits_and_stores_the_temperature(
 
     out = tmp_path / "calibrated.pt"
     report = tmp_path / "report.json"
-    from daft_mnist import _prepare
+    from daft_mnist.vision import _prepare
 
     calls: list[int] = []
     prepare_batch = _prepare.prepare_batch
@@ -59,7 +59,7 @@ def test_script_fits_and_stores_the_temperature(
         return prepare_batch(images)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_prepare, "counting_prepare", counting_prepare, raising=False)
-    hook = "daft_mnist._prepare:counting_prepare"
+    hook = "daft_mnist.vision._prepare:counting_prepare"
     rc = _script().main(
         [
             str(random_weights),

@@ -1,4 +1,4 @@
-"""Per-row certainty, temperature scaling, ECE and abstention (``daft_mnist._certainty``),
+"""Per-row certainty, temperature scaling, ECE and abstention (``daft_mnist.model._certainty``),
 against a plain per-row Python oracle."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from daft_mnist import _calibration as CAL
-from daft_mnist import _certainty as C
+from daft_mnist.model import _certainty as C
+from daft_mnist.training import calibration as CAL
 
 LOG10 = math.log(10)
 
@@ -251,7 +251,7 @@ def test_details_arrow_has_the_details_type_and_nulls() -> None:
 
 
 def test_temperature_travels_in_checkpoint_metadata(tmp_path: Path, random_weights: Path) -> None:
-    from daft_mnist.model import Net, load_checkpoint, load_model, save_checkpoint
+    from daft_mnist.model.checkpoint import Net, load_checkpoint, load_model, save_checkpoint
 
     assert C.temperature_from_metadata(load_checkpoint(random_weights).metadata) == 1.0
     ckpt = load_checkpoint(random_weights)

@@ -12,7 +12,7 @@ from daft import DataType, col
 
 import daft_mnist
 from daft_mnist import DataError, add_image_2d, add_pil_image, bad_row_count, image_2d, to_image
-from daft_mnist import _columns as columns_mod
+from daft_mnist.data import _columns as columns_mod
 
 GOOD = [7] * 784
 

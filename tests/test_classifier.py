@@ -16,9 +16,9 @@ from daft import col
 from tests.conftest import random_images
 
 from daft_mnist import Classifier, add_image_2d, classify, image_2d, misclassified, plot_digits
-from daft_mnist._engine import EMBEDDING_SIZE, LoadedModel, ModelSpec, model_build_count
 from daft_mnist._udf import RETURN_DTYPES, UdfOptions, udf_class
 from daft_mnist.classifier import ClassifyOptions, ModelOptions, classify_digit, embed_digit
+from daft_mnist.model._engine import EMBEDDING_SIZE, LoadedModel, ModelSpec, model_build_count
 
 
 def frame(pixels: np.ndarray) -> daft.DataFrame:

@@ -137,7 +137,7 @@ def test_classify_confidence_adds_the_top_probability(
 def test_classify_precision_reaches_the_model(
     precision: str, tiny_json: TinyJson, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from daft_mnist._engine import LoadedModel
+    from daft_mnist.model._engine import LoadedModel
 
     seen: list[str] = []
     original = LoadedModel.log_probabilities

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from tests.conftest import random_images
 
-from daft_mnist._engine import EMBEDDING_SIZE, LoadedModel, ModelSpec
-from daft_mnist.model import load_model
-from daft_mnist.network import Net
+from daft_mnist.model._engine import EMBEDDING_SIZE, LoadedModel, ModelSpec
+from daft_mnist.model.checkpoint import load_model
+from daft_mnist.model.network import Net
 
 
 def _oracle_embedding(weights: Path | None, pixels: np.ndarray) -> np.ndarray:
@@ -112,7 +112,7 @@ def test_weights_saved_again_to_the_same_path_are_loaded_again(tmp_path: Path) -
 
 
 def test_the_model_cache_is_keyed_by_content_not_by_path(tmp_path: Path) -> None:
-    from daft_mnist import _engine
+    from daft_mnist.model import _engine
 
     path = tmp_path / "w.pt"
     _save_random(path, 1)
@@ -147,7 +147,7 @@ def test_classifying_leaves_torch_threads_and_rng_unchanged(random_weights: Path
     import daft
 
     from daft_mnist import add_image_2d, classify
-    from daft_mnist._engine import get_model
+    from daft_mnist.model._engine import get_model
 
     torch.manual_seed(7)
     rng_before = torch.random.get_rng_state().clone()

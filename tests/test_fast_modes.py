@@ -13,9 +13,9 @@ import pytest
 import torch
 from tests.conftest import random_images
 
-from daft_mnist import _engine
-from daft_mnist._engine import LoadedModel, ModelSpec
-from daft_mnist.model import load_model
+from daft_mnist.model import _engine
+from daft_mnist.model._engine import LoadedModel, ModelSpec
+from daft_mnist.model.checkpoint import load_model
 
 
 def _eager_log_probs(weights: Path | None, pixels: np.ndarray) -> torch.Tensor:
@@ -77,8 +77,8 @@ def test_json_pipeline_reaches_the_model_in_large_batches(
     """read_json emits tiny batches; neither the pixel checks nor the model may see them one row at a time."""
     from daft import col
 
-    from daft_mnist import _columns as columns_mod
     from daft_mnist import add_image_2d, classify, load_mnist
+    from daft_mnist.data import _columns as columns_mod
 
     path, pixels, _ = tiny_json(n=600)
     model_sizes: list[int] = []

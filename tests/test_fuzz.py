@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from daft_mnist import DataError, pixels_to_numpy, read_idx
-from daft_mnist._columns import check_pixels_batch as _check_batch
-from daft_mnist._json import JsonLines, mnist_schema
-from daft_mnist._json import parse_json_line as _parse_json_line
-from daft_mnist._json import scan_local_json as _scan_local_json
-from daft_mnist._rules import label_check, pixel_check
+from daft_mnist.data._columns import check_pixels_batch as _check_batch
+from daft_mnist.data._json import JsonLines, mnist_schema
+from daft_mnist.data._json import parse_json_line as _parse_json_line
+from daft_mnist.data._json import scan_local_json as _scan_local_json
+from daft_mnist.data._rules import label_check, pixel_check
 
 Pixel = float | int | None
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from daft_mnist import DataError, image_2d, pixels_to_numpy, to_image
-from daft_mnist.network import MNIST_MEAN, MNIST_STD, TUTORIAL_PREPROCESSING, Preprocessing
+from daft_mnist.model.network import MNIST_MEAN, MNIST_STD, TUTORIAL_PREPROCESSING, Preprocessing
 
 batches = hnp.arrays(np.uint8, st.tuples(st.integers(1, 6), st.just(784)))
 daft_settings = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

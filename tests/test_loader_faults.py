@@ -21,8 +21,8 @@ from tests.conftest import Server, cached_files
 
 import daft_mnist
 from daft_mnist import DataError, add_image_2d, bad_row_count, load_mnist, read_idx, to_image
-from daft_mnist._files import redact_url
-from daft_mnist._image_files import load_images
+from daft_mnist.data._files import redact_url
+from daft_mnist.data._image_files import load_images
 
 GOOD = [7] * 784
 
@@ -133,7 +133,7 @@ def test_special_files_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_gzip_bomb_line_stops_at_the_line_cap(tmp_path: Path) -> None:
-    from daft_mnist import _stream
+    from daft_mnist.data import _stream
 
     bomb = tmp_path / "bomb.json.gz"
     bomb.write_bytes(gzip.compress(b'{"image": [' + b"1," * (_stream.MAX_LINE_BYTES // 2 + 10) + b'1], "label": 1}\n'))
@@ -144,7 +144,7 @@ def test_a_gzip_bomb_line_stops_at_the_line_cap(tmp_path: Path) -> None:
 
 
 def test_the_inflated_size_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from daft_mnist import _stream
+    from daft_mnist.data import _stream
 
     monkeypatch.setattr(_stream, "MAX_INFLATED_BYTES", 10_000)
     monkeypatch.setattr(_stream.GzipStream.__init__, "__defaults__", (10_000,))

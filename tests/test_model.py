@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from daft_mnist import Net, WeightsError, load_model
-from daft_mnist.model import TUTORIAL_PREPROCESSING, Preprocessing, load_checkpoint, save_checkpoint
+from daft_mnist.model.checkpoint import TUTORIAL_PREPROCESSING, Preprocessing, load_checkpoint, save_checkpoint
 
 # The keys and shapes of the tutorial's published mnist_cnn.pt (PyTorch examples/mnist Net).
 TUTORIAL_KEYS = {
@@ -89,7 +89,7 @@ def test_missing_weights_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("device", ["tpu", "gpu", "", "cuda:x", "cpu:1:2", "meta", "xla", "cuda0", " cpu"])
 def test_unknown_device_strings_name_the_accepted_ones(device: str, tmp_path: Path) -> None:
-    from daft_mnist.model import resolve_device
+    from daft_mnist.model.checkpoint import resolve_device
 
     with pytest.raises(ValueError, match=r"device .*; expected one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"):
         resolve_device(device)
@@ -99,7 +99,7 @@ def test_unknown_device_strings_name_the_accepted_ones(device: str, tmp_path: Pa
 
 
 def test_devices_of_other_kinds_are_refused() -> None:
-    from daft_mnist.model import resolve_device
+    from daft_mnist.model.checkpoint import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")

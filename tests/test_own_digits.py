@@ -18,12 +18,12 @@ from daft import DataType, col
 from PIL import Image
 
 import daft_mnist
-from daft_mnist._image_ops import downscale, gray_downscaled, to_gray
-from daft_mnist._prepare import prepare_batch
 from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
 from daft_mnist.errors import DataError
 from daft_mnist.io import load_images
 from daft_mnist.preparation import mnist_style
+from daft_mnist.vision._image_ops import downscale, gray_downscaled, to_gray
+from daft_mnist.vision._prepare import prepare_batch
 
 from .conftest import data_dir
 

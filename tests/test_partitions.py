@@ -12,7 +12,7 @@ import numpy as np
 from daft import col
 
 from daft_mnist import Classifier, image_2d, load_mnist
-from daft_mnist._engine import model_build_count
+from daft_mnist.model._engine import model_build_count
 
 
 def _predict(df: daft.DataFrame, clf: Classifier) -> dict[int, int]:

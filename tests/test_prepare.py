@@ -1,4 +1,4 @@
-"""Properties of the MNIST-style preparation (``daft_mnist._prepare``), on synthetic digits.
+"""Properties of the MNIST-style preparation (``daft_mnist.vision._prepare``), on synthetic digits.
 
 A synthetic digit is an anti-aliased polyline of random points and thickness on flat paper:
 its preparation must not depend on polarity, position in the canvas, canvas scale or channel
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from daft_mnist._prepare import BOX, FRAME, PreparedBatch, prepare_batch, prepare_stack
+from daft_mnist.vision._prepare import BOX, FRAME, PreparedBatch, prepare_batch, prepare_stack
 
 # DAFT_MNIST_PROPERTY_EXAMPLES=2000 shakes the properties out locally; CI runs the default.
 PROPERTY = settings(
@@ -229,7 +229,7 @@ def real_digits_dir(mnist_dir: Path) -> Path:
 def _predict(pixels: np.ndarray) -> np.ndarray:
     import torch
 
-    from daft_mnist.model import load_model
+    from daft_mnist.model.checkpoint import load_model
 
     net = load_model()
     with torch.inference_mode():

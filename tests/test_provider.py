@@ -24,7 +24,7 @@ N = 1000
 
 
 def _engine() -> Any:
-    from daft_mnist import _engine as engine
+    from daft_mnist.model import _engine as engine
 
     return engine
 
@@ -240,7 +240,7 @@ def test_prepare_images_leaves_mnist_unchanged_and_takes_any_layout() -> None:
 
 def test_prepare_images_is_the_librarys_preparation() -> None:
     """Pictures of other sizes go through mnist_style's prepare_batch; no digit: a reason, zeros."""
-    from daft_mnist._prepare import prepare_batch
+    from daft_mnist.vision._prepare import prepare_batch
 
     page = np.full((90, 60, 3), 245, np.uint8)
     page[15:75, 25:35] = 20

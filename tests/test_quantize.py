@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from tests.conftest import random_images
 
 from daft_mnist import Classifier, WeightsError, add_image_2d, calibrate_int8, classify, load_mnist
-from daft_mnist._engine import LoadedModel, ModelSpec, choose_precision
 from daft_mnist.images import pixels_to_numpy
-from daft_mnist.model import TUTORIAL_PREPROCESSING, Net, load_model, save_checkpoint
-from daft_mnist.quantize import CALIBRATION_KEY, Int8Calibration, Int8Net
+from daft_mnist.model._engine import LoadedModel, ModelSpec, choose_precision
+from daft_mnist.model.checkpoint import TUTORIAL_PREPROCESSING, Net, load_model, save_checkpoint
+from daft_mnist.model.quantize import CALIBRATION_KEY, Int8Calibration, Int8Net
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_bundled_int8_agrees_with_float32_on_a_test_slice(test_slice: tuple[np.n
 
 def test_int8_folds_normalization_into_conv1(random_weights: Path) -> None:
     """Int8Net takes raw pixels; any preprocessing contract is honoured (oracle: the float model)."""
-    from daft_mnist.model import Preprocessing
+    from daft_mnist.model.checkpoint import Preprocessing
 
     torch.manual_seed(7)
     prep = Preprocessing(mean=0.5, std=0.25)
@@ -147,7 +147,7 @@ def test_int8_folds_normalization_into_conv1(random_weights: Path) -> None:
 def test_building_int8_raises_no_warning_in_a_fresh_process() -> None:
     """torch 2.13 warns that quantized tensors are deprecated; the library keeps that from users."""
     code = (
-        "from daft_mnist._engine import LoadedModel, ModelSpec\n"
+        "from daft_mnist.model._engine import LoadedModel, ModelSpec\n"
         "import numpy as np\n"
         "m = LoadedModel(ModelSpec(precision='int8'))\n"
         "print(m.precision, m.predict(np.zeros((3, 784), np.uint8)).shape)\n"
@@ -212,7 +212,7 @@ def test_when_torch_cannot_build_int8_auto_falls_back_and_int8_says_why(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """For a torch release without quantized tensors (deprecated in torch 2.13)."""
-    from daft_mnist import quantize
+    from daft_mnist.model import quantize
 
     def gone(*args: object, **kwargs: object) -> None:
         raise NotImplementedError("quantized tensors were removed")

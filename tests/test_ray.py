@@ -27,8 +27,9 @@ import numpy as np
 import pytest
 
 import daft_mnist
-from daft_mnist import _engine, _scheduling
+from daft_mnist import _scheduling
 from daft_mnist.classifier import Classifier
+from daft_mnist.model import _engine
 
 SCRIPT = Path(__file__).with_name("ray_pipeline.py")
 N_IMAGES = 3000
@@ -217,7 +218,7 @@ def test_cuda_pipeline_in_a_fresh_process_completes_and_matches_cpu(
 
 
 def test_auto_device_is_cuda_exactly_when_available() -> None:
-    from daft_mnist.model import resolve_device
+    from daft_mnist.model.checkpoint import resolve_device
 
     assert resolve_device("auto").type == ("cuda" if _cuda_available() else "cpu")
 
@@ -318,7 +319,7 @@ def _require_ray() -> None:
 @pytest.mark.ray
 def test_ray_runner_matches_native(tmp_path: Path, random_weights: Path, mnist_dir: Path) -> None:
     _require_ray()
-    from daft_mnist._files import file_sha256
+    from daft_mnist.data._files import file_sha256
 
     weights_dir = tmp_path / "weights"
     weights_dir.mkdir()

@@ -14,10 +14,10 @@ from daft import DataType, col
 from tests.conftest import random_images
 
 import daft_mnist
-from daft_mnist import _certainty as C
-from daft_mnist._engine import ModelSpec, get_model
 from daft_mnist.classifier import Classifier, classify_digit, embed_digit
 from daft_mnist.diagnostics import row_counters
+from daft_mnist.model import _certainty as C
+from daft_mnist.model._engine import ModelSpec, get_model
 
 NULL_REASON = "image is null (see the step that produced it)"
 

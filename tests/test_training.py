@@ -33,8 +33,8 @@ def test_same_seed_same_weights_and_loadable(tmp_path: Path) -> None:
     assert loaded.metadata["epochs"] == 1
     assert loaded.preprocessing == a.preprocessing
     # every trained checkpoint carries an int8 calibration from its training images
-    from daft_mnist._engine import LoadedModel, ModelSpec
-    from daft_mnist.quantize import CALIBRATION_KEY, Int8Calibration
+    from daft_mnist.model._engine import LoadedModel, ModelSpec
+    from daft_mnist.model.quantize import CALIBRATION_KEY, Int8Calibration
 
     assert Int8Calibration.from_dict(loaded.metadata[CALIBRATION_KEY]).images == 256
     assert LoadedModel(ModelSpec(str(path), device="cpu")).precision == "int8"
@@ -57,7 +57,7 @@ def test_same_seed_same_weights_and_loadable(tmp_path: Path) -> None:
 def test_training_on_labels_that_are_not_integers_0_9_is_refused_naming_the_rows(
     labels: list[object], message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import daft_mnist.training as training
+    from daft_mnist.training import _train as training
 
     monkeypatch.setattr(training, "_train", _must_not_train)
     images = [[0] * 784] * 3
@@ -76,7 +76,7 @@ def _must_not_train(*args: object, **kwargs: object) -> None:
 
 
 def test_integral_float_labels_are_labels(monkeypatch: pytest.MonkeyPatch) -> None:
-    import daft_mnist.training as training
+    from daft_mnist.training import _train as training
 
     seen: list[np.ndarray] = []
     monkeypatch.setattr(training, "_train", lambda pixels, labels, **kw: seen.append(labels))
@@ -101,7 +101,7 @@ def test_integral_float_labels_are_labels(monkeypatch: pytest.MonkeyPatch) -> No
 def test_bad_training_inputs_are_refused_before_the_first_step(
     kwargs: dict[str, object], error: type[Exception], message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import daft_mnist.training as training
+    from daft_mnist.training import _train as training
 
     monkeypatch.setattr(training, "_train", _must_not_train)
     frames = {
@@ -115,7 +115,7 @@ def test_bad_training_inputs_are_refused_before_the_first_step(
 
 
 def test_train_arrays_refuses_pixels_it_would_wrap_or_truncate(monkeypatch: pytest.MonkeyPatch) -> None:
-    import daft_mnist.training as training
+    from daft_mnist.training import _train as training
 
     monkeypatch.setattr(training, "_train", _must_not_train)
     labels = np.array([1, 2])
@@ -205,7 +205,7 @@ def _batch() -> torch.Tensor:
 
 
 def test_stroke_augmentation_shape_range_determinism_and_change() -> None:
-    from daft_mnist._strokes import augment_strokes
+    from daft_mnist.training._strokes import augment_strokes
 
     x = _batch()
     a = augment_strokes(x, torch.Generator().manual_seed(7))

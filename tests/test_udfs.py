@@ -14,7 +14,7 @@ from daft import col
 from tests.conftest import random_images
 
 from daft_mnist import Classifier, DataError, add_image_2d, classify, image_2d, load_model, to_image
-from daft_mnist._engine import model_build_count
+from daft_mnist.model._engine import model_build_count
 
 
 def oracle(weights: Path, pixels: np.ndarray) -> np.ndarray:
@@ -137,7 +137,7 @@ def test_data_error_is_value_error() -> None:
 def test_ieee_float32_switches_tf32_off_and_restores_the_callers_settings() -> None:
     import torch
 
-    from daft_mnist._engine import ieee_float32
+    from daft_mnist.model._engine import ieee_float32
 
     conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
     before = (conv.fp32_precision, matmul.fp32_precision)

@@ -17,9 +17,9 @@ import torch
 from tests.conftest import Server, cached_files
 
 from daft_mnist import WeightsError
-from daft_mnist._files import file_sha256
-from daft_mnist.model import load_checkpoint, load_model
-from daft_mnist.weights import resolve_weights
+from daft_mnist.data._files import file_sha256
+from daft_mnist.model.checkpoint import load_checkpoint, load_model
+from daft_mnist.model.weights import resolve_weights
 
 # --- remote weights ---------------------------------------------------------------------
 
@@ -203,7 +203,7 @@ def test_local_sha_mismatch(random_weights: Path) -> None:
 
 
 def _net_state(seed: int = 0) -> dict[str, torch.Tensor]:
-    from daft_mnist.model import Net
+    from daft_mnist.model.checkpoint import Net
 
     torch.manual_seed(seed)
     return {k: v.clone() for k, v in Net().state_dict().items()}
@@ -260,7 +260,7 @@ def test_complex_and_non_floating_weights_are_refused(tmp_path: Path, dtype: tor
 
 
 def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path: Path) -> None:
-    from daft_mnist.model import TUTORIAL_PREPROCESSING, Net, save_checkpoint
+    from daft_mnist.model.checkpoint import TUTORIAL_PREPROCESSING, Net, save_checkpoint
 
     net = Net()
     with torch.no_grad():
@@ -465,6 +465,6 @@ def test_credentials_in_weights_urls_never_appear_in_messages(
     ],
 )
 def test_redact_url_scrubs_userinfo_and_sensitive_parameters(text: str, expected: str) -> None:
-    from daft_mnist._files import redact_url
+    from daft_mnist.data._files import redact_url
 
     assert redact_url(text) == expected

@@ -34,25 +34,25 @@ from daft_mnist.metrics import accuracy_by_label as accuracy_by_label
 from daft_mnist.metrics import confusion_matrix as confusion_matrix
 from daft_mnist.metrics import misclassified as misclassified
 from daft_mnist.metrics import overall_accuracy as overall_accuracy
-from daft_mnist.model import Checkpoint as Checkpoint
-from daft_mnist.model import load_checkpoint as load_checkpoint
-from daft_mnist.model import load_model as load_model
-from daft_mnist.model import save_checkpoint as save_checkpoint
+from daft_mnist.model.checkpoint import Checkpoint as Checkpoint
+from daft_mnist.model.checkpoint import load_checkpoint as load_checkpoint
+from daft_mnist.model.checkpoint import load_model as load_model
+from daft_mnist.model.checkpoint import save_checkpoint as save_checkpoint
+from daft_mnist.model.network import MNIST_MEAN as MNIST_MEAN
+from daft_mnist.model.network import MNIST_STD as MNIST_STD
+from daft_mnist.model.network import Net as Net
+from daft_mnist.model.network import Preprocessing as Preprocessing
+from daft_mnist.model.quantize import Int8Calibration as Int8Calibration
+from daft_mnist.model.quantize import calibrate_int8 as calibrate_int8
+from daft_mnist.model.weights import resolve_weights as resolve_weights
 from daft_mnist.neighbours import nearest as nearest
-from daft_mnist.network import MNIST_MEAN as MNIST_MEAN
-from daft_mnist.network import MNIST_STD as MNIST_STD
-from daft_mnist.network import Net as Net
-from daft_mnist.network import Preprocessing as Preprocessing
 from daft_mnist.plots import plot_confusion_matrix as plot_confusion_matrix
 from daft_mnist.plots import plot_digits as plot_digits
 from daft_mnist.plots import plot_prepared as plot_prepared
 from daft_mnist.preparation import mnist_style as mnist_style
 from daft_mnist.provider import MnistProvider as MnistProvider
-from daft_mnist.quantize import Int8Calibration as Int8Calibration
-from daft_mnist.quantize import calibrate_int8 as calibrate_int8
 from daft_mnist.training import TrainResult as TrainResult
 from daft_mnist.training import train as train
-from daft_mnist.weights import resolve_weights as resolve_weights
 
 __version__: str
 __all__: list[str]

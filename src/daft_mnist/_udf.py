@@ -2,7 +2,7 @@
 
 :func:`batch_pixels` turns a batch (a Daft Series) into uint8 pixels and a validity mask;
 the ``_as_*`` helpers turn results back into Arrow with nulls. :class:`_ModelUdf` holds one
-process-wide :class:`~daft_mnist._engine.LoadedModel` (:func:`~daft_mnist._engine.get_model`).
+process-wide :class:`~daft_mnist.model._engine.LoadedModel` (:func:`~daft_mnist.model._engine.get_model`).
 
 Resources and batch size go through Daft's public API: ``daft.cls(cpus=, gpus=,
 max_concurrency=)`` and ``daft.method.batch(batch_size=)``, which take them when a class is
@@ -24,12 +24,12 @@ import numpy as np
 import numpy.typing as npt
 from daft import DataType
 
-from daft_mnist._certainty import answered, certainty, details_dtype
-from daft_mnist._columns import apply_on_error, not_pixels_error
-from daft_mnist._engine import EMBEDDING_SIZE, ModelSpec, get_model
-from daft_mnist._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, unwrap
+from daft_mnist.data._columns import apply_on_error, needs_styling, not_pixels_error
+from daft_mnist.data._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, unwrap
 from daft_mnist.diagnostics import ROW_COUNTERS
-from daft_mnist.preparation import checked_styles, needs_styling
+from daft_mnist.model._certainty import answered, certainty, details_dtype
+from daft_mnist.model._engine import EMBEDDING_SIZE, ModelSpec, get_model
+from daft_mnist.preparation import checked_styles
 
 __all__ = [
     "COUNTERS",
@@ -253,7 +253,7 @@ class _ModelUdf:
     """The class that :func:`udf_class` hands to ``daft.cls``: one model per process, shared.
 
     Confidences and probabilities are calibrated with the checkpoint's temperature
-    (:attr:`~daft_mnist._engine.LoadedModel.temperature`); the predicted digit does not depend
+    (:attr:`~daft_mnist.model._engine.LoadedModel.temperature`); the predicted digit does not depend
     on it. With ``min_confidence``, predictions less confident than it are null (abstain).
     """
 
@@ -322,7 +322,7 @@ class _ModelUdf:
 
     def probabilities(self, images: daft.Series) -> Any:
         """Calibrated probabilities of the ten digits, ``Tensor[Float32; [10]]``."""
-        from daft_mnist._certainty import scaled_probabilities
+        from daft_mnist.model._certainty import scaled_probabilities
 
         rows = batch_rows(images, self.on_error)
         logp = self._scores(rows.pixels)

@@ -14,11 +14,11 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
-from daft_mnist._engine import PRECISIONS, ModelSpec, Precision
-from daft_mnist._files import is_remote
-from daft_mnist._rules import DEFAULT_BATCH_SIZE, OnError, check_on_error
 from daft_mnist._scheduling import check_schedulable
-from daft_mnist.weights import weights_text
+from daft_mnist.data._files import is_remote
+from daft_mnist.data._rules import DEFAULT_BATCH_SIZE, OnError, check_on_error
+from daft_mnist.model._engine import PRECISIONS, ModelSpec, Precision
+from daft_mnist.model.weights import weights_text
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -140,7 +140,7 @@ class Classifier:
 
     @property
     def spec(self) -> ModelSpec:
-        """The :class:`~daft_mnist._engine.ModelSpec` shipped to workers."""
+        """The :class:`~daft_mnist.model._engine.ModelSpec` shipped to workers."""
         weights = None if self.weights is None else os.fspath(self.weights)
         return ModelSpec(weights, self.sha256, self.device, self.num_threads, self.precision)
 

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from daft_mnist._columns import ERROR_COLUMN
-from daft_mnist._rules import DEFAULT_BATCH_SIZE, HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error, require_columns
+from daft_mnist.data._columns import ERROR_COLUMN
+from daft_mnist.data._rules import (
+    DEFAULT_BATCH_SIZE,
+    HEIGHT,
+    NUM_PIXELS,
+    WIDTH,
+    OnError,
+    check_on_error,
+    require_columns,
+)
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -55,9 +63,9 @@ def add_image_2d(
     """
     from daft import DataType, col
 
-    from daft_mnist._columns import proves_valid_pixels
+    from daft_mnist.data._columns import needs_styling, proves_valid_pixels
     from daft_mnist.images import image_2d
-    from daft_mnist.preparation import mnist_style, needs_styling
+    from daft_mnist.preparation import mnist_style
 
     check_on_error(on_error)
     require_columns(df, [image])
@@ -78,8 +86,8 @@ def _to_pil_batch(images: Any, on_error: str = "raise", trusted: bool = False) -
     import numpy as np
     from PIL import Image
 
-    from daft_mnist._columns import check_pixels_batch
-    from daft_mnist._rules import unwrap
+    from daft_mnist.data._columns import check_pixels_batch
+    from daft_mnist.data._rules import unwrap
 
     if trusted:
         fixed = unwrap(images.to_arrow())
@@ -134,7 +142,7 @@ def add_pil_image(
     import daft
     from daft import DataType, col
 
-    from daft_mnist._columns import proves_valid_pixels
+    from daft_mnist.data._columns import proves_valid_pixels
     from daft_mnist.images import to_image
 
     check_on_error(on_error)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from daft_mnist._columns import pixel_checker
-from daft_mnist._rules import HEIGHT, WIDTH, OnError, pixels_to_numpy
+from daft_mnist.data._columns import pixel_checker
+from daft_mnist.data._rules import HEIGHT, WIDTH, OnError, pixels_to_numpy
 
 if TYPE_CHECKING:
     from daft import Expression

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from daft_mnist._files import display_path, is_remote, redact_url, regular_file, same_file
-from daft_mnist._idx import labels_path_for, load_idx, load_idx_dir, read_idx
-from daft_mnist._image_files import load_images
-from daft_mnist._json import JSON_SUFFIXES, load_json_local, load_json_remote
-from daft_mnist._parquet import load_parquet, write_parquet_file
-from daft_mnist._rules import OnError, check_on_error
+from daft_mnist.data._files import display_path, is_remote, redact_url, regular_file, same_file
+from daft_mnist.data._idx import labels_path_for, load_idx, load_idx_dir, read_idx
+from daft_mnist.data._image_files import load_images
+from daft_mnist.data._json import JSON_SUFFIXES, load_json_local, load_json_remote
+from daft_mnist.data._parquet import load_parquet, write_parquet_file
+from daft_mnist.data._rules import OnError, check_on_error
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from daft_mnist._columns import label_checker
-from daft_mnist._rules import OnError
+from daft_mnist.data._columns import label_checker
+from daft_mnist.data._rules import OnError
 
 if TYPE_CHECKING:
     from daft import Expression

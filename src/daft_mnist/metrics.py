@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from daft_mnist._rules import require_columns
+from daft_mnist.data._rules import require_columns
 
 if TYPE_CHECKING:
     import daft

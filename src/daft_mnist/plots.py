@@ -128,7 +128,7 @@ def plot_digits(
     """
     from PIL import Image, ImageDraw
 
-    from daft_mnist._rules import require_columns
+    from daft_mnist.data._rules import require_columns
 
     for name, value in (("limit", limit), ("columns", columns), ("scale", scale)):
         if not isinstance(value, int) or value < 1:
@@ -270,7 +270,7 @@ def plot_prepared(
     """
     from PIL import Image, ImageDraw
 
-    from daft_mnist._rules import require_columns
+    from daft_mnist.data._rules import require_columns
 
     for what, value, least in (("limit", limit, 1), ("columns", columns, 1), ("size", size, _SIDE)):
         if not isinstance(value, int) or value < least:

@@ -4,7 +4,7 @@ Photos, scans and drawings of any size and mode become ``Tensor[UInt8; [28, 28]]
 images: grayscale (transparency composited onto the paper), ink made bright on dark, the
 background level removed, cropped to the ink, the longest side scaled to 20 pixels with
 antialiasing, and the centre of mass moved to the centre of the 28x28 frame. The work is
-vectorized numpy over each batch (``daft_mnist._prepare``); images of one shape go through
+vectorized numpy over each batch (``daft_mnist.vision._prepare``); images of one shape go through
 together.
 """
 
@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist._rules import HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error
+from daft_mnist.data._columns import picture_shape
+from daft_mnist.data._rules import HEIGHT, NUM_PIXELS, WIDTH, OnError, check_on_error
 
 if TYPE_CHECKING:
     import daft
     from daft import Expression
 
-__all__ = ["Styled", "checked_styles", "mnist_style", "needs_styling", "style_series"]
+__all__ = ["Styled", "checked_styles", "mnist_style", "style_series"]
 
 
 def mnist_style(image: Expression, *, on_error: OnError = "raise") -> Expression:
@@ -75,38 +76,6 @@ def _styler(on_error: OnError, column: str) -> Any:
     return mnist_style_images
 
 
-def _fixed_shape(dtype: Any) -> tuple[int, ...] | None:
-    """``(H, W[, C])`` of a fixed-shape Daft image or tensor type, else ``None``."""
-    if dtype.is_fixed_shape_image():
-        channels = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}.get(str(dtype.image_mode).split(".")[-1])
-        return None if channels is None else (*tuple(dtype.shape), channels)
-    if dtype.is_fixed_shape_tensor():
-        return tuple(dtype.shape)
-    return None
-
-
-def needs_styling(dtype: Any) -> bool:
-    """Whether a column of this Daft type holds pictures to prepare, not MNIST pixels.
-
-    Images of any size or mode other than ``Image[L; 28 x 28]``, and fixed-shape uint8
-    tensors of pictures (``[H, W]`` other than ``[28, 28]``, or ``[H, W, C]`` with 1, 3 or 4
-    channels) need :func:`mnist_style`. Everything else keeps the MNIST path, where it is
-    checked as 784 pixels: 784-pixel lists, ``Tensor[UInt8; [28, 28]]``, ``Image[L; 28 x 28]``,
-    and variable-shape tensors (``daft.from_pydict`` of numpy arrays gives one; its rows may
-    be flat 784-pixel vectors: cast pictures to ``Image`` to have them prepared).
-    """
-    from daft import DataType
-
-    if dtype in (DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH)), DataType.image("L", HEIGHT, WIDTH)):
-        return False
-    if dtype.is_image() or dtype.is_fixed_shape_image():
-        return True
-    if dtype.is_fixed_shape_tensor() and dtype.dtype == DataType.uint8():
-        shape = tuple(dtype.shape)
-        return len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))
-    return False
-
-
 @dataclass(frozen=True)
 class Styled:
     """One batch of pictures prepared as MNIST digits.
@@ -126,10 +95,10 @@ class Styled:
 
 def style_series(images: daft.Series) -> Styled:
     """Prepare one batch (a Daft Series of images or uint8 tensors) as MNIST digits, vectorized."""
-    from daft_mnist._image_arrays import image_batch
-    from daft_mnist._prepare import prepare_batch, prepare_stack
+    from daft_mnist.vision._image_arrays import image_batch
+    from daft_mnist.vision._prepare import prepare_batch, prepare_stack
 
-    batch = image_batch(images.to_arrow(), shape=_fixed_shape(images.datatype()))
+    batch = image_batch(images.to_arrow(), shape=picture_shape(images.datatype()))
     n = len(batch.images)
     pixels = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
     ok = np.zeros(n, dtype=bool)

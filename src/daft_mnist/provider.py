@@ -7,8 +7,8 @@ factory: :class:`daft.ai.protocols.ImageClassifierDescriptor` /
 inside a class UDF, where ``descriptor.instantiate()`` builds the object that implements the
 :class:`~daft.ai.protocols.ImageClassifier` / :class:`~daft.ai.protocols.ImageEmbedder`
 protocol. Here the descriptors hold only the model's location and options; the objects they
-instantiate take the model from the library's per-process cache (:func:`daft_mnist._engine.get_model`), so a worker
-running ``classify_image``, ``embed_image`` and :class:`~daft_mnist.Classifier` builds one model.
+instantiate take the model from the library's per-process cache (``daft_mnist.model._engine.get_model``), so a
+worker running ``classify_image``, ``embed_image`` and :class:`~daft_mnist.Classifier` builds one model.
 
     >>> import daft
     >>> from daft.functions import classify_image, embed_image
@@ -43,9 +43,9 @@ from daft.ai.protocols import ImageClassifierDescriptor, ImageEmbedderDescriptor
 from daft.ai.provider import Provider
 from daft.ai.typing import EmbeddingDimensions, UDFOptions
 
-from daft_mnist._engine import ModelSpec, get_model
-from daft_mnist._files import is_remote
-from daft_mnist._rules import HEIGHT, NUM_PIXELS, WIDTH
+from daft_mnist.data._files import is_remote
+from daft_mnist.data._rules import HEIGHT, NUM_PIXELS, WIDTH
+from daft_mnist.model._engine import ModelSpec, get_model
 
 if TYPE_CHECKING:
     from daft.ai.typing import Options
@@ -123,7 +123,7 @@ def prepare_images(images: Sequence[Any]) -> tuple[npt.NDArray[np.uint8], list[s
     Raises:
         ValueError: A row is not an image (an array of another shape).
     """
-    from daft_mnist._prepare import prepare_batch
+    from daft_mnist.vision._prepare import prepare_batch
 
     n = len(images)
     pixels = np.zeros((n, NUM_PIXELS), dtype=np.uint8)

@@ -1,4 +1,4 @@
-"""Train the tutorial's :class:`~daft_mnist.model.Net` from a Daft DataFrame, reproducibly.
+"""Train the tutorial's :class:`~daft_mnist.model.checkpoint.Net` from a Daft DataFrame, reproducibly.
 
 The recipe behind the bundled weights: AdamW with a one-cycle learning-rate schedule and light
 random affine augmentation (small rotations, shifts and zooms), on the preprocessing contract
@@ -19,17 +19,23 @@ import numpy as np
 import numpy.typing as npt
 
 from daft_mnist.errors import DataError, TrainingError
+from daft_mnist.training._inputs import (
+    check_hyperparameters,
+    check_options,
+    checked_arrays,
+    frame_to_arrays,
+)
 
 if TYPE_CHECKING:
     import daft
     import torch
 
-    from daft_mnist.network import Net, Preprocessing
+    from daft_mnist.model.network import Net, Preprocessing
 
 __all__ = ["Augment", "EpochStats", "TrainResult", "train", "train_arrays"]
 
 Augment = bool | Literal["strokes"]
-"""``True``: random affine; ``"strokes"``: stroke-realistic (see :mod:`daft_mnist._strokes`)."""
+"""``True``: random affine; ``"strokes"``: stroke-realistic (see :mod:`daft_mnist.training._strokes`)."""
 
 CALIBRATION_IMAGES = 10_000
 """Training images (the first ones, unaugmented) used to calibrate int8 inference."""
@@ -57,59 +63,9 @@ class TrainResult:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write a daft-mnist checkpoint (loadable with ``weights=path``)."""
-        from daft_mnist.model import save_checkpoint
+        from daft_mnist.model.checkpoint import save_checkpoint
 
         save_checkpoint(path, self.model, self.preprocessing, self.metadata)
-
-
-def _frame_to_arrays(
-    df: daft.DataFrame, image: str, label: str, *, what: str = "df"
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    import daft
-
-    from daft_mnist._rules import require_columns
-    from daft_mnist.images import pixels_to_numpy
-
-    if not isinstance(df, daft.DataFrame):
-        raise TypeError(f"{what} must be a daft.DataFrame, got {type(df).__name__}")
-    require_columns(df, [image, label])
-    table = df.select(image, label).to_arrow()
-    pixels = pixels_to_numpy(table.column(image), column=image)
-    return pixels, checked_labels(table.column(label), column=label, what=what)
-
-
-def checked_labels(values: Any, *, column: str = "label", what: str = "df") -> npt.NDArray[np.int64]:
-    """``values`` (an Arrow column or an array) as int64 labels, every one an integer 0-9.
-
-    A label is an integer 0-9, given as an int or an integral float (``3.0``); booleans,
-    fractions (``3.5``), nulls, NaN and values outside 0-9 are refused, naming the rows, so a
-    label is never truncated or taken for another.
-
-    Raises:
-        DataError: Some labels are not integers 0-9, or the values are not numbers.
-    """
-    import pyarrow as pa
-
-    from daft_mnist._rules import MAX_REPORTED, label_check
-
-    if not isinstance(values, pa.Array | pa.ChunkedArray):
-        arr = np.asarray(values)
-        if arr.ndim != 1:
-            raise DataError(f"{what}: expected a 1-D array of labels, got shape {arr.shape}")
-        values = pa.array(arr)
-    try:
-        check = label_check(values, column)
-    except DataError as exc:  # not numbers at all (strings, booleans)
-        raise DataError(f"{what}, {exc}") from None
-    if check.any():
-        n = len(check)
-        rows = "; ".join(f"row {int(i)}: {check.reason(int(i))}" for i in check.bad_rows(MAX_REPORTED))
-        more = f" (first {MAX_REPORTED} shown)" if check.count > MAX_REPORTED else ""
-        raise DataError(
-            f"{what}, column {column!r}: {check.count} of {n} rows are not integer labels 0-9, so nothing was "
-            f"trained{more}: {rows}"
-        )
-    return np.asarray(check.numbers, dtype=np.int64)
 
 
 def train(
@@ -128,7 +84,7 @@ def train(
     num_threads: int | None = None,
     progress: Callable[[EpochStats], None] | None = None,
 ) -> TrainResult:
-    """Train :class:`~daft_mnist.model.Net` on a DataFrame of images and labels.
+    """Train :class:`~daft_mnist.model.checkpoint.Net` on a DataFrame of images and labels.
 
     The frame is materialized once (60,000 MNIST images are 47 MB of uint8), then trained on
     in shuffled mini-batches.
@@ -144,7 +100,7 @@ def train(
         augment: ``True``: random affine augmentation (rotation up to 10 degrees, shift up to
             2 pixels, zoom 0.9-1.1) of training batches; ``"strokes"``: stroke-realistic
             augmentation (thickness, blur, ink level, shear, elastic wobble, off-centre shifts;
-            see :data:`daft_mnist._strokes.STROKES_RECIPE`); ``False``: none.
+            see :data:`daft_mnist.training._strokes.STROKES_RECIPE`); ``False``: none.
         initial_weights: Start from this checkpoint (fine-tuning) instead of a random
             initialization; its preprocessing contract must be the tutorial's.
         image: Name of the image column.
@@ -160,12 +116,12 @@ def train(
         TrainingError: The loss or the weights became NaN or infinite (training diverged);
             the message names the epoch and step and suggests a lower learning rate.
     """
-    _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
-    _check_options(augment=augment, seed=seed, progress=progress)
+    check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
+    check_options(augment=augment, seed=seed, progress=progress)
     if image == label:
         raise ValueError(f"image and label must name two different columns, got {image!r} for both")
-    pixels, labels = _frame_to_arrays(df, image, label)
-    eval_arrays = _frame_to_arrays(eval_df, image, label, what="eval_df") if eval_df is not None else None
+    pixels, labels = frame_to_arrays(df, image, label)
+    eval_arrays = frame_to_arrays(eval_df, image, label, what="eval_df") if eval_df is not None else None
     return train_arrays(
         pixels,
         labels,
@@ -236,13 +192,13 @@ def train_arrays(
     """
     import torch
 
-    from daft_mnist._engine import torch_threads
+    from daft_mnist.model._engine import torch_threads
 
-    _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
-    _check_options(augment=augment, seed=seed, progress=progress)
-    pixels, labels = _checked_arrays(pixels, labels, "training data")
+    check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
+    check_options(augment=augment, seed=seed, progress=progress)
+    pixels, labels = checked_arrays(pixels, labels, "training data")
     if eval_arrays is not None:
-        eval_arrays = _checked_arrays(*eval_arrays, "eval data")
+        eval_arrays = checked_arrays(*eval_arrays, "eval data")
     # Seeds and thread counts are set for this run only: torch's global RNG state and thread
     # count are restored afterwards, so the caller's own torch code runs as before.
     with torch_threads(num_threads), torch.random.fork_rng(devices=[]):
@@ -259,38 +215,6 @@ def train_arrays(
             eval_arrays=eval_arrays,
             progress=progress,
         )
-
-
-def _checked_arrays(
-    pixels: npt.NDArray[Any], labels: npt.NDArray[Any], what: str
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    """Pixels as uint8 ``(N, 784)`` and labels as int64, refused (naming the rows) unless every value is valid."""
-    from daft_mnist._rules import NUM_PIXELS
-
-    pixels = np.asarray(pixels)
-    n = int(pixels.shape[0]) if pixels.ndim else 0
-    if n == 0:
-        raise DataError(f"cannot train: {what} has no rows (expected at least one image); nothing was trained")
-    if pixels.size != n * NUM_PIXELS:
-        raise DataError(
-            f"{what}: expected {NUM_PIXELS} pixels per image ((N, 784) or (N, 28, 28)), got shape {pixels.shape}"
-        )
-    flat = pixels.reshape(n, NUM_PIXELS)
-    if flat.dtype != np.uint8:
-        if flat.dtype.kind not in "iuf":
-            raise DataError(f"{what}: expected integer pixel values 0-255, got an array of {flat.dtype}")
-        with np.errstate(invalid="ignore"):
-            bad_rows = np.flatnonzero((~((flat >= 0) & (flat <= 255) & (flat == np.floor(flat)))).any(axis=1))
-        if len(bad_rows):
-            raise DataError(
-                f"{what}: {len(bad_rows)} of {n} images have pixel values that are not integers 0-255 "
-                f"(rows {bad_rows[:10].tolist()}), so nothing was trained"
-            )
-        flat = flat.astype(np.uint8)
-    checked = checked_labels(labels, what=what)
-    if checked.shape != (n,):
-        raise DataError(f"{what}: expected one label per image ({n}), got {checked.shape[0]} labels")
-    return flat, checked
 
 
 def _train(
@@ -310,9 +234,9 @@ def _train(
     import torch
     import torch.nn.functional as F
 
-    from daft_mnist._strokes import augment_strokes
-    from daft_mnist.model import non_finite_tensors
-    from daft_mnist.network import TUTORIAL_PREPROCESSING, Net
+    from daft_mnist.model.checkpoint import non_finite_tensors
+    from daft_mnist.model.network import TUTORIAL_PREPROCESSING, Net
+    from daft_mnist.training._strokes import augment_strokes
 
     n = int(pixels.shape[0])
     prep = TUTORIAL_PREPROCESSING
@@ -324,7 +248,7 @@ def _train(
 
     model = Net()
     if initial_weights is not None:
-        from daft_mnist.model import load_checkpoint
+        from daft_mnist.model.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(initial_weights)
         if ckpt.preprocessing != prep:
@@ -383,7 +307,7 @@ def _train(
             steps_per_epoch,
             learning_rate,
         )
-    from daft_mnist.quantize import CALIBRATION_KEY, calibrate_int8
+    from daft_mnist.model.quantize import CALIBRATION_KEY, calibrate_int8
 
     # Activation ranges for int8 inference, from the (unaugmented) training images.
     calibration = calibrate_int8(model, x_all[:CALIBRATION_IMAGES].reshape(-1, prep.height * prep.width).numpy())
@@ -410,7 +334,7 @@ def _train(
 
 
 def _recipe(augment: Augment, initial_weights: str | os.PathLike[str] | None) -> str:
-    from daft_mnist._strokes import STROKES_RECIPE
+    from daft_mnist.training._strokes import STROKES_RECIPE
 
     recipe = "AdamW + OneCycleLR"
     if augment == "strokes":
@@ -420,28 +344,6 @@ def _recipe(augment: Augment, initial_weights: str | os.PathLike[str] | None) ->
     if initial_weights is not None:
         recipe += f", fine-tuned from {os.path.basename(os.fspath(initial_weights))}"
     return recipe
-
-
-def _check_hyperparameters(*, epochs: int, batch_size: int, learning_rate: float, weight_decay: float) -> None:
-    """Refuse settings that cannot train before any data is read."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if not isinstance(learning_rate, (int, float)) or not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    if not isinstance(weight_decay, (int, float)) or not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-
-
-def _check_options(*, augment: object, seed: object, progress: object) -> None:
-    """Refuse options of the wrong kind before any data is read."""
-    if augment not in (True, False, "strokes") or not isinstance(augment, bool | str):
-        raise ValueError(f"augment must be True, False or 'strokes', got {augment!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be a callable taking an EpochStats, or None, got {type(progress).__name__}")
 
 
 def _diverged(what: str, epoch: int, step: int, steps: int, learning_rate: float) -> TrainingError:

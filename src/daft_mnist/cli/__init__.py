@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import daft_mnist
-from daft_mnist._cli_checks import (
+from daft_mnist.cli._checks import (
     UsageError,
     check_device,
     check_weights,
@@ -39,8 +39,8 @@ from daft_mnist._cli_checks import (
     positive_int,
     writable,
 )
-from daft_mnist._cli_output import print_report, save_image, write_table
-from daft_mnist._files import display_path, file_sha256, redact_url, write_atomically
+from daft_mnist.cli._output import print_report, save_image, write_table
+from daft_mnist.data._files import display_path, file_sha256, redact_url, write_atomically
 
 if TYPE_CHECKING:
     import daft

@@ -17,8 +17,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from daft_mnist._files import display_path, is_remote, same_file
-from daft_mnist._image_files import IMAGE_SUFFIXES
+from daft_mnist.data._files import display_path, is_remote, same_file
+from daft_mnist.data._image_files import IMAGE_SUFFIXES
 
 __all__ = [
     "UsageError",
@@ -198,7 +198,7 @@ def reads_as_picture(source: str, path: Path) -> bool:
 
 def check_device(device: str) -> None:
     """An unknown or unavailable ``--device`` is a bad command line, found before any work."""
-    from daft_mnist.model import resolve_device
+    from daft_mnist.model.checkpoint import resolve_device
 
     try:
         resolve_device(device)
@@ -208,7 +208,7 @@ def check_device(device: str) -> None:
 
 def check_weights(args: argparse.Namespace) -> None:
     """Load the weights once before reading any data: missing, corrupt, foreign or non-finite weights fail first."""
-    from daft_mnist.model import load_checkpoint
-    from daft_mnist.weights import resolve_weights
+    from daft_mnist.model.checkpoint import load_checkpoint
+    from daft_mnist.model.weights import resolve_weights
 
     load_checkpoint(resolve_weights(args.weights, sha256=args.sha256))

@@ -2,8 +2,8 @@
 
 The expression builders (:mod:`daft_mnist.images`, :mod:`daft_mnist.labels`) and every
 loader use these, so a column is checked the same way wherever it comes from. The rules
-themselves are in :mod:`daft_mnist._rules`; a loader that knows the file a column came from
-passes it as a :class:`~daft_mnist._rules.RowSource`, so errors name the file's lines too.
+themselves are in :mod:`daft_mnist.data._rules`; a loader that knows the file a column came from
+passes it as a :class:`~daft_mnist.data._rules.RowSource`, so errors name the file's lines too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist._rules import (
+from daft_mnist.data._rules import (
     HEIGHT,
     NUM_PIXELS,
     WIDTH,
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "needs_styling",
+    "picture_shape",
     "apply_on_error",
     "ERROR_COLUMN",
     "LINE_ERROR",
@@ -148,8 +150,6 @@ def not_pixels_error(series: Any, step: str, column: str) -> DataError | None:
     ``None`` when the column may hold pixels (its values are then checked row by row).
     """
     from daft import DataType
-
-    from daft_mnist.preparation import needs_styling
 
     dtype = series.datatype()
     fix = (
@@ -382,3 +382,35 @@ def empty_frame(on_error: OnError = "raise") -> daft.DataFrame:
         }
     )
     return finish(daft.from_arrow(table), on_error)
+
+
+def picture_shape(dtype: Any) -> tuple[int, ...] | None:
+    """``(H, W[, C])`` of a fixed-shape Daft image or tensor type, else ``None``."""
+    if dtype.is_fixed_shape_image():
+        channels = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}.get(str(dtype.image_mode).split(".")[-1])
+        return None if channels is None else (*tuple(dtype.shape), channels)
+    if dtype.is_fixed_shape_tensor():
+        return tuple(dtype.shape)
+    return None
+
+
+def needs_styling(dtype: Any) -> bool:
+    """Whether a column of this Daft type holds pictures to prepare, not MNIST pixels.
+
+    Images of any size or mode other than ``Image[L; 28 x 28]``, and fixed-shape uint8
+    tensors of pictures (``[H, W]`` other than ``[28, 28]``, or ``[H, W, C]`` with 1, 3 or 4
+    channels) need :func:`mnist_style`. Everything else keeps the MNIST path, where it is
+    checked as 784 pixels: 784-pixel lists, ``Tensor[UInt8; [28, 28]]``, ``Image[L; 28 x 28]``,
+    and variable-shape tensors (``daft.from_pydict`` of numpy arrays gives one; its rows may
+    be flat 784-pixel vectors: cast pictures to ``Image`` to have them prepared).
+    """
+    from daft import DataType
+
+    if dtype in (DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH)), DataType.image("L", HEIGHT, WIDTH)):
+        return False
+    if dtype.is_image() or dtype.is_fixed_shape_image():
+        return True
+    if dtype.is_fixed_shape_tensor() and dtype.dtype == DataType.uint8():
+        shape = tuple(dtype.shape)
+        return len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))
+    return False

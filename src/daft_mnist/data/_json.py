@@ -2,9 +2,9 @@
 
 A local (or cached remote) file is scanned once before reading so that lines Daft's reader
 would choke on are named by their line numbers; the rows are then read with a schema hint
-(no Python per row) and checked per batch by :mod:`daft_mnist._columns`. When a row check
+(no Python per row) and checked per batch by :mod:`daft_mnist.data._columns`. When a row check
 fails, :class:`JsonLines` reads the file again and names the bad rows' lines, with the same
-checks (:func:`~daft_mnist._rules.pixel_check`, :func:`~daft_mnist._rules.label_check`).
+checks (:func:`~daft_mnist.data._rules.pixel_check`, :func:`~daft_mnist.data._rules.label_check`).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daft_mnist._columns import LINE_ERROR, empty_frame, finish
-from daft_mnist._files import daft_literal_path, is_gzip, redact_url, regular_file
-from daft_mnist._remote import cached_remote_copy, daft_io_config, short_error
-from daft_mnist._rules import MAX_REPORTED, OnError, RowCheck, label_check, pixel_check
-from daft_mnist._stream import SCAN_CHUNK_BYTES, line_chunks, loads_json, open_lines
+from daft_mnist.data._columns import LINE_ERROR, empty_frame, finish
+from daft_mnist.data._files import daft_literal_path, is_gzip, redact_url, regular_file
+from daft_mnist.data._remote import cached_remote_copy, daft_io_config, short_error
+from daft_mnist.data._rules import MAX_REPORTED, OnError, RowCheck, label_check, pixel_check
+from daft_mnist.data._stream import SCAN_CHUNK_BYTES, line_chunks, loads_json, open_lines
 from daft_mnist.diagnostics import logger
 from daft_mnist.errors import DataError
 
@@ -152,8 +152,8 @@ def scan_local_json(path: Path, shown: str | None = None, *, strict: bool = Fals
 
     Checks that the path is a regular file, that a ``.gz`` file is one complete gzip stream
     with nothing after it, the text is UTF-8 without a BOM, no line is longer than
-    :data:`~daft_mnist._stream.MAX_LINE_BYTES` nor the whole more than
-    :data:`~daft_mnist._stream.MAX_INFLATED_BYTES`, no line is blank between rows, and every
+    :data:`~daft_mnist.data._stream.MAX_LINE_BYTES` nor the whole more than
+    :data:`~daft_mnist.data._stream.MAX_INFLATED_BYTES`, no line is blank between rows, and every
     line is a JSON object (``{...}``) with numbers Daft's reader takes (the values are
     checked later, per batch, by the column checks). The result is cached by path, size and
     modification time. Messages name the file as ``shown`` (the URL of a cached remote file),
@@ -223,7 +223,7 @@ def scan_local_json(path: Path, shown: str | None = None, *, strict: bool = Fals
 class JsonLines:
     """Where a column came from: a JSON-lines file, to name the lines of bad rows in errors.
 
-    A :class:`~daft_mnist._rules.RowSource`: small and picklable, handed to the column checks
+    A :class:`~daft_mnist.data._rules.RowSource`: small and picklable, handed to the column checks
     by :func:`load_json_local`. Only used when a check has already failed, so the normal path
     never pays for it.
     """
@@ -343,7 +343,7 @@ def load_json_remote(
 ) -> daft.DataFrame:
     """Load a remote JSON-lines file: through the download cache (``cache=True``), else streamed by Daft.
 
-    ``timeout``: the total time limit of the download (see :func:`~daft_mnist._remote.remote_timeout`).
+    ``timeout``: the total time limit of the download (see :func:`~daft_mnist.data._remote.remote_timeout`).
     """
     import daft
 
@@ -400,7 +400,7 @@ def read_json_lines_leniently(src: str) -> daft.DataFrame:
     """Slow path for a file with bad lines under ``on_error="null"``: one row per non-blank line.
 
     A line that is not an MNIST JSON object gives a row with a null image and label, and its
-    reason in :data:`~daft_mnist._columns.LINE_ERROR` (which :func:`~daft_mnist._columns.finish`
+    reason in :data:`~daft_mnist.data._columns.LINE_ERROR` (which :func:`~daft_mnist.data._columns.finish`
     turns into the row's ``error``).
     """
     import daft

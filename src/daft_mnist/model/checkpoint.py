@@ -1,6 +1,6 @@
 """Pure PyTorch: checkpoint I/O and building the model on a device.
 
-The network and its preprocessing contract are in :mod:`daft_mnist.network` (re-exported
+The network and its preprocessing contract are in :mod:`daft_mnist.model.network` (re-exported
 here, where they have always been importable from). Nothing here knows about Daft. The
 checkpoint format is a plain ``dict`` saved with :func:`torch.save` and read back with
 ``torch.load(weights_only=True)``, so loading a checkpoint never runs arbitrary pickled code::
@@ -30,9 +30,9 @@ from typing import Any
 
 import torch
 
-from daft_mnist._files import display_path, write_atomically
+from daft_mnist.data._files import display_path, write_atomically
 from daft_mnist.errors import WeightsError
-from daft_mnist.network import MNIST_MEAN, MNIST_STD, TUTORIAL_PREPROCESSING, Net, Preprocessing
+from daft_mnist.model.network import MNIST_MEAN, MNIST_STD, TUTORIAL_PREPROCESSING, Net, Preprocessing
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -203,7 +203,7 @@ def load_checkpoint(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -
             architecture, a foreign format (safetensors, a training checkpoint wrapping the
             state dict), or its tensors are not finite real floating-point numbers.
     """
-    from daft_mnist.weights import check_weights_file, weights_text
+    from daft_mnist.model.weights import check_weights_file, weights_text
 
     p = Path(weights_text(path))
     source = display_path(str(p))
@@ -334,7 +334,7 @@ def load_model(
 
     Args:
         weights: ``None`` for the bundled weights, a local path or a remote URL (see
-            :func:`daft_mnist.weights.resolve_weights`).
+            :func:`daft_mnist.model.weights.resolve_weights`).
         sha256: Expected SHA-256 of the weights file (required for remote URLs).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"``.
 
@@ -342,7 +342,7 @@ def load_model(
         The model in eval mode with ``requires_grad`` off. Its preprocessing contract is
         available as ``model.preprocessing``.
     """
-    from daft_mnist.weights import resolve_weights
+    from daft_mnist.model.weights import resolve_weights
 
     dev = resolve_device(device)  # an unknown device fails before any file is read
     ckpt = load_checkpoint(resolve_weights(weights, sha256=sha256))

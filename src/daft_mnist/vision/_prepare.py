@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist._image_ops import (
+from daft_mnist.vision._image_ops import (
     BOX,
     FRAME,
     WORK_MAX,

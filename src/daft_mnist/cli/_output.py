@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from daft_mnist._files import write_atomically
+from daft_mnist.data._files import write_atomically
 
 __all__ = ["REPORT_COLUMNS", "format_table", "print_report", "save_image", "write_table"]
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist._columns import finish
-from daft_mnist._files import GZIP_MAGIC, regular_file
-from daft_mnist._rules import HEIGHT, NUM_PIXELS, WIDTH, OnError, label_check
+from daft_mnist.data._columns import finish
+from daft_mnist.data._files import GZIP_MAGIC, regular_file
+from daft_mnist.data._rules import HEIGHT, NUM_PIXELS, WIDTH, OnError, label_check
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from daft_mnist._files import is_remote
-from daft_mnist._rules import NUM_CLASSES, OnError, check_on_error
+from daft_mnist.data._files import is_remote
+from daft_mnist.data._rules import NUM_CLASSES, OnError, check_on_error
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:

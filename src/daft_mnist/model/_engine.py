@@ -5,7 +5,7 @@ three runners does the work is chosen once, when it is built:
 
 * :class:`_Float32Cpu`: the float model on CPU, channels-last, as a traced and
   inference-optimized TorchScript graph (oneDNN convolutions fused with their ReLU).
-* :class:`_Int8Cpu`: :class:`~daft_mnist.quantize.Int8Net` on raw uint8 pixels.
+* :class:`_Int8Cpu`: :class:`~daft_mnist.model.quantize.Int8Net` on raw uint8 pixels.
 * :class:`_Cuda`: the float model on a CUDA device, in IEEE float32 (:func:`ieee_float32`).
 
 :func:`get_model` keeps one :class:`LoadedModel` per :class:`ModelSpec` in each process.
@@ -14,14 +14,13 @@ torch is imported when a model is built, never when this module is imported.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
 import stat
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,15 +28,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist._files import file_sha256, is_remote
-from daft_mnist._rules import NUM_CLASSES
+from daft_mnist.data._files import file_sha256, is_remote
+from daft_mnist.data._rules import NUM_CLASSES
 from daft_mnist.errors import WeightsError
+from daft_mnist.model._torch_settings import ieee_float32, torch_threads
 
 if TYPE_CHECKING:
     import torch
 
-    from daft_mnist.network import Net, Preprocessing
-    from daft_mnist.quantize import Int8Calibration
+    from daft_mnist.model.network import Net, Preprocessing
+    from daft_mnist.model.quantize import Int8Calibration
 
 __all__ = [
     "EMBEDDING_SIZE",
@@ -71,53 +71,6 @@ class ModelSpec:
     device: str = "auto"
     num_threads: int | None = None
     precision: str = "auto"
-
-
-@contextlib.contextmanager
-def ieee_float32(torch: Any) -> Iterator[None]:
-    """Switch TF32 off for CUDA convolutions and matmuls inside the block, then restore.
-
-    cuDNN convolutions default to TF32 on Ampere and newer GPUs (10-bit mantissa), which
-    moves MNIST probabilities by about 4e-4; the library promises float32 results. Uses
-    the ``fp32_precision`` settings where torch has them (2.9+), else ``allow_tf32``.
-    """
-    settings: list[tuple[Any, str, object]]
-    conv = getattr(torch.backends.cudnn, "conv", None)
-    if conv is not None and hasattr(conv, "fp32_precision"):
-        settings = [(conv, "fp32_precision", "ieee"), (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
-    else:  # pragma: no cover - torch < 2.9
-        settings = [(torch.backends.cudnn, "allow_tf32", False), (torch.backends.cuda.matmul, "allow_tf32", False)]
-    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in settings]
-    try:
-        for obj, name, value in settings:
-            setattr(obj, name, value)
-        yield
-    finally:
-        for obj, name, value in saved:
-            setattr(obj, name, value)
-
-
-@contextlib.contextmanager
-def torch_threads(num_threads: int | None) -> Iterator[None]:
-    """torch's intra-op thread count set to ``num_threads`` inside the block, then restored.
-
-    ``None`` leaves it alone. ``torch.set_num_threads`` is process-wide; scoping it keeps a
-    user's own torch code in the same process running as it did before.
-    """
-    if num_threads is None:
-        yield
-        return
-    import torch
-
-    saved = torch.get_num_threads()
-    if saved == num_threads:
-        yield
-        return
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def _chunked(
@@ -196,7 +149,7 @@ class _Float32Cpu:
 
 
 class _Int8Cpu:
-    """:class:`~daft_mnist.quantize.Int8Net` on raw uint8 pixels (the only pass over the input).
+    """:class:`~daft_mnist.model.quantize.Int8Net` on raw uint8 pixels (the only pass over the input).
 
     Embeddings come from the eager float model (``fc1`` is quantized here, so its int8
     outputs would be a coarser, different vector).
@@ -269,7 +222,7 @@ def choose_precision(requested: str, device: torch.device, calibration: Int8Cali
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {requested!r}")
     if requested == "float32":
         return "float32"
-    from daft_mnist.quantize import CALIBRATION_KEY, int8_unavailable_reason
+    from daft_mnist.model.quantize import CALIBRATION_KEY, int8_unavailable_reason
 
     problems = []
     if device.type != "cpu":
@@ -298,7 +251,7 @@ class LoadedModel:
     ``torch.inference_mode()``, on chunks of images sized for the runner.
 
     Precision (``spec.precision``): ``"float32"`` always runs the float model.
-    ``"int8"`` runs :class:`~daft_mnist.quantize.Int8Net` (static int8, CPU only, about 3x
+    ``"int8"`` runs :class:`~daft_mnist.model.quantize.Int8Net` (static int8, CPU only, about 3x
     faster here) and needs a checkpoint with an int8 calibration. ``"auto"`` (the default)
     picks int8 when that is possible (CPU device, calibrated checkpoint, an x86 quantized
     engine) and float32 otherwise; :attr:`precision` says which was chosen. The bundled
@@ -310,7 +263,7 @@ class LoadedModel:
     def __init__(self, spec: ModelSpec) -> None:
         import torch
 
-        from daft_mnist.model import load_model, resolve_device
+        from daft_mnist.model.checkpoint import load_model, resolve_device
 
         self.spec = spec
         self.device = resolve_device(spec.device)
@@ -318,7 +271,7 @@ class LoadedModel:
         self.preprocessing: Preprocessing = self.net.preprocessing
         self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.calibration = self._read_calibration()
-        """The checkpoint's :class:`~daft_mnist.quantize.Int8Calibration`, or ``None``."""
+        """The checkpoint's :class:`~daft_mnist.model.quantize.Int8Calibration`, or ``None``."""
         self.temperature: float = self._read_temperature()
         """The checkpoint's softmax temperature (``metadata["temperature"]``), ``1.0`` when it has none."""
         self.precision: Precision = choose_precision(spec.precision, self.device, self.calibration)
@@ -329,7 +282,7 @@ class LoadedModel:
         self._lock = threading.Lock()
 
     def _read_calibration(self) -> Int8Calibration | None:
-        from daft_mnist.quantize import CALIBRATION_KEY, Int8Calibration
+        from daft_mnist.model.quantize import CALIBRATION_KEY, Int8Calibration
 
         raw = self.net.metadata.get(CALIBRATION_KEY)
         if raw is None:
@@ -340,7 +293,7 @@ class LoadedModel:
             raise WeightsError(f"{self.spec.weights or 'bundled weights'}: invalid {CALIBRATION_KEY}: {exc}") from None
 
     def _read_temperature(self) -> float:
-        from daft_mnist._certainty import temperature_from_metadata
+        from daft_mnist.model._certainty import temperature_from_metadata
 
         try:
             return temperature_from_metadata(self.net.metadata)
@@ -361,7 +314,7 @@ class LoadedModel:
         """The int8 model, or ``None`` (with a warning) when it cannot be built and is not required."""
         import torch
 
-        from daft_mnist.quantize import Int8Net
+        from daft_mnist.model.quantize import Int8Net
 
         assert self.calibration is not None  # choose_precision picked int8
         try:
@@ -419,7 +372,7 @@ def weights_identity(spec: ModelSpec) -> object:
         return spec.sha256
     try:
         if spec.weights is None:
-            from daft_mnist.weights import bundled_weights_path
+            from daft_mnist.model.weights import bundled_weights_path
 
             path = bundled_weights_path()
         else:

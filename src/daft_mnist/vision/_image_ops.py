@@ -1,4 +1,4 @@
-"""Pure numpy image operations on stacks of same-size pictures, for :mod:`daft_mnist._prepare`.
+"""Pure numpy image operations on stacks of same-size pictures, for :mod:`daft_mnist.vision._prepare`.
 
 Everything here works on a whole stack ``(N, H, W)`` at once (float32 in [0, 255] or [0, 1]):
 luminance with alpha compositing, integer area-averaging, the border ring, a bilinear

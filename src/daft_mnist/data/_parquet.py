@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from daft_mnist._columns import finish, label_checker
-from daft_mnist._files import daft_literal_path, is_remote, redact_url, write_atomically
-from daft_mnist._rules import NUM_PIXELS, OnError
+from daft_mnist.data._columns import finish, label_checker
+from daft_mnist.data._files import daft_literal_path, is_remote, redact_url, write_atomically
+from daft_mnist.data._rules import NUM_PIXELS, OnError
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Calibration, pure numpy: fitting the temperature, NLL, expected calibration error and the
 coverage/accuracy trade-off of abstaining (``min_confidence=``).
 
-Inputs are as in :mod:`daft_mnist._certainty`: log-probabilities or logits ``(N, K)``.
+Inputs are as in :mod:`daft_mnist.model._certainty`: log-probabilities or logits ``(N, K)``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist._certainty import (
+from daft_mnist.model._certainty import (
     TEMPERATURE_BOUNDS,
     Float64Array,
     _as_scores,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist._rules import unwrap
+from daft_mnist.data._rules import unwrap
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Per-row certainty, temperature scaling, calibration error and abstention: pure numpy.
 
 Nothing here knows about Daft or the model. Inputs are log-probabilities ``(N, 10)`` (what
-:class:`~daft_mnist.model.Net` returns: ``log_softmax(logits)``) or logits; numpy arrays or
+:class:`~daft_mnist.model.checkpoint.Net` returns: ``log_softmax(logits)``) or logits; numpy arrays or
 CPU torch tensors (anything :func:`numpy.asarray` takes). Work is done in float64.
 
 **Temperature scaling** divides the logits by ``T`` before the softmax. The model outputs
@@ -13,7 +13,7 @@ softens overconfident probabilities, ``T < 1`` sharpens them, and the argmax (th
 never changes.
 
 Fitting the temperature and measuring calibration (NLL, expected calibration error, the
-coverage/accuracy trade-off of abstaining) are in :mod:`daft_mnist._calibration`.
+coverage/accuracy trade-off of abstaining) are in :mod:`daft_mnist.training.calibration`.
 
 The temperature travels with the weights, in the checkpoint's metadata under
 :data:`TEMPERATURE_KEY` (see :func:`temperature_record` and :func:`temperature_from_metadata`).

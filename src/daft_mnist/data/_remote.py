@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daft_mnist._files import GZIP_MAGIC, file_sha256, make_cache_subdir, redact_url, write_atomically
+from daft_mnist.data._files import GZIP_MAGIC, file_sha256, make_cache_subdir, redact_url, write_atomically
 from daft_mnist.diagnostics import logger
 from daft_mnist.errors import DataError
 

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from daft_mnist._files import GZIP_MAGIC
+from daft_mnist.data._files import GZIP_MAGIC
 from daft_mnist.errors import DataError
 
 __all__ = [
