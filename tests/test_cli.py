@@ -835,3 +835,24 @@ def test_mistakes_with_no_mistakes_says_so_instead_of_writing_a_picture(
     assert _table_rows(out)["all"][2] == "0", "the bundled weights read these five MNIST digits right"
     assert f"no mistakes: every labelled digit was classified right; {mistakes} was not written" in out
     assert not mistakes.exists()
+
+
+def test_every_rows_own_reason_reaches_the_error_column(
+    mnist_digits: tuple[np.ndarray, np.ndarray], random_weights: Path, tmp_path: Path
+) -> None:
+    """classify --on-error null: a blank picture says it is blank, a broken file says why it is broken."""
+    folder = tmp_path / "pictures"
+    write_pictures(folder, mnist_digits[0][:2], mnist_digits[1][:2])
+    (folder / "4").mkdir(exist_ok=True)
+    Image.new("RGB", (60, 60), (250, 250, 250)).save(folder / "4" / "blank.png")
+    (folder / "5").mkdir(exist_ok=True)
+    (folder / "5" / "broken.png").write_text("not a picture")
+    output = tmp_path / "preds.csv"
+    argv = ["classify", str(folder), "-o", str(output), "--weights", str(random_weights), "--on-error", "null"]
+    assert main(argv) == 0
+    table = pa_csv.read_csv(output).to_pydict()
+    reasons = {Path(p).name: why for p, why in zip(table["path"], table["model_classification_error"], strict=True)}
+    assert reasons["blank.png"] == "image is blank (no ink)"
+    assert reasons["broken.png"], "a broken file has a reason"
+    assert "see the step that produced it" not in reasons["blank.png"]
+    assert all(not why for name, why in reasons.items() if name not in ("blank.png", "broken.png")), reasons

@@ -96,10 +96,22 @@ def _loaded(args: argparse.Namespace, source: str | None, *, need_labels: bool) 
     return df
 
 
-def _classified(args: argparse.Namespace, df: daft.DataFrame, *, confidence: bool = False) -> daft.DataFrame:
-    df = daft_mnist.add_image_2d(df)  # pictures of any size are prepared MNIST-style
+def _classified(
+    args: argparse.Namespace, df: daft.DataFrame, *, confidence: bool = False, keep_prepared: bool = True
+) -> daft.DataFrame:
+    """The frame with its predictions; pictures of any size are prepared MNIST-style.
+
+    ``keep_prepared``: add the prepared 28x28 digits as ``image_2d`` (for the mistakes grid).
+    Without it, pictures go to the classifier as they are, which prepares them and gives every
+    row its own reason (``"image is blank (no ink)"``), not that ``image_2d`` was null.
+    """
+    pictures = "path" in df.column_names
+    image = "image" if pictures and not keep_prepared else "image_2d"
+    if image == "image_2d":
+        df = daft_mnist.add_image_2d(df)
     return daft_mnist.classify(
         df,
+        image=image,
         weights=args.weights,
         sha256=args.sha256,
         batch_size=args.batch_size,
@@ -191,7 +203,7 @@ def _classify(args: argparse.Namespace) -> int:
         names.append("model_classification_confidence")
     if args.on_error == "null":
         names.append("model_classification_error")
-    table = _classified(args, df, confidence=args.confidence).select(*names).to_arrow()
+    table = _classified(args, df, confidence=args.confidence, keep_prepared=False).select(*names).to_arrow()
     if not pictures:  # rows keep the source's order, so the id is the row's position in SOURCE
         table = table.add_column(0, "id", pa.array(range(table.num_rows), type=pa.int64()))
     write_table(table, output)
