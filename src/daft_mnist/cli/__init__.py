@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import daft_mnist
 from daft_mnist.cli._checks import (
     UsageError,
+    add_overwrite,
     check_device,
     check_weights,
     input_paths,
@@ -99,12 +100,8 @@ def _loaded(args: argparse.Namespace, source: str | None, *, need_labels: bool) 
 def _classified(
     args: argparse.Namespace, df: daft.DataFrame, *, confidence: bool = False, keep_prepared: bool = True
 ) -> daft.DataFrame:
-    """The frame with its predictions; pictures of any size are prepared MNIST-style.
-
-    ``keep_prepared``: add the prepared 28x28 digits as ``image_2d`` (for the mistakes grid).
-    Without it, pictures go to the classifier as they are, which prepares them and gives every
-    row its own reason (``"image is blank (no ink)"``), not that ``image_2d`` was null.
-    """
+    """Predictions; ``keep_prepared``: pictures' prepared digits as ``image_2d`` (the mistakes grid), else
+    pictures go to the classifier as they are, which gives each row its own reason ("image is blank")."""
     pictures = "path" in df.column_names
     image = "image" if pictures and not keep_prepared else "image_2d"
     if image == "image_2d":
@@ -303,13 +300,6 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_overwrite(p: argparse.ArgumentParser, outputs: str) -> None:
-    """The one rule of every command that writes: an existing output is replaced only when asked."""
-    p.add_argument(
-        "--overwrite", action="store_true", help=f"replace {outputs} if they exist (never an input); default: refuse"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``daft-mnist`` argument parser (four sub-commands)."""
     parser = _Parser(
@@ -342,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--max-mistakes", type=positive_int, default=100, help="digits in the --mistakes grid (default: 100)"
     )
-    _add_overwrite(ev, "--plot and --mistakes")
+    add_overwrite(ev, "--plot and --mistakes")
     ev.set_defaults(func=_evaluate)
 
     cl = sub.add_parser(
@@ -352,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--output", "-o", required=True, metavar="PATH", help="a .parquet or .csv file to write")
     cl.add_argument("--confidence", action="store_true", help="add the softmax probability of each prediction")
     _add_model_options(cl)
-    _add_overwrite(cl, "--output")
+    add_overwrite(cl, "--output")
     cl.set_defaults(func=_classify)
 
     tr = sub.add_parser("train", help="train the CNN, write its weights and a JSON of its test metrics")
@@ -366,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--learning-rate", type=positive_float, default=3e-3, help="peak learning rate (default: 0.003)")
     tr.add_argument("--no-augment", action="store_true", help="train without random affine augmentation")
     tr.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all CPUs)")
-    _add_overwrite(tr, "--output and --metrics")
+    add_overwrite(tr, "--output and --metrics")
     tr.set_defaults(func=_train)
 
     co = sub.add_parser("convert", help="write the checked data once as Parquet, for fast repeat runs")
@@ -374,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("output", metavar="OUT", help="the .parquet (or .pq) file to write")
     co.add_argument("--split", choices=["test", "train"], default="test", help="split read from an IDX folder")
     co.add_argument("--on-error", choices=["raise", "null"], default="raise", help="null: write bad rows as nulls")
-    _add_overwrite(co, "OUT")
+    add_overwrite(co, "OUT")
     co.set_defaults(func=_convert)
     return parser
 

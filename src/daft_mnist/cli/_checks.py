@@ -22,6 +22,7 @@ from daft_mnist.data._image_files import IMAGE_SUFFIXES
 
 __all__ = [
     "UsageError",
+    "add_overwrite",
     "check_device",
     "check_weights",
     "input_paths",
@@ -194,6 +195,13 @@ def reads_as_picture(source: str, path: Path) -> bool:
             fnmatch.fnmatchcase(str(path.absolute()), str(src.absolute()))
         )
     return False
+
+
+def add_overwrite(p: argparse.ArgumentParser, outputs: str) -> None:
+    """The one rule of every command that writes: an existing output is replaced only when asked."""
+    p.add_argument(
+        "--overwrite", action="store_true", help=f"replace {outputs} if they exist (never an input); default: refuse"
+    )
 
 
 def check_device(device: str) -> None:
