@@ -60,10 +60,14 @@ class Marks:
     Attributes:
         count: Marks kept per picture (those with at least a tenth of the heaviest one's mass).
         extent: The heaviest mark's longer side, as a fraction of the picture's longer side.
+        solidity: See below.
     """
 
     count: npt.NDArray[np.int64]
     extent: npt.NDArray[np.float64]
+    solidity: npt.NDArray[np.float64]
+    """The width of the heaviest mark's thickest part (its deepest erosion, pinholes closed)
+    over its longer side: a filled square about 1, a pen stroke well under 0.5."""
 
 
 def _label(ink: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
@@ -111,6 +115,36 @@ def _new_pairs(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArra
     return both & ~same
 
 
+def _grow(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """``mask`` dilated by one cell (3x3), per picture."""
+    _, hh, ww = mask.shape
+    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
+    out = np.zeros_like(mask)
+    for dy in range(3):
+        for dx in range(3):
+            out |= padded[:, dy : dy + hh, dx : dx + ww]
+    return out
+
+
+def _shrink(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """``mask`` eroded by one cell (3x3), per picture."""
+    return ~_grow(~mask)
+
+
+def _solidity(mark: npt.NDArray[np.bool_], span: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Per picture, the width of ``mark``'s thickest part over ``span`` (:attr:`Marks.solidity`)."""
+    n = len(mark)
+    depth = np.zeros(n, dtype=np.int64)
+    active = np.flatnonzero(mark.reshape(n, -1).any(axis=1))
+    layer = _shrink(_grow(mark[active]))  # pinholes (paper texture in a filled square) closed
+    while len(active):
+        layer = _shrink(layer)
+        left = layer.reshape(len(active), -1).any(axis=1)
+        depth[active[left]] += 1
+        active, layer = active[left], layer[left]
+    return np.asarray((2 * depth + 1) / np.maximum(span, 1), dtype=np.float64)
+
+
 def _span(occupied: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     """Per row of ``occupied``, the distance from its first True to its last, inclusive (0 if none)."""
     m = occupied.shape[1]
@@ -132,15 +166,10 @@ def find_marks(y: npt.NDArray[np.float32], *, drop_specks: bool) -> tuple[npt.ND
     size = hh * ww
     cells = np.pad(y, ((0, 0), (0, hh * c - h), (0, ww * c - w))).reshape(n, hh, c, ww, c)
     mass = cells.sum(axis=(2, 4))
-    ink = (cells > 0.5).any(axis=(2, 4))
+    ink: npt.NDArray[np.bool_] = np.asarray((cells > 0.5).any(axis=(2, 4)))
     # Marks one cell apart are one mark (a stroke broken by a faint stretch); labels of the
     # joined marks are kept only on the ink cells themselves.
-    near = np.pad(ink, ((0, 0), (1, 1), (1, 1)))
-    joined = np.zeros_like(ink)
-    for dy in range(3):
-        for dx in range(3):
-            joined |= near[:, dy : dy + hh, dx : dx + ww]
-    lab = np.where(ink, _label(joined), n * size).ravel()
+    lab = np.where(ink, _label(_grow(ink)), n * size).ravel()
     comp = np.bincount(lab, weights=mass.ravel(), minlength=n * size + 1)[: n * size]
     heaviest = comp.reshape(n, size).max(axis=1)
     kept = (comp >= _SPECK_FRACTION * np.repeat(heaviest, size)) & (comp > 0)
@@ -150,16 +179,11 @@ def find_marks(y: npt.NDArray[np.float32], *, drop_specks: bool) -> tuple[npt.ND
     heaviest_cells = (lab.reshape(n, size) == top[:, None]).reshape(n, hh, ww)
     span = np.maximum(_span(heaviest_cells.any(axis=2)), _span(heaviest_cells.any(axis=1)))
     extent = np.minimum(1.0, span * c / max(h, w)).astype(np.float64)
-    marks = Marks(count, extent)
+    marks = Marks(count, extent, _solidity(heaviest_cells, span))
     if not drop_specks:
         return y, marks
     keep = np.where(ink, kept[np.minimum(lab, n * size - 1)].reshape(n, hh, ww), False)
-    kp = np.pad(keep, ((0, 0), (1, 1), (1, 1)))
-    grown = np.zeros_like(keep)
-    for dy in range(3):
-        for dx in range(3):
-            grown |= kp[:, dy : dy + hh, dx : dx + ww]
-    full = np.repeat(np.repeat(grown, c, axis=1), c, axis=2)[:, :h, :w]
+    full = np.repeat(np.repeat(_grow(keep), c, axis=1), c, axis=2)[:, :h, :w]
     return np.where(full, y, 0.0).astype(np.float32), marks
 
 
