@@ -1,6 +1,6 @@
 """Add an int8 calibration to a checkpoint: ``python scripts/calibrate_bundled_weights.py [CHECKPOINT]``.
 
-Measures the activation ranges int8 inference needs (:func:`daft_mnist.calibrate_int8`) on
+Measures the activation ranges int8 inference needs (:func:`daft_mnist.quantize.calibrate_int8`) on
 the first 10,000 images of the training file in the data directory (``DAFT_MNIST_DATA_DIR``)
 and rewrites the checkpoint (default: the bundled one) with the same parameters and the
 calibration added to its metadata. :func:`daft_mnist.train` does the same for the

@@ -133,7 +133,7 @@ def render(weights: str | None, out: Path) -> None:
     write(out, "schema.md", f"```text\n{schema}\n```\n")
 
     # Step 3: classify, with the confidence of each prediction; materialize once.
-    classified = daft_mnist.classify(df, weights=weights, confidence=True).collect()
+    classified = daft_mnist.classify(df, weights=weights, details=True).collect()
     first = classified.select("label", "model_classification", "model_classification_confidence").limit(10)
     write(out, "first_predictions.md", markdown_table(first.to_pydict()))
 
@@ -274,7 +274,7 @@ def render_own_digits(weights: str | None, out: Path) -> None:
         df = daft_mnist.add_image_2d(load_images(folder))
         naive = col("image").convert_image("L").resize(28, 28).cast(DataType.image("L", 28, 28))
         df = df.with_column("naive", naive)
-        df = daft_mnist.classify(df, weights=weights, confidence=True)
+        df = daft_mnist.classify(df, weights=weights, details=True)
         df = daft_mnist.classify(df, image="naive", output="naive_prediction", weights=weights).collect()
         data = df.select("path", "label", "model_classification", "naive_prediction").to_pydict()
         by: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
@@ -335,7 +335,7 @@ def render_own_digits(weights: str | None, out: Path) -> None:
     }
     frame = daft.from_pydict({"picture": list(pages), "image": list(pages.values())})
     frame = frame.with_column("image", col("image").cast(DataType.image("RGB")))
-    result = daft_mnist.classify(frame, image="image", weights=weights, confidence=True)
+    result = daft_mnist.classify(frame, image="image", weights=weights, details=True)
     write(out, "own_digits_blank.md", markdown_table(result.exclude("image").to_pydict()))
 
 

@@ -80,7 +80,7 @@ def _texture(page: np.ndarray, rng: np.random.Generator) -> None:
 def _ruled(page: np.ndarray, rng: np.random.Generator, vertical: bool = False) -> None:
     h, w = page.shape
     step = max(4, int(rng.uniform(0.06, 0.15) * max(h, w)))
-    width = max(1, int(round(0.004 * max(h, w))))
+    width = max(1, round(0.004 * max(h, w)))
     dark = rng.uniform(30.0, 90.0)
     for y in range(int(rng.integers(0, step)), h, step):
         page[y : y + width, :] -= dark

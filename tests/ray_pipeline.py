@@ -20,7 +20,7 @@ from typing import Any
 import daft
 from daft import col
 
-from daft_mnist import Classifier, add_image_2d, classify, load_mnist, row_counters
+from daft_mnist import Classifier, add_image_2d, classify, error_counts, load_mnist
 
 PREDICTION = "model_classification"
 
@@ -51,7 +51,7 @@ def pipeline(
         batch_size=batch_size,
         max_concurrency=max_concurrency,
         cpus=cpus,
-        confidence=True,
+        details=True,
     )
     clf = Classifier(weights=weights, sha256=sha256, batch_size=batch_size, max_concurrency=max_concurrency, cpus=cpus)
     df = df.with_column("probabilities", clf.probabilities(col("image_2d")))
@@ -63,6 +63,18 @@ def rows(df: daft.DataFrame) -> dict[str, list[Any]]:
     data = df.to_pydict()
     data["probabilities"] = [None if p is None else [float(x) for x in p] for p in data["probabilities"]]
     return data
+
+
+def bad_rows(weights: str | None, sha256: str | None, *, max_concurrency: int | None) -> dict[str, list[Any]]:
+    """:func:`daft_mnist.error_counts` of 40 rows, 3 of them bad, classified with ``details=True``."""
+    good = load_mnist().limit(37).select("image").to_pydict()["image"]
+    images: list[Any] = [list(p) for p in good] + [[0] * 783, None, [300] * 784]
+    df = daft.from_pydict({"image": images}).into_partitions(4)
+    out = classify(
+        df, weights=weights, sha256=sha256, details=True, on_error="null", max_concurrency=max_concurrency, batch_size=8
+    )
+    counts: dict[str, list[Any]] = error_counts(out).to_pydict()
+    return counts
 
 
 def _schedule_error(cpus: float) -> str:
@@ -114,12 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         ).collect()
         out["rows"] = rows(frame)
         out["pipeline_s"] = time.perf_counter() - t1
-        try:  # an actor pool (max_concurrency) keeps its UDF counters on Ray: a clear error
-            out["counters"] = row_counters(frame)
-        except ValueError as exc:
-            out["counters_error"] = str(exc)
-        # Ray tasks (no max_concurrency) bring their counters back to the driver.
-        out["task_counters"] = row_counters(pipeline(n=300, weights=args.weights, sha256=args.sha256).collect())
+        # Bad rows are counted from the data, on an actor pool (max_concurrency) and on Ray tasks alike.
+        out["error_counts"] = bad_rows(args.weights, args.sha256, max_concurrency=1)
+        out["task_error_counts"] = bad_rows(args.weights, args.sha256, max_concurrency=None)
         if args.remote_weights:
             out["remote_rows"] = rows(
                 pipeline(n=args.remote_n, weights=args.remote_weights, sha256=args.remote_sha256, max_concurrency=1)

@@ -20,8 +20,9 @@ import pyarrow as pa
 import pytest
 from daft import col
 
-import daft_mnist
-from daft_mnist import DataError, bad_row_count, checked_labels, checked_pixels, load_mnist, read_idx
+from daft_mnist import DataError, checked_labels, checked_pixels, load_mnist
+from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
+from daft_mnist.io import read_idx
 
 GOOD = [7] * 784
 
@@ -97,7 +98,7 @@ def test_bad_rows_deep_in_a_file_are_named_by_their_line(tmp_path: Path) -> None
 def test_bad_rows_with_on_error_null_keep_every_row_and_count(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     rows = [{"image": GOOD, "label": 3}] + [row for row, _ in ROW_CASES.values()] + [{"image": GOOD, "label": 4}]
     path = _rows(tmp_path / "mixed.json.gz", rows)
-    daft_mnist.reset_bad_row_count()
+    reset_bad_row_count()
     with caplog.at_level(logging.WARNING, logger="daft_mnist"):
         out = load_mnist(path, on_error="null").to_pydict()
     assert len(out["image"]) == len(rows)  # nothing dropped
@@ -188,7 +189,7 @@ def test_non_json_lines_with_on_error_null_are_kept_as_null_rows(
 ) -> None:
     good = json.dumps({"image": GOOD, "label": 5})
     path = _lines(tmp_path / "broken.json", [good, "garbage", good, "[1, 2]", good])
-    daft_mnist.reset_bad_row_count()
+    reset_bad_row_count()
     with caplog.at_level(logging.WARNING, logger="daft_mnist"):
         out = load_mnist(path, on_error="null").to_pydict()
     assert [v is None for v in out["image"]] == [False, True, False, True, False]
@@ -320,7 +321,7 @@ def test_classifier_on_malformed_images(random_weights: Path) -> None:
     strict = Classifier(weights=str(random_weights), device="cpu")
     _raises(lambda: df.select(strict(col("image"))).collect(), "'image'")
     lenient = Classifier(weights=str(random_weights), device="cpu", on_error="null")
-    daft_mnist.reset_bad_row_count()
+    reset_bad_row_count()
     out = df.select(lenient(col("image")).alias("p")).to_pydict()["p"]
     assert [p is None for p in out] == [False, True, True, True, False]
     assert out[0] == out[4]

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 from daft import DataType, col
 
-import daft_mnist
-from daft_mnist import DataError, add_image_2d, add_pil_image, bad_row_count, image_2d, to_image
+from daft_mnist import DataError, add_image_2d, add_pil_image, image_2d, to_image
 from daft_mnist.data import _columns as columns_mod
+from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
 
 GOOD = [7] * 784
 
@@ -61,7 +61,7 @@ def test_to_image_and_add_pil_image_take_on_error(as_pil: bool, caplog: pytest.L
     df = daft.from_pydict({"image": [GOOD, [300] * 784, [1] * 783]})
     with pytest.raises(DataError, match=r"pixel value 300 is not an integer in 0-255.*on_error='null'"):
         add_pil_image(df, image="image", as_pil=as_pil).collect()
-    daft_mnist.reset_bad_row_count()
+    reset_bad_row_count()
     with caplog.at_level(logging.WARNING, logger="daft_mnist"):
         out = add_pil_image(df, image="image", as_pil=as_pil, on_error="null").to_pydict()["pil_image"]
     assert [p is None for p in out] == [False, True, True]
@@ -79,7 +79,7 @@ def test_to_image_expression_on_error_null() -> None:
         DataError, match=r"^to_image: column 'image': 1 of 3 rows .*row 2 of a 3-row batch: pixel value 0\.5"
     ):
         df.select(to_image(col("image"))).collect()
-    daft_mnist.reset_bad_row_count()
+    reset_bad_row_count()
     out = df.select(to_image(col("image"), on_error="null")).to_pydict()["image"]
     assert [p is None for p in out] == [False, True, True]
     assert bad_row_count("image") == 1  # the null coming in is not a new bad row

@@ -16,7 +16,7 @@ from daft import col
 from tests.conftest import random_images
 
 from daft_mnist import Classifier, add_image_2d, classify, image_2d, misclassified, plot_digits
-from daft_mnist._udf import RETURN_DTYPES, UdfOptions, udf_class
+from daft_mnist._udf import RETURN_DTYPES, MnistModel, ModelRun, UdfOptions, model_expression
 from daft_mnist.classifier import ClassifyOptions, ModelOptions, classify_digit, embed_digit
 from daft_mnist.model._engine import EMBEDDING_SIZE, LoadedModel, ModelSpec, model_build_count
 
@@ -29,8 +29,8 @@ def frame(pixels: np.ndarray) -> daft.DataFrame:
 
 
 def test_options_are_the_classifiers_fields() -> None:
-    assert set(ModelOptions.__annotations__) == {f.name for f in fields(Classifier)}
-    assert set(ClassifyOptions.__annotations__) == {*ModelOptions.__annotations__, "confidence", "details", "errors"}
+    assert set(ClassifyOptions.__annotations__) == {f.name for f in fields(Classifier)}
+    assert set(ClassifyOptions.__annotations__) == {*ModelOptions.__annotations__, "on_error", "min_confidence"}
 
 
 def test_classify_digit_is_the_classifier(random_weights: Path) -> None:
@@ -40,7 +40,7 @@ def test_classify_digit_is_the_classifier(random_weights: Path) -> None:
     out = df.select(
         classify_digit(col("image"), weights=random_weights, batch_size=16).alias("f"),
         clf(col("image")).alias("c"),
-        classify_digit(col("image"), weights=random_weights, confidence=True).alias("s"),
+        classify_digit(col("image"), weights=random_weights, details=True).alias("s"),
     ).to_pydict()
     want = LoadedModel(ModelSpec(str(random_weights), device="cpu")).predict(pixels)
     assert out["f"] == out["c"] == want.tolist()
@@ -94,30 +94,39 @@ def test_embed_digit_nulls_with_on_error_null(random_weights: Path) -> None:
 # --- the model classes ----------------------------------------------------------------------
 
 
-def test_one_class_per_options_picklable_by_name() -> None:
-    options = UdfOptions(batch_size=96, cpus=0.5, gpus=0.0, max_concurrency=3)
-    cls = udf_class(options)
-    assert udf_class(UdfOptions(96, 0.5, 0.0, 3)) is cls
-    assert udf_class(UdfOptions(97, 0.5, 0.0, 3)) is not cls
-    assert pickle.loads(pickle.dumps(cls)) is cls
-    assert len(pickle.dumps(cls)) < 200
-    assert UdfOptions.from_suffix(options.suffix) == options
-    import daft_mnist._udf as udf_module
-
-    assert getattr(udf_module, cls.__name__) is cls
-    with pytest.raises(AttributeError):
-        udf_module.MnistModel__nonsense  # noqa: B018
+def test_one_model_class_picklable_by_name() -> None:
+    assert pickle.loads(pickle.dumps(MnistModel)) is MnistModel
+    assert len(pickle.dumps(MnistModel)) < 200
+    run = ModelRun(ModelSpec(weights="/w.pt"), "null", 0.5)
+    assert pickle.loads(pickle.dumps(run)) == run
 
 
-def test_options_reach_daft_through_its_public_arguments() -> None:
-    from daft import pickle as daft_pickle
+@pytest.mark.parametrize("method", sorted(RETURN_DTYPES))
+def test_options_reach_daft_for_each_expression(method: str) -> None:
+    """The resources and batch size are set per expression, and Daft's plan carries them."""
+    run = ModelRun(ModelSpec())
+    df = daft.from_pydict({"image": [[0] * 784]})
+    for options in (UdfOptions(96, 0.5, 0.25, 3), UdfOptions(7, None, 0.0, None)):
+        expr = model_expression(run, options, method, col("image"))
+        assert df.select(expr.alias("x")).schema()["x"].dtype == RETURN_DTYPES[method]
+        plan = _physical_plan(df.select(expr.alias("x")))
+        assert f"batch_size = {options.batch_size}" in plan
+        if options.max_concurrency is not None:
+            assert f"concurrency = {options.max_concurrency}" in plan
+        if options.gpus:
+            assert f"num_gpus = {options.gpus}" in plan
+    with pytest.raises(ValueError, match="method must be one of"):
+        model_expression(run, UdfOptions(1, None, 0.0, None), "report_cde", col("image"))
 
-    instance = udf_class(UdfOptions(96, 0.5, 0.25, 3))(ModelSpec(), "raise")
-    for name in RETURN_DTYPES:
-        func = getattr(instance, name)
-        assert (func.batch_size, func.cpus, func.gpus, func.max_concurrency) == (96, 0.5, 0.25, 3)
-        assert func.return_dtype == RETURN_DTYPES[name]
-        assert daft_pickle.loads(daft_pickle.dumps(func)).batch_size == 96
+
+def _physical_plan(df: daft.DataFrame) -> str:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        df.explain(show_all=True)
+    return buffer.getvalue()
 
 
 def test_one_model_per_process_across_batch_sizes(random_weights: Path, tmp_path: Path) -> None:
@@ -144,7 +153,7 @@ def test_classify_refuses_to_overwrite_a_column(random_weights: Path) -> None:
     with pytest.raises(ValueError, match=r"\['label'\] already exist .*columns: \['image', 'label', 'image_2d'\]"):
         classify(df, output="label", weights=random_weights)
     with pytest.raises(ValueError, match=r"\['p_confidence'\] already exist"):
-        classify(df.with_column("p_confidence", col("label")), output="p", confidence=True)
+        classify(df.with_column("p_confidence", col("label")), output="p", details=True)
     replaced = classify(df, output="label", weights=random_weights, overwrite=True)
     assert replaced.column_names == ["image", "label", "image_2d"]
     want = LoadedModel(ModelSpec(str(random_weights), device="cpu")).predict(pixels).tolist()
@@ -197,3 +206,33 @@ def test_classifier_weights_of_any_path_type_or_a_clear_type_error(random_weight
     assert Classifier(weights=os.fsencode(str(random_weights))).weights == str(random_weights)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"weights must be None, a path .* got a value of type int"):
         Classifier(weights=3)  # type: ignore[arg-type]
+
+
+def test_classify_finds_the_one_picture_column(random_weights: Path) -> None:
+    pixels, _ = random_images(3, seed=21)
+    df = frame(pixels)
+    want = LoadedModel(ModelSpec(str(random_weights), device="cpu")).predict(pixels).tolist()
+    assert classify(df, weights=random_weights).to_pydict()["model_classification"] == want  # "image"
+    both = add_image_2d(df)
+    assert classify(both, weights=random_weights).to_pydict()["model_classification"] == want  # image_2d first
+    two = df.with_column("other", col("image"))
+    with pytest.raises(ValueError, match=r"several picture columns \['image', 'other'\]; pass image="):
+        classify(two, weights=random_weights)
+    with pytest.raises(ValueError, match=r"no picture column .* among \['label'\]; pass image="):
+        classify(df.select("label"), weights=random_weights)
+
+
+@pytest.mark.parametrize("helper", ["add_image_2d", "add_pil_image", "classify"])
+def test_every_helper_refuses_to_replace_a_column_unless_told(helper: str, random_weights: Path) -> None:
+    import daft_mnist
+
+    pixels, _ = random_images(2, seed=22)
+    df = add_image_2d(frame(pixels))
+    function = getattr(daft_mnist, helper)
+    kwargs = {"weights": random_weights} if helper == "classify" else {}
+    image = "image" if helper == "add_image_2d" else "image_2d"
+    with pytest.raises(ValueError, match=r"\['label'\] already exist"):
+        function(df, image=image, output="label", **kwargs)
+    replaced = function(df, image=image, output="label", overwrite=True, **kwargs)
+    assert replaced.column_names == df.column_names
+    assert replaced.schema()["label"].dtype != df.schema()["label"].dtype or helper == "classify"

@@ -17,6 +17,8 @@ from PIL import Image
 
 import daft_mnist
 from daft_mnist.cli import build_parser, main
+from daft_mnist.model import load_model
+from daft_mnist.network import Net
 
 ROOT = Path(__file__).resolve().parents[1]
 TinyJson = Callable[..., tuple[Path, np.ndarray, np.ndarray]]
@@ -173,7 +175,7 @@ def test_train_writes_loadable_weights_and_test_metrics(
     captured = capsys.readouterr()
     assert rc == 0
     assert "2/2" in captured.err, "the epoch progress bar reached its end"
-    net = daft_mnist.load_model(output)
+    net = load_model(output)
     assert net.metadata["epochs"] == 2
     report = json.loads((tmp_path / "out" / "model.json").read_text())
     assert report["overall"]["num_rows"] == 20
@@ -231,16 +233,23 @@ def test_entry_point_in_a_subprocess(tmp_path: Path) -> None:
     failed = subprocess.run([*cmd, "evaluate", str(missing)], capture_output=True, text=True, env=env, check=False)
     assert failed.returncode == 1
     assert _one_error_line(failed.stderr) == (
-        f"daft-mnist: error: MNIST source not found: {missing} (expected a file or a directory of IDX files)"
+        f"daft-mnist: error: MNIST source not found: {missing} (expected a file, a directory of IDX or Parquet "
+        "files, or a glob of Parquet files)"
     )
     version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, env=env, check=False)
     assert version.stdout.strip() == f"daft-mnist {daft_mnist.__version__}"
 
 
-def test_entry_point_is_declared() -> None:
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"daft-mnist": "daft_mnist.cli:main"}
+def test_the_installed_entry_point_runs_the_cli() -> None:
+    from importlib.metadata import entry_points
+
+    (entry,) = entry_points(group="console_scripts", name="daft-mnist")
+    assert entry.load() is main
+    script = Path(sys.executable).with_name("daft-mnist")
+    if not script.is_file():
+        pytest.skip(f"no installed daft-mnist script beside {sys.executable}")
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"daft-mnist {daft_mnist.__version__}"
 
 
 def test_library_confidence_is_the_top_probability(tiny_json: TinyJson, random_weights: Path) -> None:
@@ -250,7 +259,7 @@ def test_library_confidence_is_the_top_probability(tiny_json: TinyJson, random_w
     df = daft_mnist.add_image_2d(daft_mnist.load_mnist(source))
     clf = daft_mnist.Classifier(weights=str(random_weights))
     out = (
-        daft_mnist.classify(df, weights=random_weights, confidence=True)
+        daft_mnist.classify(df, weights=random_weights, details=True)
         .with_column("probs", clf.probabilities(col("image_2d")))
         .to_pydict()
     )
@@ -258,7 +267,7 @@ def test_library_confidence_is_the_top_probability(tiny_json: TinyJson, random_w
     np.testing.assert_allclose(out["model_classification_confidence"], probs.max(axis=1), rtol=1e-5)
     assert out["model_classification"] == probs.argmax(axis=1).tolist()
     least_first = sorted(out["model_classification_confidence"])
-    by_confidence = daft_mnist.classify(df, weights=random_weights, confidence=True).sort(
+    by_confidence = daft_mnist.classify(df, weights=random_weights, details=True).sort(
         "model_classification_confidence"
     )
     np.testing.assert_allclose(by_confidence.to_pydict()["model_classification_confidence"], least_first)
@@ -351,7 +360,7 @@ def test_unusable_weights_fail_before_the_data_is_read(
 
     source, _, _ = tiny_json(n=4)
     weights = tmp_path / "w.pt"
-    state = daft_mnist.Net().state_dict()
+    state = Net().state_dict()
     if poison == "nan_weights":
         state["fc2.bias"][0] = float("nan")
         torch.save(state, weights)

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import daft_mnist
-from daft_mnist import DataError, bad_row_count, load_mnist
+from daft_mnist import DataError, load_mnist
 from daft_mnist.cli import main
+from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
 from daft_mnist.io import ConvertResult, convert
 
 GOOD = [7] * 784
@@ -52,6 +52,30 @@ def test_reading_the_converted_file_runs_no_pixel_check(tiny_json: Any, tmp_path
     assert check_calls == [1]
 
 
+def test_a_local_folder_or_glob_of_parquet_files_is_read_as_one_frame(tiny_json: Any, tmp_path: Path) -> None:
+    """docs/ray.md's ``load_mnist(".../*.parquet")`` works on local paths too (it used to be "not found",
+    and a folder of Parquet was read as IDX)."""
+    _, images, labels = tiny_json(n=12)
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for i in range(3):
+        pq.write_table(
+            pa.table({"image": [r.tolist() for r in images[4 * i : 4 * i + 4]], "label": labels[4 * i : 4 * i + 4]}),
+            folder / f"part-{i}.parquet",
+        )
+    (folder / "README.txt").write_text("not data")
+    for src in (folder, folder / "*.parquet", f"{folder}/part-[0-2].parquet"):
+        got = load_mnist(src).to_pydict()
+        assert sorted(got["label"]) == sorted(labels.tolist()), src
+        assert len(got["image"]) == 12
+    with pytest.raises(DataError, match=r"MNIST source not found: .*glob of Parquet files"):
+        load_mnist(folder / "nothing-*.parquet")
+    (folder / "part-1.parquet").unlink()
+    pq.write_table(pa.table({"image": [[1, 2]], "label": [3]}), folder / "part-1.parquet")
+    with pytest.raises(DataError, match="expected 784 pixels, got 2"):
+        load_mnist(folder).collect()
+
+
 def test_labels_of_a_converted_type_are_still_checked(tmp_path: Path) -> None:
     image = pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(784, dtype=np.uint8)), 784)
     pq.write_table(pa.table({"image": image, "label": pa.array([12], pa.int64())}), tmp_path / "x.parquet")
@@ -72,12 +96,12 @@ def test_bad_rows_with_on_error_null_are_written_as_nulls_and_counted(tmp_path: 
         convert(source, out)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.jsonl"]
-    daft_mnist.reset_bad_row_count()
+    reset_bad_row_count()
     result = convert(source, out, on_error="null")
     assert (result.num_rows, result.null_images, result.null_labels) == (4, 2, 1)
     assert bad_row_count("image") == 2
     assert bad_row_count("label") == 1
-    daft_mnist.reset_bad_row_count()
+    reset_bad_row_count()
     got = load_mnist(out).to_pydict()  # on_error="raise": the nulls written on purpose stay nulls
     assert [i is None for i in got["image"]] == [False, True, True, False]
     assert got["label"] == [1, 2, 3, None]

@@ -10,7 +10,6 @@ import pytest
 # Modules whose docstrings carry examples; each must have at least one that runs.
 MODULES = [
     "daft_mnist.classifier",
-    "daft_mnist.diagnostics",
     "daft_mnist.frames",
     "daft_mnist.images",
     "daft_mnist.io",
@@ -18,6 +17,8 @@ MODULES = [
     "daft_mnist.metrics",
     "daft_mnist.neighbours",
     "daft_mnist.plots",
+    "daft_mnist.preparation",
+    "daft_mnist.provider",
 ]
 
 

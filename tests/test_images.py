@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from daft_mnist import DataError, image_2d, pixels_to_numpy, to_image
+from daft_mnist import DataError, image_2d, to_image
+from daft_mnist.images import pixels_to_numpy
 from daft_mnist.model.network import MNIST_MEAN, MNIST_STD, TUTORIAL_PREPROCESSING, Preprocessing
 
 batches = hnp.arrays(np.uint8, st.tuples(st.integers(1, 6), st.just(784)))

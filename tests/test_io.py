@@ -10,8 +10,8 @@ import daft
 import numpy as np
 import pytest
 
-from daft_mnist import DataError, load_mnist, read_idx
-from daft_mnist.io import DATA_DIR_ENV, FILENAMES, TEST_URL, TRAIN_URL, default_source
+from daft_mnist import DataError, load_mnist
+from daft_mnist.io import DATA_DIR_ENV, FILENAMES, TEST_URL, TRAIN_URL, default_source, read_idx
 
 
 def as_arrays(df: daft.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -19,10 +19,11 @@ import pytest
 from daft import col
 from tests.conftest import Server, cached_files
 
-import daft_mnist
-from daft_mnist import DataError, add_image_2d, bad_row_count, load_mnist, read_idx, to_image
+from daft_mnist import DataError, add_image_2d, load_mnist, to_image
 from daft_mnist.data._files import redact_url
 from daft_mnist.data._image_files import load_images
+from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
+from daft_mnist.io import read_idx
 
 GOOD = [7] * 784
 
@@ -103,7 +104,7 @@ def test_a_tampered_cached_copy_is_downloaded_again(server: Server, cache: Path)
 
 def test_each_bad_row_is_counted_once_per_pipeline(tmp_path: Path) -> None:
     path = _write(tmp_path / "bad.json", "\n".join([_row(1), _row(2, [300] * 784), _row(3, [1] * 5)]) + "\n")
-    daft_mnist.reset_bad_row_count()
+    reset_bad_row_count()
     df = add_image_2d(load_mnist(path, on_error="null"), on_error="null")
     df = df.with_column("picture", to_image(col("image_2d"), on_error="null"))
     df = df.with_column("again", to_image(col("image"), on_error="null"))

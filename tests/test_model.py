@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from daft_mnist import Net, WeightsError, load_model
+from daft_mnist import WeightsError
+from daft_mnist.model import load_model
 from daft_mnist.model.checkpoint import TUTORIAL_PREPROCESSING, Preprocessing, load_checkpoint, save_checkpoint
+from daft_mnist.model.network import Net
 
 # The keys and shapes of the tutorial's published mnist_cnn.pt (PyTorch examples/mnist Net).
 TUTORIAL_KEYS = {

@@ -107,7 +107,7 @@ def test_every_route_gives_the_reason(tmp_path: Path) -> None:
     for name, page in pages.items():
         Image.fromarray(page).convert("RGB").save(folder / f"{name}.png")
     df = daft_mnist.load_images(folder)
-    out = daft_mnist.classify(df, image="image", errors=True).to_pydict()
+    out = daft_mnist.classify(df, image="image", details=True).to_pydict()
     reasons = dict(zip((Path(p).stem for p in out["path"]), out["model_classification_error"], strict=True))
     assert out["model_classification"] == [None, None, None]
     assert reasons["speck"].startswith("image has no digit: only a small mark")

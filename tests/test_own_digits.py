@@ -73,7 +73,9 @@ def test_load_images_from_a_folder_infers_labels(folder: Path) -> None:
     data = df.to_pydict()
     assert [Path(p).name for p in data["path"]] == ["ring100.png", "ring28.png", "bar300.jpg", "bar40.png"]
     assert data["label"] == [0, 0, 1, 1]
-    assert [np.asarray(img).shape for img in data["image"]] == [(100, 100, 3), (28, 28, 1), (300, 200, 3), (40, 30, 1)]
+    # Pictures over 256 px on a side come at the preparation's working size (300x200 -> 150x100);
+    # JPEG files as their luminance (the grey the preparation works on).
+    assert [np.asarray(img).shape for img in data["image"]] == [(100, 100, 3), (28, 28, 1), (150, 100, 1), (40, 30, 1)]
 
 
 @pytest.mark.parametrize("form", ["glob", "list", "single_file", "file_url"])
@@ -129,7 +131,8 @@ def test_a_bad_file_is_an_error_naming_it_or_a_counted_null(folder: Path, kind: 
         truncated_png(bad)
     else:
         bad.write_text("this is not a picture\n")
-    with pytest.raises(DataError, match=r"1 of 5 files are not readable images \(.*bad\.png\)"):
+    reason = "truncated file" if kind == "truncated" else "not an image file Pillow can read"
+    with pytest.raises(DataError, match=rf"1 of 5 files are not readable images \(.*bad\.png: {reason}"):
         load_images(folder).collect()
     reset_bad_row_count()
     df = load_images(folder, on_error="null")
@@ -181,7 +184,9 @@ def write_huge_png(path: Path, side: int) -> None:
 
 HUGE = """
 import resource, sys
+import PIL.Image
 import daft_mnist
+PIL.Image.MAX_IMAGE_PIXELS = None  # the user's own choice: over Pillow's guard, a picture is too large to decode
 from daft_mnist.io import load_images
 df = daft_mnist.classify(daft_mnist.add_image_2d(load_images(sys.argv[1], labels=[1])))
 print(df.select("model_classification").to_pydict()["model_classification"][0])
@@ -195,7 +200,8 @@ except OSError:
 
 
 def test_a_20000_pixel_picture_is_prepared_with_bounded_memory(tmp_path: Path) -> None:
-    """400 MB of decoded pixels: prepared a strip at a time (never a 1.6 GB float copy)."""
+    """400 MB of decoded pixels, allowed by the user (``PIL.Image.MAX_IMAGE_PIXELS = None``): decoded
+    once and area-averaged to the working size (never a 1.6 GB float copy)."""
     path = tmp_path / "huge.png"
     write_huge_png(path, 20000)
     done = subprocess.run(
@@ -275,10 +281,11 @@ def test_a_variable_shape_tensor_of_784_pixels_keeps_the_mnist_path() -> None:
 def test_classify_takes_the_folder_and_blank_pictures_get_no_digit(folder: Path) -> None:
     save(folder / "1" / "blank.png", np.full((60, 60), 250, np.uint8))
     reset_bad_row_count()
-    rows = daft_mnist.classify(load_images(folder), image="image", confidence=True).to_pydict()
+    rows = daft_mnist.classify(load_images(folder), image="image", details=True).to_pydict()
     names = [Path(p).name for p in rows["path"]]
     assert rows["model_classification"][names.index("blank.png")] is None
     assert rows["model_classification_confidence"][names.index("blank.png")] is None
+    assert rows["model_classification_error"][names.index("blank.png")] == "image is blank (no ink)"
     assert bad_row_count() == 1
     others = [p for n, p in zip(names, rows["model_classification"], strict=True) if n != "blank.png"]
     assert others == [0, 0, 1, 1]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import daft
 import numpy as np
+import pytest
 from daft import col
 
 from daft_mnist import Classifier, image_2d, load_mnist
@@ -57,6 +58,7 @@ print(after_first, peak_mib())
 """
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_over_repeated_many_batch_runs(
     mnist_dir: Path, random_weights: Path, tmp_path: Path
 ) -> None:

@@ -17,17 +17,8 @@ from daft import DataType, col
 from PIL import Image
 
 import daft_mnist
-from daft_mnist import (
-    DataError,
-    add_image_2d,
-    bad_row_count,
-    checked_labels,
-    classify,
-    image_2d,
-    load_mnist,
-    reset_bad_row_count,
-    to_image,
-)
+from daft_mnist import DataError, add_image_2d, checked_labels, classify, image_2d, load_mnist, to_image
+from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
 
 GOOD = [7] * 784
 
@@ -148,17 +139,18 @@ def test_every_bad_row_kind_keeps_its_reason_and_the_rest_of_its_row(
     good = f'{{"image": {_GOOD_JSON}, "label": 7}}'
     path = tmp_path / "d.json"
     path.write_text("\n".join([good, line, good]) + "\n")
-    df = classify(add_image_2d(load_mnist(path, on_error="null")), weights=random_weights, errors=True)
+    loaded = add_image_2d(load_mnist(path, on_error="null"))
+    df = classify(loaded, weights=random_weights, details=True, reasons="load_error")
     out = df.to_pydict()
     assert len(out["label"]) == 3
     assert out["label"][0] == out["label"][2] == 7
-    assert out["error"][0] is None
-    assert out["error"][2] is None
-    assert out["error"][1] is not None
-    assert out["error"][1].startswith(reason)
+    assert out["load_error"][0] is None
+    assert out["load_error"][2] is None
+    assert out["load_error"][1] is not None
+    assert out["load_error"][1].startswith(reason)
     if image_lost:  # the prediction's error is the loader's reason, not "image is null"
         assert out["model_classification"][1] is None
-        assert out["model_classification_error"][1] == out["error"][1]
+        assert out["model_classification_error"][1] == out["load_error"][1]
     else:  # only the label was bad: the image is still classified
         assert out["model_classification"][1] is not None
         assert out["model_classification_error"][1] is None

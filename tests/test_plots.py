@@ -29,7 +29,7 @@ def _frame(n: int, seed: int = 0, **extra: list[Any]) -> tuple[daft.DataFrame, n
 
 
 def _digit_at(grid: Image.Image, index: int, n_cols: int, n_rows: int, scale: int = 3) -> np.ndarray:
-    """Cut digit ``index`` out of a grid drawn by plot_digits (cells are equal, digits centered at the top)."""
+    """Cut digit ``index`` out of a grid drawn by plot_digits with ``size=28 * scale``."""
     arr = np.asarray(grid)
     cell_w, cell_h = grid.width // n_cols, grid.height // n_rows
     x0, y0 = (index % n_cols) * cell_w, (index // n_cols) * cell_h
@@ -41,7 +41,7 @@ def _digit_at(grid: Image.Image, index: int, n_cols: int, n_rows: int, scale: in
 
 def test_grid_shows_every_digit_pixel_for_pixel() -> None:
     df, images, _ = _frame(7)
-    grid = plot_digits(df, columns=3, scale=2)
+    grid = plot_digits(df, columns=3, size=56)
     assert grid.mode == "L"
     for i in range(7):
         got = _digit_at(grid, i, n_cols=3, n_rows=3, scale=2)
@@ -102,7 +102,7 @@ def test_grid_errors_name_what_was_expected() -> None:
         plot_digits(df, image="pixels")
     with pytest.raises(ValueError, match="expected column"):
         plot_digits(df, prediction="model_classification")
-    with pytest.raises(ValueError, match="limit must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="limit must be an integer of at least 1, got 0"):
         plot_digits(df, limit=0)
     bad = daft.from_pydict({"image": [[0] * 783], "label": [1]})
     with pytest.raises(DataError, match="expected 784 pixels, got 783"):
@@ -148,13 +148,10 @@ def test_confusion_matrix_ignores_null_predictions_and_rejects_bad_input() -> No
         plot_confusion_matrix(df, prediction="guess")
 
 
-def test_plots_are_exported_and_import_stays_cheap() -> None:
-    assert "plot_digits" in daft_mnist.__all__
-    assert "plot_confusion_matrix" in daft_mnist.__all__
-    assert daft_mnist.__all__ == sorted(daft_mnist.__all__)
+def test_the_plots_module_imports_without_pil() -> None:
     code = (
         "import sys, daft_mnist\n"
-        "daft_mnist.plot_digits, daft_mnist.plot_confusion_matrix\n"
+        "daft_mnist.plot_digits, daft_mnist.plot_confusion_matrix, daft_mnist.plot_prepared\n"
         "print(sorted(m for m in ('PIL', 'torch') if m in sys.modules))\n"
     )
     out = subprocess.run(
@@ -165,3 +162,31 @@ def test_plots_are_exported_and_import_stays_cheap() -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     assert out.stdout.strip() == "[]"
+
+
+def _pictures_frame() -> daft.DataFrame:
+    page = np.full((40, 30, 3), 230, np.uint8)
+    page[5:35, 12:18] = 20
+    df = daft.from_pydict({"image": [page, page], "label": [1, 1], "model_classification": [1, 7]})
+    return daft_mnist.add_image_2d(df.with_column("image", daft.col("image").cast(daft.DataType.image("RGB"))))
+
+
+@pytest.mark.parametrize("plot", ["plot_digits", "plot_prepared"])
+def test_both_grids_share_their_options_and_their_rule_for_caption_columns(plot: str) -> None:
+    draw = getattr(daft_mnist, plot)
+    df = _pictures_frame()
+    without_label = df.exclude("label")
+    # "auto" (the default) captions with the label when the frame has it, and without it otherwise.
+    assert draw(without_label).tobytes() == draw(df, label=None).tobytes()
+    assert draw(df).tobytes() != draw(df, label=None).tobytes()
+    # A column named on purpose must exist.
+    with pytest.raises(ValueError, match=r"expected column\(s\) \['label'\]"):
+        draw(without_label, label="label")
+    with pytest.raises(ValueError, match=r"expected column\(s\) \['guess'\]"):
+        draw(df, prediction="guess")
+    # One size option: the side of each square, in pixels.
+    assert draw(df, size=56, columns=1).width < draw(df, size=112, columns=1).width
+    for option, value, least in (("size", 27, 28), ("limit", 0, 1), ("columns", 0, 1)):
+        with pytest.raises(ValueError, match=f"{option} must be an integer of at least {least}, got {value}"):
+            draw(df, **{option: value})
+    assert draw(df.where(daft.col("label") > 5)).size == draw(df.limit(0)).size  # the same empty notice

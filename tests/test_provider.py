@@ -13,11 +13,14 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import daft
 import numpy as np
 import pytest
 
 import daft_mnist
 from daft_mnist import provider as P
+from daft_mnist._udf import NULL_IMAGE_REASON
+from daft_mnist.model import load_model
 
 DIGITS = [str(d) for d in range(10)]
 N = 1000
@@ -33,7 +36,7 @@ def _torch_embedding(pixels: np.ndarray) -> np.ndarray:
     """relu(fc1) of the bundled weights, with plain torch and a forward hook."""
     import torch
 
-    net = daft_mnist.load_model()
+    net = load_model()
     seen: list[torch.Tensor] = []
     handle = net.fc1.register_forward_hook(lambda _m, _i, out: seen.append(torch.relu(out)))
     try:
@@ -229,13 +232,15 @@ def test_prepare_images_leaves_mnist_unchanged_and_takes_any_layout() -> None:
         pixels, reasons = P.prepare_images([layout])
         np.testing.assert_array_equal(pixels, want)
         assert reasons == [None]
-    np.testing.assert_array_equal(P.prepare_images([img.astype(np.float32) / 255])[0], want)
+    # Float pixels follow classify's one rule: whole numbers 0-255 (not [0, 1] scaled up).
+    np.testing.assert_array_equal(P.prepare_images([img.astype(np.float32)])[0], want)
+    assert "is not an integer in 0-255" in str(P.prepare_images([img.astype(np.float32) / 255])[1][0])
     from PIL import Image
 
     np.testing.assert_array_equal(P.prepare_images([Image.fromarray(img)])[0], want)
     assert P.prepare_images([])[0].shape == (0, 784)
     with pytest.raises(ValueError, match="not an image"):
-        P.prepare_images([np.zeros((2, 3, 5))])
+        P.prepare_images([np.zeros((2, 3, 5), np.uint8)])
 
 
 def test_prepare_images_is_the_librarys_preparation() -> None:
@@ -249,7 +254,7 @@ def test_prepare_images_is_the_librarys_preparation() -> None:
     np.testing.assert_array_equal(pixels[0], prepare_batch([page]).pixels[0].reshape(-1))
     assert reasons[0] is None
     assert reasons[1] == "image is blank (no ink)"
-    assert reasons[2] == "image is null"
+    assert reasons[2] == NULL_IMAGE_REASON  # classify's words
     assert not pixels[1:].any()
 
 
@@ -374,15 +379,71 @@ def test_provider_on_the_ray_runner_matches_native(tmp_path: Path, test_json: Pa
         np.testing.assert_allclose(ray_rows["emb"][j], native["emb"][i], atol=1e-4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Daft 0.7.26's classify_image calls PIL Image.fromarray on (H, W, 1) arrays of Image[L] columns, "
-    "which PIL refuses before the provider is called; convert_image('RGB') or a tensor column works",
-)
-def test_classify_image_takes_grayscale_image_columns(test_json: Path) -> None:
+def test_classify_image_takes_grayscale_image_columns_and_nulls(test_json: Path) -> None:
+    """Daft 0.7.26's wrapper calls Image.fromarray on (H, W, 1) arrays and nulls; mended by the provider."""
     from daft import col
     from daft.functions import classify_image
 
     df = daft_mnist.load_mnist(test_json).limit(5)
     df = df.with_column("img", daft_mnist.to_image(col("image")))
-    df.with_column("d", classify_image(col("img"), labels=DIGITS, provider=P.MnistProvider())).collect()
+    df = daft_mnist.classify(df, image="img").with_column(
+        "d", classify_image(col("img"), labels=DIGITS, provider=P.MnistProvider())
+    )
+    rows = df.to_pydict()
+    assert [int(d) for d in rows["d"]] == rows["model_classification"]
+    nulls = daft.from_pydict({"img": [None, None]}).select(col("img").cast(daft.DataType.image("L")))
+    out = nulls.select(classify_image(col("img"), labels=DIGITS, provider=P.MnistProvider()).alias("d"))
+    assert out.to_pydict()["d"] == [None, None]
+
+
+def test_provider_gives_classifys_answer_on_every_real_digit() -> None:
+    """load_images output straight into classify_image (grey pictures included): 150/150, row for row as classify."""
+    from daft import col
+    from daft.functions import classify_image, embed_image
+
+    from .conftest import data_dir
+
+    df = daft_mnist.load_images(data_dir() / "real-digits")
+    df = daft_mnist.classify(df, image="image")
+    df = df.with_columns(
+        {
+            "d": classify_image(col("image"), labels=DIGITS, provider=P.MnistProvider()),
+            "e": embed_image(col("image"), provider=P.MnistProvider()),
+            "e_lib": daft_mnist.embed_digit(col("image")),
+        }
+    )
+    rows = df.to_pydict()
+    assert len(rows["label"]) == 150
+    assert [int(d) for d in rows["d"]] == rows["model_classification"] == rows["label"]
+    for a, b in zip(rows["e"], rows["e_lib"], strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_provider_by_name_keeps_the_users_default_provider(test_json: Path) -> None:
+    """daft.attach_provider(..., alias=) makes it usable by name; the session's current provider is unchanged."""
+    from daft import col
+    from daft.functions import classify_image
+
+    sess = daft.current_session()
+    assert daft.current_provider() is None
+    daft.attach_provider(P.MnistProvider("users_own"), alias="users_own")
+    daft.set_provider("users_own")  # the user's default, set before
+    daft.attach_provider(P.MnistProvider(), alias="mnist_by_name")
+    try:
+        assert daft.current_provider().name == "users_own"
+        df = daft_mnist.load_mnist(test_json).limit(3).with_column("img", daft_mnist.to_image(col("image")))
+        df = daft_mnist.classify(df, image="img")
+        out = df.with_column("d", classify_image(col("img"), labels=DIGITS, provider="mnist_by_name")).to_pydict()
+        assert [int(d) for d in out["d"]] == out["model_classification"]
+    finally:
+        daft.set_provider(None)
+        sess.detach_provider("mnist_by_name")
+        sess.detach_provider("users_own")
+    # With no default before, Daft makes the first attached provider current: set_provider(None) puts it back.
+    daft.attach_provider(P.MnistProvider(), alias="mnist_by_name")
+    daft.set_provider(None)
+    try:
+        assert daft.current_provider() is None
+        assert sess.get_provider("mnist_by_name").name == "daft_mnist"
+    finally:
+        sess.detach_provider("mnist_by_name")

@@ -19,11 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.conftest import random_images
 
-from daft_mnist import Classifier, WeightsError, add_image_2d, calibrate_int8, classify, load_mnist
+from daft_mnist import Classifier, WeightsError, add_image_2d, classify, load_mnist
 from daft_mnist.images import pixels_to_numpy
 from daft_mnist.model._engine import LoadedModel, ModelSpec, choose_precision
 from daft_mnist.model.checkpoint import TUTORIAL_PREPROCESSING, Net, load_model, save_checkpoint
-from daft_mnist.model.quantize import CALIBRATION_KEY, Int8Calibration, Int8Net
+from daft_mnist.model.quantize import CALIBRATION_KEY, Int8Calibration, Int8Net, calibrate_int8
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from tests.conftest import Server, cached_files, random_images
 
-from daft_mnist import DataError, bad_row_count, load_mnist, reset_bad_row_count
+from daft_mnist import DataError, load_mnist
+from daft_mnist.diagnostics import bad_row_count, reset_bad_row_count
 
 
 def _lines(n: int, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -99,7 +100,7 @@ def test_a_missing_remote_file_is_a_data_error(server: Server, cache: Path) -> N
     assert cached_files(cache) == []
 
 
-def test_an_incomplete_download_is_refused_and_notcached_files(server: Server, cache: Path) -> None:
+def test_an_incomplete_download_is_refused_and_not_cached(server: Server, cache: Path) -> None:
     server.files["/mnist.json.gz"] = _gz(_lines(200)[0])
     server.truncate.add("/mnist.json.gz")
     with pytest.raises(DataError, match="could not download"):

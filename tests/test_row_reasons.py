@@ -1,5 +1,5 @@
-"""Issue #13: per-row certainty (``details=``), abstention (``min_confidence=``), a reason for every
-failed row (``errors=``) and the classifier's Daft UDF counters (``diagnostics.row_counters``)."""
+"""Per-row certainty and a reason for every failed row (``details=True``), abstention
+(``min_confidence=``), and counting the failed rows from the data (``error_counts``)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from daft import DataType, col
 from tests.conftest import random_images
 
 import daft_mnist
+from daft_mnist._udf import DETAILS_DTYPE, NULL_IMAGE_REASON
 from daft_mnist.classifier import Classifier, classify_digit, embed_digit
-from daft_mnist.diagnostics import row_counters
 from daft_mnist.model import _certainty as C
 from daft_mnist.model._engine import ModelSpec, get_model
 
-NULL_REASON = "image is null (see the step that produced it)"
+NULL_REASON = NULL_IMAGE_REASON
 
 
 def _mnist(test_json: Path, n: int) -> tuple[daft.DataFrame, np.ndarray, np.ndarray]:
@@ -36,22 +36,18 @@ def test_bundled_weights_carry_a_temperature() -> None:
 
 def test_details_are_the_calibrated_certainty_of_each_row(test_json: Path) -> None:
     df, pixels, _ = _mnist(test_json, 200)
-    out = daft_mnist.classify(df, precision="float32", details=True, confidence=True).to_pydict()
+    out = daft_mnist.classify(df, precision="float32", details=True).to_pydict()
     model = get_model(ModelSpec(device="auto", precision="float32"))
     want = C.certainty(model.log_probabilities(pixels).numpy(), model.temperature).to_pylist()
     assert out["model_classification"] == [w["prediction"] for w in want]
-    for got, w, conf in zip(
-        out["model_classification_details"], want, out["model_classification_confidence"], strict=True
-    ):
-        assert got["prediction"] == w["prediction"]
-        assert [t["digit"] for t in got["top"]] == [t["digit"] for t in w["top"]]
-        np.testing.assert_allclose(
-            [t["probability"] for t in got["top"]], [t["probability"] for t in w["top"]], rtol=1e-5
-        )
+    for i, w in enumerate(want):
+        top = out["model_classification_top"][i]
+        assert [t["digit"] for t in top] == [t["digit"] for t in w["top"]]
+        np.testing.assert_allclose([t["probability"] for t in top], [t["probability"] for t in w["top"]], rtol=1e-5)
         for key in ("confidence", "margin", "entropy"):
-            assert got[key] == pytest.approx(w[key], rel=1e-4, abs=1e-6)
-        assert conf == pytest.approx(w["confidence"], rel=1e-5)  # confidence=True is the calibrated one
-        assert 0 <= got["entropy"] <= math.log(10) + 1e-6
+            assert out[f"model_classification_{key}"][i] == pytest.approx(w[key], rel=1e-4, abs=1e-6)
+        assert 0 <= out["model_classification_entropy"][i] <= math.log(10) + 1e-6
+        assert out["model_classification_error"][i] is None
     # The plain prediction is the same digit, with or without details.
     plain = daft_mnist.classify(df, precision="float32").to_pydict()["model_classification"]
     assert plain == out["model_classification"]
@@ -59,7 +55,7 @@ def test_details_are_the_calibrated_certainty_of_each_row(test_json: Path) -> No
 
 def test_calibrated_confidence_differs_from_the_plain_softmax(test_json: Path) -> None:
     df, pixels, _ = _mnist(test_json, 100)
-    out = df.select(classify_digit(col("image_2d"), confidence=True, precision="float32").alias("s")).to_pydict()["s"]
+    out = df.select(classify_digit(col("image_2d"), details=True, precision="float32").alias("s")).to_pydict()["s"]
     model = get_model(ModelSpec(device="auto", precision="float32"))
     logp = model.log_probabilities(pixels).numpy()
     raw = np.exp(logp).max(axis=1)
@@ -69,28 +65,48 @@ def test_calibrated_confidence_differs_from_the_plain_softmax(test_json: Path) -
     assert (got < raw - 1e-6).any()
 
 
-def test_details_dtype_and_classify_columns(random_weights: Path) -> None:
+def test_one_return_type_per_expression(random_weights: Path) -> None:
     pixels, _ = random_images(4, seed=3)
     df = daft.from_pydict({"image": [p.tolist() for p in pixels]})
-    out = classify_digit(col("image"), details=True, weights=random_weights)
-    assert df.select(out.alias("r")).schema()["r"].dtype == DataType.struct(
-        {"prediction": DataType.int64(), "details": C.details_dtype()}
+    plain = classify_digit(col("image"), weights=random_weights, min_confidence=0.5, on_error="null")
+    assert df.select(plain.alias("p")).schema()["p"].dtype == DataType.int64()
+    details = classify_digit(col("image"), details=True, weights=random_weights)
+    assert df.select(details.alias("r")).schema()["r"].dtype == DETAILS_DTYPE
+    assert (
+        DataType.struct(
+            {
+                "prediction": DataType.int64(),
+                "confidence": DataType.float32(),
+                "top": DataType.fixed_size_list(
+                    DataType.struct({"digit": DataType.int64(), "probability": DataType.float32()}), 3
+                ),
+                "margin": DataType.float32(),
+                "entropy": DataType.float32(),
+                "error": DataType.string(),
+            }
+        )
+        == DETAILS_DTYPE
     )
     clf = Classifier(weights=str(random_weights))
-    assert df.select(clf.details(col("image")).alias("d")).schema()["d"].dtype == C.details_dtype()
-    with pytest.raises(ValueError, match="needs confidence=True, details=True or errors=True"):
-        clf.report(col("image"))
+    assert df.select(clf.details(col("image")).alias("d")).schema()["d"].dtype == DETAILS_DTYPE
+    for gone in ("with_confidence", "report", "spec"):
+        assert not hasattr(clf, gone)
+    for option in ("confidence", "errors"):
+        with pytest.raises(TypeError, match=option):
+            classify_digit(col("image"), **{option: True})  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="details=True gives the confidence and the error"):
+            daft_mnist.classify(df, **{option: True})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="pass details=True"):
+        classify_digit(col("image"), reasons=col("why"))
 
 
 def test_min_confidence_abstains_with_its_reason(random_weights: Path) -> None:
     pixels, _ = random_images(60, seed=5)
     df = daft.from_pydict({"id": list(range(60)), "image": [p.tolist() for p in pixels]})
-    full = daft_mnist.classify(df, image="image", weights=random_weights, confidence=True).to_pydict()
+    full = daft_mnist.classify(df, image="image", weights=random_weights, details=True).to_pydict()
     conf = np.asarray(full["model_classification_confidence"])
     m = float(np.median(conf))
-    out = daft_mnist.classify(
-        df, image="image", weights=random_weights, min_confidence=m, confidence=True, errors=True
-    ).collect()
+    out = daft_mnist.classify(df, image="image", weights=random_weights, min_confidence=m, details=True).collect()
     data = out.to_pydict()
     assert data["id"] == list(range(60))  # every row kept, in order
     for i in range(60):
@@ -102,7 +118,7 @@ def test_min_confidence_abstains_with_its_reason(random_weights: Path) -> None:
             assert data["model_classification_error"][i] == f"confidence {conf[i]:.2f} below min_confidence {m:g}"
         assert data["model_classification_confidence"][i] == pytest.approx(conf[i])  # kept when abstaining
     answered = int((conf >= m).sum())
-    assert row_counters(out) == {"classified": answered, "failed": 0, "abstained": 60 - answered}
+    assert sum(daft_mnist.error_counts(out).to_pydict()["count"]) == 60 - answered
     # the plain Int64 prediction abstains too
     plain = df.select(classify_digit(col("image"), weights=random_weights, min_confidence=m).alias("p")).to_pydict()
     assert plain["p"] == data["model_classification"]
@@ -112,8 +128,8 @@ def test_min_confidence_abstains_with_its_reason(random_weights: Path) -> None:
 def test_min_confidence_is_checked(bad: Any) -> None:
     with pytest.raises(ValueError, match="min_confidence must be a number in"):
         classify_digit(col("image"), min_confidence=bad)
-    with pytest.raises(ValueError, match="embed_digit does not take min_confidence"):
-        embed_digit(col("image"), min_confidence=0.5)
+    with pytest.raises(TypeError, match="min_confidence"):
+        embed_digit(col("image"), min_confidence=0.5)  # type: ignore[call-arg]
 
 
 # Every row kind of docs/bad-input.md that can reach the classifier, with the reason it gives.
@@ -133,7 +149,7 @@ def test_every_bad_row_kind_gives_its_reason_and_the_rest_of_the_row_is_intact(r
     images = [good[0].tolist(), *(value for _, value, _ in ROW_KINDS), good[1].tolist(), good[2].tolist()]
     ids = [f"r{i}" for i in range(len(images))]
     df = daft.from_pydict({"id": ids, "label": list(range(len(images))), "image": images})
-    out = daft_mnist.classify(df, image="image", weights=random_weights, on_error="null", errors=True).collect()
+    out = daft_mnist.classify(df, image="image", weights=random_weights, on_error="null", details=True).collect()
     data = out.to_pydict()
     assert data["id"] == ids
     assert data["label"] == list(range(len(images)))
@@ -141,14 +157,16 @@ def test_every_bad_row_kind_gives_its_reason_and_the_rest_of_the_row_is_intact(r
     assert data["model_classification_error"] == want
     for prediction, reason in zip(data["model_classification"], want, strict=True):
         assert (prediction is None) == (reason is not None)
-    assert row_counters(out) == {"classified": 3, "failed": len(ROW_KINDS), "abstained": 0}
+    counts = daft_mnist.error_counts(out).to_pydict()
+    assert sum(counts["count"]) == len(ROW_KINDS)
+    assert sorted(counts["error"]) == sorted(reason for _, _, reason in ROW_KINDS)
     routed = out.where(col("model_classification_error").is_null()).to_pydict()
     assert routed["id"] == ["r0", ids[-2], ids[-1]]
 
 
 def test_float_pixels_give_their_reason(random_weights: Path) -> None:
     df = daft.from_pydict({"image": [[0.0] * 784, [0.5] + [0.0] * 783]})
-    out = df.select(classify_digit(col("image"), errors=True, on_error="null", weights=random_weights).alias("r"))
+    out = df.select(classify_digit(col("image"), details=True, on_error="null", weights=random_weights).alias("r"))
     assert [r["error"] for r in out.to_pydict()["r"]] == [None, "pixel value 0.5 is not an integer in 0-255"]
 
 
@@ -163,23 +181,39 @@ def test_rows_made_null_by_the_loader_keep_the_loaders_reason(tmp_path: Path, ra
         {"image": good[2].tolist(), "label": 12},
     ]
     df = daft_mnist.load_mnist(write_jsonl(tmp_path / "x.json", rows), on_error="null")
-    assert df.to_pydict()["error"] == [
+    assert df.to_pydict()["load_error"] == [
         None,
         "image: expected 784 pixels, got 2",
         None,
         "label: expected an integer label 0-9, got 12",
     ]
-    out = daft_mnist.classify(daft_mnist.add_image_2d(df), weights=random_weights, errors=True).to_pydict()
+    framed = daft_mnist.add_image_2d(df)
+    out = daft_mnist.classify(framed, weights=random_weights, details=True, reasons="load_error").to_pydict()
     # The original reason, not "image is null"; a bad label alone does not stop the prediction.
     assert out["model_classification_error"] == [None, "image: expected 784 pixels, got 2", None, None]
     assert out["label"] == [1, 2, 3, None]
+    # The library never reads a column it was not given: without reasons= the row says where to look.
+    out = daft_mnist.classify(framed, weights=random_weights, details=True).to_pydict()
+    assert out["model_classification_error"] == [None, NULL_REASON, None, None]
+    with pytest.raises(ValueError, match=r"reasons= must name a String column, got 'label' of type Int64"):
+        daft_mnist.classify(framed, weights=random_weights, details=True, reasons="label")
+    with pytest.raises(ValueError, match="pass details=True"):
+        daft_mnist.classify(framed, weights=random_weights, reasons="load_error")
+    counts = daft_mnist.error_counts(daft_mnist.classify(framed, weights=random_weights, details=True))
+    assert counts.to_pydict() == {
+        "column": ["load_error", "load_error", "model_classification_error"],
+        "error": ["image: expected 784 pixels, got 2", "label: expected an integer label 0-9, got 12", NULL_REASON],
+        "count": [1, 1, 1],
+    }
 
 
 def test_a_null_image_without_a_loader_reason_says_it_came_in_null(random_weights: Path) -> None:
     good, _ = random_images(1, seed=2)
     df = daft.from_pydict({"image": [good[0].tolist(), None]})
-    out = daft_mnist.classify(df, image="image", weights=random_weights, errors=True).to_pydict()
+    out = daft_mnist.classify(df, image="image", weights=random_weights, details=True).to_pydict()
     assert out["model_classification_error"] == [None, NULL_REASON]
+    assert out["model_classification_confidence"][1] is None
+    assert out["model_classification_top"][1] is None
 
 
 def test_pictures_without_a_digit_give_their_reason(random_weights: Path) -> None:
@@ -190,7 +224,7 @@ def test_pictures_without_a_digit_give_their_reason(random_weights: Path) -> Non
     df = daft.from_pydict({"n": [0, 1, 2, 3], "picture": [digit, blank, noise, None]})
     df = df.with_column("picture", col("picture").cast(DataType.image("RGB")))
     for on_error in ("raise", "null"):
-        out = daft_mnist.classify(df, image="picture", weights=random_weights, errors=True, on_error=on_error)  # type: ignore[arg-type]
+        out = daft_mnist.classify(df, image="picture", weights=random_weights, details=True, on_error=on_error)  # type: ignore[arg-type]
         data = out.collect()
         errors = data.to_pydict()["model_classification_error"]
         assert errors[0] is None
@@ -199,18 +233,12 @@ def test_pictures_without_a_digit_give_their_reason(random_weights: Path) -> Non
         assert errors[2].startswith("image has no clear digit")
         assert errors[3] == NULL_REASON
         assert data.to_pydict()["n"] == [0, 1, 2, 3]
-        assert row_counters(data) == {"classified": 1, "failed": 3, "abstained": 0}
+        assert sum(daft_mnist.error_counts(data).to_pydict()["count"]) == 3
 
 
-def test_counters_count_every_classifying_method(random_weights: Path) -> None:
-    pixels, _ = random_images(10, seed=2)
-    images: list[Any] = [p.tolist() for p in pixels]
-    images[3] = None
-    images[7] = [0] * 100
-    df = daft.from_pydict({"image": images}).into_batches(4)
-    clf = Classifier(weights=str(random_weights), on_error="null", batch_size=4)
-    for expr in (clf(col("image")), clf.with_confidence(col("image")), clf.probabilities(col("image"))):
-        out = df.select(expr.alias("x")).collect()
-        assert row_counters(out) == {"classified": 8, "failed": 2, "abstained": 0}
-    with pytest.raises(ValueError, match="materialized"):
-        row_counters(df.select(clf(col("image"))))
+def test_error_counts_needs_a_reason_column() -> None:
+    df = daft.from_pydict({"image": [[0] * 784]})
+    with pytest.raises(ValueError, match=r"no reason column \(named '\*_error'\) among \['image'\]"):
+        daft_mnist.error_counts(df)
+    with pytest.raises(ValueError, match="expected column"):
+        daft_mnist.error_counts(df, columns=["nope_error"])

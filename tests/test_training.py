@@ -11,8 +11,9 @@ import pytest
 import torch
 from tests.conftest import random_images
 
-from daft_mnist import DataError, add_image_2d, classify, load_model, train
+from daft_mnist import DataError, add_image_2d, classify, train
 from daft_mnist.errors import TrainingError
+from daft_mnist.model import load_model
 
 
 def small_frame(n: int = 256) -> daft.DataFrame:

@@ -13,7 +13,8 @@ import torch
 from daft import col
 from tests.conftest import random_images
 
-from daft_mnist import Classifier, DataError, add_image_2d, classify, image_2d, load_model, to_image
+from daft_mnist import Classifier, DataError, add_image_2d, classify, image_2d, to_image
+from daft_mnist.model import load_model
 from daft_mnist.model._engine import model_build_count
 
 
@@ -69,7 +70,7 @@ def test_confidence_and_probabilities(random_weights: Path) -> None:
     clf = Classifier(weights=str(random_weights))
     df = frame(pixels).with_column("t", image_2d(col("image")))
     out = df.select(
-        clf(col("t")).alias("p"), clf.with_confidence(col("t")).alias("s"), clf.probabilities(col("t")).alias("probs")
+        clf(col("t")).alias("p"), clf.details(col("t")).alias("s"), clf.probabilities(col("t")).alias("probs")
     ).to_pydict()
     probs = np.stack(out["probs"])
     assert probs.shape == (40, 10)
@@ -79,12 +80,26 @@ def test_confidence_and_probabilities(random_weights: Path) -> None:
     assert [s["prediction"] for s in out["s"]] == out["p"]
 
 
-def test_classify_confidence_column(random_weights: Path) -> None:
+def test_classify_detail_columns_are_the_probabilities(random_weights: Path) -> None:
     pixels, _ = random_images(20, seed=7)
-    df = classify(add_image_2d(frame(pixels)), weights=random_weights, confidence=True)
-    assert df.column_names[-2:] == ["model_classification", "model_classification_confidence"]
-    conf = df.to_pydict()["model_classification_confidence"]
-    assert all(0.1 <= c <= 1.0 for c in conf)  # top of ten probabilities is at least 1/10
+    df = classify(add_image_2d(frame(pixels)), weights=random_weights, details=True)
+    names = ["confidence", "top", "margin", "entropy", "error"]
+    assert df.column_names[-6:] == ["model_classification", *(f"model_classification_{n}" for n in names)]
+    out = df.to_pydict()
+    probs = np.stack(
+        frame(pixels)
+        .select(Classifier(weights=str(random_weights)).probabilities(col("image")).alias("p"))
+        .to_pydict()["p"]
+    )
+    ranked = np.sort(probs, axis=1)[:, ::-1]
+    np.testing.assert_array_equal(out["model_classification"], probs.argmax(1))
+    np.testing.assert_allclose(out["model_classification_confidence"], ranked[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(out["model_classification_margin"], ranked[:, 0] - ranked[:, 1], atol=1e-6)
+    entropy = -(probs * np.log(probs)).sum(1)
+    np.testing.assert_allclose(out["model_classification_entropy"], entropy, rtol=1e-4)
+    tops = [[t["digit"] for t in top] for top in out["model_classification_top"]]
+    assert tops == np.argsort(-probs, axis=1, kind="stable")[:, :3].tolist()
+    assert out["model_classification_error"] == [None] * 20
 
 
 @pytest.mark.parametrize("on_error", ["raise", "null"])
@@ -126,12 +141,10 @@ def test_classifier_rejects_bad_options(kwargs: dict[str, object], message: str)
 
 
 def test_classify_requires_column() -> None:
-    with pytest.raises(ValueError, match=r"expected column\(s\) \['image_2d'\]"):
+    with pytest.raises(ValueError, match=r"no picture column .* among \['x'\]; pass image="):
         classify(daft.from_pydict({"x": [1]}))
-
-
-def test_data_error_is_value_error() -> None:
-    assert issubclass(DataError, ValueError)
+    with pytest.raises(ValueError, match=r"expected column\(s\) \['image_2d'\]"):
+        classify(daft.from_pydict({"x": [1]}), image="image_2d")
 
 
 def test_ieee_float32_switches_tf32_off_and_restores_the_callers_settings() -> None:

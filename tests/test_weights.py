@@ -181,7 +181,7 @@ def test_corrupt_checkpoint(tmp_path: Path, random_weights: Path, corruption: st
         "|not a readable PyTorch checkpoint",
         "truncated": "not a readable PyTorch checkpoint",
         "empty": "not a readable PyTorch checkpoint",
-        "not_a_dict": "expected a state dict of tensors for daft_mnist.Net",
+        "not_a_dict": "expected a state dict of tensors for daft_mnist.model.Net",
     }[corruption]
     with pytest.raises(WeightsError, match=expected):
         load_checkpoint(ckpt)
@@ -329,7 +329,7 @@ def test_foreign_objects_say_what_was_found_and_what_is_expected(tmp_path: Path,
     torch.save(obj, path)
     with pytest.raises(WeightsError) as info:
         load_checkpoint(path)
-    assert "expected a state dict of tensors for daft_mnist.Net" in str(info.value)
+    assert "expected a state dict of tensors for daft_mnist.model.Net" in str(info.value)
     assert found in str(info.value)
     assert "re-save" not in str(info.value), "no advice when no entry is a Net state dict"
 

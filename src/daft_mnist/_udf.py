@@ -1,23 +1,24 @@
 """The Daft layer over the engine: the ``@daft.cls`` model class and its Arrow adapters.
 
-:func:`batch_pixels` turns a batch (a Daft Series) into uint8 pixels and a validity mask;
-the ``_as_*`` helpers turn results back into Arrow with nulls. :class:`_ModelUdf` holds one
-process-wide :class:`~daft_mnist.model._engine.LoadedModel` (:func:`~daft_mnist.model._engine.get_model`).
+:func:`batch_rows` turns a batch (a Daft Series) into uint8 pixels and the reason of every
+row that is not run; the ``_as_*`` helpers turn results back into Arrow with nulls.
+:data:`MnistModel` is one ``@daft.cls`` class; its constructor takes a small frozen
+:class:`ModelRun` (the weights and how to answer), and it has one batch method per return
+type (:data:`RETURN_DTYPES`). Each instance holds one process-wide
+:class:`~daft_mnist.model._engine.LoadedModel` (:func:`~daft_mnist.model._engine.get_model`), built on the
+worker when the first batch arrives.
 
-Resources and batch size go through Daft's public API: ``daft.cls(cpus=, gpus=,
-max_concurrency=)`` and ``daft.method.batch(batch_size=)``, which take them when a class is
-defined. :func:`udf_class` therefore defines one class per :class:`UdfOptions` and caches
-it. Each class is named after its options (``MnistModel__b1024_cn_g0p0_mn``) and this
-module's ``__getattr__`` rebuilds it from that name, so pickles refer to the class and its
-methods by name in a few bytes, on any worker.
+The resources (``batch_size``, ``cpus``, ``gpus``, ``max_concurrency``) are the fields of the
+``daft.udf.udf_v2.Func`` a method of a Daft class instance is; :func:`model_expression` sets
+them per expression with :func:`dataclasses.replace`, as Daft's own ``Func.with_concurrency``
+does (``tests/test_classifier.py`` checks that Daft's plan shows them), so one class serves
+every option set and pickles by reference: no class per option set, no names to rebuild.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import daft
 import numpy as np
@@ -26,107 +27,88 @@ from daft import DataType
 
 from daft_mnist.data._columns import apply_on_error, needs_styling, not_pixels_error
 from daft_mnist.data._rules import NUM_CLASSES, NUM_PIXELS, OnError, pixel_check, unwrap
-from daft_mnist.diagnostics import ROW_COUNTERS
-from daft_mnist.model._certainty import answered, certainty, details_dtype
+from daft_mnist.model._certainty import CertaintyBatch, answered, certainty
 from daft_mnist.model._engine import EMBEDDING_SIZE, ModelSpec, get_model
 from daft_mnist.preparation import checked_styles
 
+if TYPE_CHECKING:
+    from daft import Expression
+
 __all__ = [
-    "COUNTERS",
+    "DETAILS_DTYPE",
     "NULL_IMAGE_REASON",
     "RETURN_DTYPES",
+    "MnistModel",
+    "ModelRun",
     "Rows",
     "UdfOptions",
     "batch_pixels",
     "batch_rows",
-    "report_method",
-    "udf_class",
+    "model_expression",
 ]
 
-NULL_IMAGE_REASON = "image is null (see the step that produced it)"
-"""The error of a row whose image came in null (the step that made it null gave the reason)."""
-
-COUNTERS = ROW_COUNTERS
-"""Names of the Daft UDF counters of the classifying methods (:data:`daft_mnist.diagnostics.ROW_COUNTERS`)."""
-
-_REPORT_FIELDS = {"c": "confidence", "d": "details", "e": "error"}
+NULL_IMAGE_REASON = "image is null before classify (pass reasons= the column holding the earlier step's reason)"
+"""The error of a row whose image came in null and whose reason was not passed (``reasons=``)."""
 
 
-def report_method(confidence: bool, details: bool, errors: bool) -> str:
-    """The batch method returning ``{prediction, [confidence], [details], [error]}`` (at least one asked)."""
-    letters = "c" * confidence + "d" * details + "e" * errors
-    if not letters:
-        raise ValueError("report_method needs confidence, details or errors")
-    return "predict_with_confidence" if letters == "c" else f"report_{letters}"
-
-
-def _report_dtype(letters: str) -> DataType:
-    fields: dict[str, DataType] = {"prediction": DataType.int64()}
-    types = {"c": DataType.float32(), "d": details_dtype(), "e": DataType.string()}
-    for letter in letters:
-        fields[_REPORT_FIELDS[letter]] = types[letter]
+def _details_dtype() -> DataType:
+    fields: dict[str, DataType] = {
+        "prediction": DataType.int64(),
+        "confidence": DataType.float32(),
+        "top": DataType.fixed_size_list(
+            DataType.struct({"digit": DataType.int64(), "probability": DataType.float32()}), TOP_K
+        ),
+        "margin": DataType.float32(),
+        "entropy": DataType.float32(),
+        "error": DataType.string(),
+    }
     struct: DataType = DataType.struct(fields)
     return struct
 
 
+TOP_K = 3
+"""How many of the most probable digits the details give (``top``)."""
+
+DETAILS_DTYPE = _details_dtype()
+"""What ``classify_digit(..., details=True)`` returns, one struct per row, never null::
+
+    Struct[prediction: Int64, confidence: Float32,
+           top: FixedSizeList[Struct[digit: Int64, probability: Float32]; 3],
+           margin: Float32, entropy: Float32, error: String]
+"""
+
 RETURN_DTYPES: dict[str, DataType] = {
     "predict": DataType.int64(),
-    "predict_with_confidence": DataType.struct({"prediction": DataType.int64(), "confidence": DataType.float32()}),
+    "details": DETAILS_DTYPE,
     "probabilities": DataType.tensor(DataType.float32(), (NUM_CLASSES,)),
     "embed": DataType.embedding(DataType.float32(), EMBEDDING_SIZE),
-    **{
-        f"report_{letters}": _report_dtype(letters)
-        for letters in ("c", "d", "e", "cd", "ce", "de", "cde")
-        if letters != "c"  # confidence alone is predict_with_confidence
-    },
 }
-"""The model class's batch methods and what each returns (``report_*``: see :func:`report_method`)."""
-
-_CLASS_PREFIX = "MnistModel__"
-_IMPL_PREFIX = "_MnistModelImpl__"
-
-
-def _encode(value: float | None) -> str:
-    return "n" if value is None else repr(value).replace(".", "p")
-
-
-def _decode_float(text: str) -> float | None:
-    return None if text == "n" else float(text.replace("p", "."))
-
-
-def _decode_int(text: str) -> int | None:
-    return None if text == "n" else int(text)
+"""The model class's batch methods and what each returns."""
 
 
 @dataclass(frozen=True)
 class UdfOptions:
-    """The arguments Daft takes when the model class is defined (validated by the caller)."""
+    """What Daft's scheduler takes per expression (validated by the caller)."""
 
     batch_size: int
     cpus: float | None
     gpus: float
     max_concurrency: int | None
 
-    @property
-    def suffix(self) -> str:
-        """These options as a Python identifier-like name part (``b1024_cn_g0p0_mn``)."""
-        return f"b{self.batch_size}_c{_encode(self.cpus)}_g{_encode(self.gpus)}_m{_encode(self.max_concurrency)}"
 
-    @classmethod
-    def from_suffix(cls, suffix: str) -> UdfOptions:
-        """Inverse of :attr:`suffix`.
+@dataclass(frozen=True)
+class ModelRun:
+    """The model class's one constructor argument: which model, and how to answer.
 
-        Raises:
-            ValueError: ``suffix`` was not made by :attr:`suffix`.
-        """
-        parts = suffix.split("_")
-        if len(parts) != 4 or [p[:1] for p in parts] != ["b", "c", "g", "m"]:
-            raise ValueError(f"not a model class suffix: {suffix!r}")
-        batch_size, max_concurrency = _decode_int(parts[0][1:]), _decode_int(parts[3][1:])
-        gpus = _decode_float(parts[2][1:])
-        if batch_size is None or gpus is None:
-            raise ValueError(f"not a model class suffix: {suffix!r}")
-        return cls(batch_size, _decode_float(parts[1][1:]), gpus, max_concurrency)
+    Attributes:
+        spec: The weights and how to run them (built on the worker).
+        on_error: ``"raise"`` or ``"null"`` for a malformed image.
+        min_confidence: Withhold (null) predictions less confident than this; ``None``: never.
+    """
+
+    spec: ModelSpec
+    on_error: OnError = "raise"
+    min_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +160,7 @@ def batch_rows(images: daft.Series, on_error: OnError, step: str = "classify_dig
     arr = unwrap(images.to_arrow())
     n = len(arr)
     check = pixel_check(arr, column, NUM_PIXELS)
-    bad, check = apply_on_error(check, arr, on_error, column, None, step, False, "prediction")
+    bad, check = apply_on_error(check, arr, on_error=on_error, column=column, step=step, field="prediction")
     if not bad.any():
         return Rows(check.rows(), None, [None] * n)
     reasons: list[str | None] = [None] * n
@@ -235,91 +217,85 @@ def _as_vectors(values: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_] | 
     return daft.Series.from_arrow(storage).cast(dtype)
 
 
-def _count(classified: int, failed: int, abstained: int | None = None) -> None:
-    """Add to the query's UDF counters (:data:`COUNTERS`), read back from ``DataFrame.metrics``."""
-    from daft.udf.metrics import increment_counter
-
-    increment_counter(COUNTERS["classified"], classified, description="rows given a predicted digit")
-    increment_counter(COUNTERS["failed"], failed, description="rows without a prediction: null, malformed or no digit")
-    if abstained is not None:
-        increment_counter(COUNTERS["abstained"], abstained, description="predictions withheld by min_confidence")
-
-
 def _abstain_reason(confidence: float, min_confidence: float) -> str:
     return f"confidence {confidence:.2f} below min_confidence {min_confidence:g}"
 
 
-class _ModelUdf:
-    """The class that :func:`udf_class` hands to ``daft.cls``: one model per process, shared.
+def _details(rows: Rows, batch: CertaintyBatch, keep: npt.NDArray[np.bool_], reasons: list[str | None]) -> Any:
+    """The :data:`DETAILS_DTYPE` struct of a batch: never null; fields null where no image was run."""
+    import pyarrow as pa
+
+    run = np.ones(len(reasons), dtype=bool) if rows.valid is None else rows.valid
+    answered_rows = run.copy()
+    answered_rows[run] = keep
+    top = pa.StructArray.from_arrays(
+        [
+            pa.array(_spread(batch.top_digits, rows.valid).reshape(-1), type=pa.int64()),
+            pa.array(_spread(batch.top_probabilities.astype(np.float32), rows.valid).reshape(-1), type=pa.float32()),
+        ],
+        names=["digit", "probability"],
+    )
+    arrays = [
+        _as_column(batch.prediction[keep], answered_rows, pa.int64()),
+        _as_column(batch.confidence.astype(np.float32), rows.valid, pa.float32()),
+        pa.FixedSizeListArray.from_arrays(top, TOP_K, mask=_mask(rows.valid)),
+        _as_column(batch.margin.astype(np.float32), rows.valid, pa.float32()),
+        _as_column(batch.entropy.astype(np.float32), rows.valid, pa.float32()),
+        pa.array(reasons, type=pa.string()),
+    ]
+    return pa.StructArray.from_arrays(arrays, names=["prediction", "confidence", "top", "margin", "entropy", "error"])
+
+
+class _MnistModel:
+    """The class behind :data:`MnistModel`: one model per process, shared by its instances.
 
     Confidences and probabilities are calibrated with the checkpoint's temperature
     (:attr:`~daft_mnist.model._engine.LoadedModel.temperature`); the predicted digit does not depend
     on it. With ``min_confidence``, predictions less confident than it are null (abstain).
     """
 
-    def __init__(self, spec: ModelSpec, on_error: OnError = "raise", min_confidence: float | None = None) -> None:
-        self.model = get_model(spec)
-        self.on_error = on_error
-        self.min_confidence = min_confidence
+    def __init__(self, run: ModelRun) -> None:
+        self.model = get_model(run.spec)
+        self.on_error = run.on_error
+        self.min_confidence = run.min_confidence
 
     def _scores(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         if not len(pixels):
             return np.empty((0, NUM_CLASSES), np.float32)
         return np.asarray(self.model.log_probabilities(pixels).numpy(), dtype=np.float32)
 
-    def _run(self, images: daft.Series, k: int) -> tuple[Rows, Any, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-        """Rows, their certainty (top ``k``), which of the run rows are answered, and the output validity."""
+    @daft.method.batch(return_dtype=RETURN_DTYPES["predict"])
+    def predict(self, images: daft.Series) -> Any:
+        """Predicted digit (Int64) per image; null where not run or withheld by ``min_confidence``."""
+        import pyarrow as pa
+
         rows = batch_rows(images, self.on_error)
-        batch = certainty(self._scores(rows.pixels), self.model.temperature, k=k)
+        if self.min_confidence is None:
+            return _as_column(self.model.predict(rows.pixels), rows.valid, pa.int64())
+        batch = certainty(self._scores(rows.pixels), self.model.temperature, k=1)
         keep = answered(batch.confidence, self.min_confidence)
         run = np.ones(len(rows.reasons), dtype=bool) if rows.valid is None else rows.valid
         out = run.copy()
         out[run] = keep
-        _count(int(keep.sum()), int((~run).sum()), None if self.min_confidence is None else int((~keep).sum()))
-        return rows, batch, keep, out
+        return _as_column(batch.prediction[keep], out, pa.int64())
 
-    def predict(self, images: daft.Series) -> Any:
-        """Predicted digit (Int64) per image."""
-        import pyarrow as pa
-
-        if self.min_confidence is not None:
-            _, batch, keep, out = self._run(images, 1)
-            return _as_column(batch.prediction[keep], out, pa.int64())
+    @daft.method.batch(return_dtype=RETURN_DTYPES["details"])
+    def details(self, images: daft.Series, reasons: daft.Series | None = None) -> Any:
+        """The :data:`DETAILS_DTYPE` struct per image; ``reasons``: why an image came in null."""
         rows = batch_rows(images, self.on_error)
-        pred = self.model.predict(rows.pixels)
-        _count(len(pred), len(rows.reasons) - len(pred))
-        return _as_column(pred, rows.valid, pa.int64())
+        batch = certainty(self._scores(rows.pixels), self.model.temperature, k=TOP_K)
+        keep = answered(batch.confidence, self.min_confidence)
+        why = list(rows.reasons)
+        if reasons is not None:
+            given = reasons.to_pylist()
+            why = [g if w == NULL_IMAGE_REASON and g is not None else w for w, g in zip(why, given, strict=True)]
+        if self.min_confidence is not None and not keep.all():
+            where = np.flatnonzero(np.ones(len(why), bool) if rows.valid is None else rows.valid)
+            for j in np.flatnonzero(~keep):
+                why[where[j]] = _abstain_reason(float(batch.confidence[j]), self.min_confidence)
+        return _details(rows, batch, keep, why)
 
-    def predict_with_confidence(self, images: daft.Series) -> Any:
-        """Struct of predicted digit and its calibrated probability."""
-        return self.report(images, "c")
-
-    def report(self, images: daft.Series, letters: str) -> Any:
-        """Struct ``{prediction, [confidence], [details], [error]}`` (``letters``: c, d, e)."""
-        import pyarrow as pa
-
-        rows, batch, keep, out = self._run(images, 3 if "d" in letters else 1)
-        arrays = [_as_column(batch.prediction[keep], out, pa.int64())]
-        names = ["prediction"]
-        if "c" in letters:
-            # Kept for abstaining rows too: it is why they abstained.
-            arrays.append(_as_column(batch.confidence.astype(np.float32), rows.valid, pa.float32()))
-            names.append("confidence")
-        if "d" in letters:
-            arrays.append(batch.to_arrow(rows.valid))
-            names.append("details")
-        if "e" in letters:
-            reasons = list(rows.reasons)
-            if self.min_confidence is not None and not keep.all():
-                where = np.flatnonzero(np.ones(len(reasons), bool) if rows.valid is None else rows.valid)
-                for j in np.flatnonzero(~keep):
-                    reasons[where[j]] = _abstain_reason(float(batch.confidence[j]), self.min_confidence)
-            arrays.append(pa.array(reasons, type=pa.string()))
-            names.append("error")
-        # With an error field the struct is never null (a failed row is {prediction: null, error: "..."});
-        # without, it is null where no image was run, as the prediction.
-        return pa.StructArray.from_arrays(arrays, names=names, mask=None if "e" in letters else _mask(rows.valid))
-
+    @daft.method.batch(return_dtype=RETURN_DTYPES["probabilities"])
     def probabilities(self, images: daft.Series) -> Any:
         """Calibrated probabilities of the ten digits, ``Tensor[Float32; [10]]``."""
         from daft_mnist.model._certainty import scaled_probabilities
@@ -328,78 +304,38 @@ class _ModelUdf:
         logp = self._scores(rows.pixels)
         t = self.model.temperature
         probs = np.exp(logp) if t == 1.0 else scaled_probabilities(logp, t).astype(np.float32)
-        _count(len(logp), len(rows.reasons) - len(logp))
         return _as_vectors(probs, rows.valid, RETURN_DTYPES["probabilities"])
 
+    @daft.method.batch(return_dtype=RETURN_DTYPES["embed"])
     def embed(self, images: daft.Series) -> Any:
         """The CNN's penultimate layer, ``Embedding[Float32; 128]``."""
         pixels, valid = batch_pixels(images, self.on_error, "embed_digit")
         return _as_vectors(self.model.embed(pixels), valid, RETURN_DTYPES["embed"])
 
 
-def _batch_method(impl_name: str, name: str, batch_size: int) -> Callable[..., Any]:
-    """``_ModelUdf.<name>`` as a Daft batch method of class ``impl_name``, findable by name."""
-    if name.startswith("report_"):
-        letters = name.removeprefix("report_")
-
-        def run(self: _ModelUdf, images: daft.Series) -> Any:
-            return self.report(images, letters)
-
-        run.__doc__ = f"Struct of the prediction and its {', '.join(_REPORT_FIELDS[x] for x in letters)}."
-    else:
-        run = getattr(_ModelUdf, name)
-
-    def method(self: _ModelUdf, images: daft.Series) -> Any:
-        return run(self, images)
-
-    method.__name__ = name
-    method.__qualname__ = f"{impl_name}.{name}"
-    method.__module__ = __name__
-    method.__doc__ = run.__doc__
-    decorated: Callable[..., Any] = daft.method.batch(method, return_dtype=RETURN_DTYPES[name], batch_size=batch_size)
-    return decorated
+MnistModel: Any = daft.cls(_MnistModel, use_process=False, name_override="daft_mnist.MnistModel")
+"""The ``@daft.cls`` model class: ``MnistModel(ModelRun(...)).predict(image)``; see :func:`model_expression`."""
+# ``daft.cls`` returns a class defined inside Daft; naming it after this module's attribute lets
+# (cloud)pickle ship a reference instead of the class's code, so an expression stays small.
+MnistModel.__module__ = __name__
+MnistModel.__name__ = MnistModel.__qualname__ = "MnistModel"
 
 
-@functools.cache
-def _impl_class(options: UdfOptions) -> type:
-    """The plain class with Daft batch methods for ``options`` (one per options, cached)."""
-    name = _IMPL_PREFIX + options.suffix
-    methods = {method: _batch_method(name, method, options.batch_size) for method in RETURN_DTYPES}
-    impl = type(name, (_ModelUdf,), {"__module__": __name__, "__qualname__": name, **methods})
-    return impl
+def model_expression(
+    run: ModelRun, options: UdfOptions, method: str, image: Expression, *more: Expression
+) -> Expression:
+    """``MnistModel(run).<method>(image, *more)`` with ``options``' resources and batch size.
 
-
-@functools.cache
-def udf_class(options: UdfOptions) -> Any:
-    """The ``@daft.cls`` model class for ``options``: defined once per process, picklable by name.
-
-    Instantiate it with ``(spec, on_error, min_confidence)`` and call one of :data:`RETURN_DTYPES`' methods
-    on an image expression.
+    Building it loads nothing: the model is built on the worker, on the first batch.
     """
-    wrapped: Any = daft.cls(
-        _impl_class(options),
+    if method not in RETURN_DTYPES:
+        raise ValueError(f"method must be one of {sorted(RETURN_DTYPES)}, got {method!r}")
+    func = replace(
+        getattr(MnistModel(run), method),
+        batch_size=options.batch_size,
         cpus=options.cpus,
         gpus=options.gpus,
         max_concurrency=options.max_concurrency,
-        use_process=False,
-        name_override="daft_mnist.MnistModel",
     )
-    # ``daft.cls`` returns a class defined inside Daft; naming it after an attribute of this
-    # module (served by ``__getattr__`` below) lets (cloud)pickle ship a reference instead of
-    # the class's code, so the UDF expression stays a few hundred bytes plus its settings.
-    wrapped.__module__ = __name__
-    wrapped.__name__ = wrapped.__qualname__ = _CLASS_PREFIX + options.suffix
-    wrapped.__doc__ = "Daft class UDF around the model engine; use it through daft_mnist.classifier."
-    return wrapped
-
-
-def __getattr__(name: str) -> Any:
-    """The model classes by name (``MnistModel__<options>``, ``_MnistModelImpl__<options>``), for unpickling."""
-    for prefix, build in ((_CLASS_PREFIX, udf_class), (_IMPL_PREFIX, _impl_class)):
-        if name.startswith(prefix):
-            try:
-                options = UdfOptions.from_suffix(name.removeprefix(prefix))
-            except ValueError:
-                break
-            return build(options)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    expression: Expression = func(image, *more)
+    return expression

@@ -1,9 +1,16 @@
 """The CNN as Daft expressions: :func:`classify_digit`, :func:`embed_digit` and :class:`Classifier`.
 
 Shaped like Daft's own AI functions (``daft.functions.classify_image``, ``embed_image``):
-an image expression in, an expression out, options as keywords. Building an expression is
-free; each worker process builds the model once, on first use, and shares it between
-batches, partitions, queries and expressions with the same weights and device.
+an image expression in, an expression of one fixed type out, options as keywords.
+
+Building an expression is cheap (about a millisecond): it checks the options, loads no
+model and, on a machine without an NVIDIA driver, does not import torch. Each worker
+process builds the model once, on the first batch, and shares it between batches,
+partitions, queries and expressions with the same weights and device. Where a CUDA device
+may be used (``device="cuda..."``, ``gpus > 0``, or ``device="auto"`` on a machine with an
+NVIDIA driver), building imports torch once (about a second) in the thread that builds the
+query: on an H100 machine a pipeline whose first ``import torch`` ran in a Daft UDF thread
+hung in its first host-to-CUDA copy.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
@@ -25,11 +33,14 @@ if TYPE_CHECKING:
 
     from daft import Expression
 
-__all__ = ["ClassifyOptions", "Classifier", "ModelOptions", "classify_digit", "embed_digit"]
+__all__ = ["ClassifyOptions", "Classifier", "ModelOptions", "Precision", "classify_digit", "embed_digit"]
 
 
 class ModelOptions(TypedDict, total=False):
-    """Keyword options of :func:`classify_digit` and :func:`embed_digit`: :class:`Classifier`'s fields."""
+    """Keyword options of :func:`classify_digit` and :func:`embed_digit` that pick and place the model.
+
+    :class:`Classifier`'s fields except ``on_error`` and ``min_confidence``.
+    """
 
     weights: str | os.PathLike[str] | None
     sha256: str | None
@@ -40,16 +51,31 @@ class ModelOptions(TypedDict, total=False):
     gpus: float
     cpus: float | None
     num_threads: int | None
+
+
+class ClassifyOptions(ModelOptions, total=False):
+    """Keyword options of :func:`daft_mnist.classify` passed on to :func:`classify_digit`."""
+
     on_error: OnError
     min_confidence: float | None
 
 
-class ClassifyOptions(ModelOptions, total=False):
-    """Keyword options of :func:`classify_digit` and :func:`daft_mnist.classify`."""
+def _check_model_options(options: dict[str, object], function: str) -> None:
+    """A ``TypeError`` naming the keyword arguments that are not :class:`ModelOptions`."""
+    unknown = sorted(set(options) - ModelOptions.__optional_keys__)
+    if unknown:
+        hint = " (details=True gives the confidence and the error)" if {"confidence", "errors"} & set(unknown) else ""
+        raise TypeError(f"{function}() got unexpected keyword argument(s) {unknown}{hint}")
 
-    confidence: bool
-    details: bool
-    errors: bool
+
+_NVIDIA_DRIVER = "/proc/driver/nvidia/version"
+
+
+def _may_use_cuda(device: str, gpus: float) -> bool:
+    """Whether the model may run on CUDA, decided without importing torch."""
+    if gpus > 0 or device.startswith("cuda"):
+        return True
+    return device == "auto" and os.path.exists(_NVIDIA_DRIVER)
 
 
 @dataclass(frozen=True)
@@ -78,21 +104,17 @@ class Classifier:
             calibration, as the bundled one does, else float32), ``"float32"`` (exact float
             model), or ``"int8"`` (required: an error where it cannot run). Embeddings
             always come from the float model.
-        on_error: ``"raise"`` (default) fails on a null or malformed image; ``"null"`` gives
-            null and malformed images a null result (malformed ones are logged and counted,
-            see :func:`daft_mnist.bad_row_count`).
+        on_error: ``"raise"`` (default) fails on a malformed image; ``"null"`` gives it a
+            null result (logged; :meth:`details` says why). A null image gives a null result
+            whatever this says.
         min_confidence: Abstain: a prediction whose calibrated confidence is below this
             (in [0, 1]) is null, with the reason ``"confidence 0.42 below min_confidence 0.9"``
-            in :meth:`report`'s ``error``. ``None`` (default) answers every row. Not used by
+            in :meth:`details`' ``error``. ``None`` (default) answers every row. Not used by
             :meth:`embed`.
 
     Confidences and probabilities are calibrated: the softmax of the logits divided by the
     checkpoint's temperature (``metadata["temperature"]``; 1.1537 for the bundled weights, see
     the model card; 1 when a checkpoint has none). The predicted digit does not depend on it.
-
-    Each classifying method adds to two Daft UDF counters of the query, read back after it
-    runs with :func:`daft_mnist.diagnostics.row_counters`: rows classified and rows failed
-    (null, malformed, or no digit), and with ``min_confidence`` rows abstained.
 
     Examples:
         >>> import daft
@@ -121,6 +143,8 @@ class Classifier:
             if not is_remote(weights):
                 weights = os.path.abspath(os.path.expanduser(weights.removeprefix("file://")))
             object.__setattr__(self, "weights", weights)
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be a string ('auto', 'cpu', 'cuda', 'cuda:N'), got {self.device!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         if self.max_concurrency is not None and (not isinstance(self.max_concurrency, int) or self.max_concurrency < 1):
@@ -138,80 +162,58 @@ class Classifier:
         if m is not None and (isinstance(m, bool) or not isinstance(m, int | float) or not 0.0 <= m <= 1.0):
             raise ValueError(f"min_confidence must be a number in [0, 1] or None, got {m!r}")
 
-    @property
-    def spec(self) -> ModelSpec:
-        """The :class:`~daft_mnist.model._engine.ModelSpec` shipped to workers."""
-        weights = None if self.weights is None else os.fspath(self.weights)
-        return ModelSpec(weights, self.sha256, self.device, self.num_threads, self.precision)
-
-    def _expression(self, method: str, image: Expression) -> Expression:
-        from daft_mnist._udf import UdfOptions, udf_class
+    def _expression(self, method: str, image: Expression, *more: Expression) -> Expression:
+        from daft_mnist._udf import ModelRun, UdfOptions, model_expression
 
         check_schedulable(max_concurrency=self.max_concurrency, cpus=self.cpus, gpus=float(self.gpus))
-        # Import torch here, in the thread that builds the query (normally the main thread),
-        # not for the first time inside a Daft UDF thread: on an H100 machine a pipeline
-        # whose first ``import torch`` ran in the UDF thread hung in its first host-to-CUDA
-        # copy, while the same pipeline with torch imported up front ran in 4.4 s.
-        importlib.import_module("torch")
+        if "torch" not in sys.modules and _may_use_cuda(self.device, float(self.gpus)):
+            # See the module docstring: torch's first import must not happen in a UDF thread
+            # of a pipeline that uses CUDA.
+            importlib.import_module("torch")
+        weights = None if self.weights is None else os.fspath(self.weights)
+        spec = ModelSpec(weights, self.sha256, self.device, self.num_threads, self.precision)
+        m = None if self.min_confidence is None else float(self.min_confidence)
         options = UdfOptions(
             self.batch_size, None if self.cpus is None else float(self.cpus), float(self.gpus), self.max_concurrency
         )
-        m = None if self.min_confidence is None else float(self.min_confidence)
-        instance = udf_class(options)(self.spec, self.on_error, m)
-        expression: Expression = getattr(instance, method)(image)
-        return expression
+        return model_expression(ModelRun(spec, self.on_error, m), options, method, image, *more)
 
     def __call__(self, image: Expression) -> Expression:
         """Predicted digit (``Int64``) for each image of ``image``.
 
         Args:
             image: 28x28 ``Tensor[UInt8]`` (from :func:`~daft_mnist.image_2d`), 28x28
-                grayscale images, or lists of 784 pixels.
+                grayscale images, lists of 784 pixels, or pictures of any size.
         """
         return self._expression("predict", image)
 
-    def with_confidence(self, image: Expression) -> Expression:
-        """Struct ``{prediction: Int64, confidence: Float32}`` (calibrated probability of the prediction).
-
-        Under ``min_confidence`` an abstaining row keeps its confidence; its prediction is null.
-        """
-        return self._expression("predict_with_confidence", image)
-
-    def details(self, image: Expression) -> Expression:
-        """Per-row certainty, a struct (null where no image was classified)::
+    def details(self, image: Expression, *, reasons: Expression | None = None) -> Expression:
+        """The prediction with its certainty and its reason, one struct per row (never null)::
 
             {prediction: Int64, confidence: Float32,
              top: FixedSizeList[{digit: Int64, probability: Float32}; 3],
-             margin: Float32, entropy: Float32}
+             margin: Float32, entropy: Float32, error: String}
 
-        ``confidence`` is the calibrated probability of ``prediction`` (the most probable
-        digit), ``top`` the three most probable digits, ``margin`` the first probability minus
-        the second, ``entropy`` the Shannon entropy in nats (0 to ln 10). ``prediction`` here is
-        the model's answer even when ``min_confidence`` withholds it from the prediction column.
+        ``prediction`` is the predicted digit (null where the row has none, as
+        :meth:`__call__` gives), ``confidence`` its calibrated probability (kept for a
+        prediction withheld by ``min_confidence``: it is why), ``top`` the three most
+        probable digits, ``margin`` the first probability minus the second, ``entropy`` the
+        Shannon entropy in nats (0 to ln 10); these four are null where no image was run.
+        ``error`` says why a row has no prediction, null for a predicted row:
+        the malformed-pixel reason (``"expected 784 pixels, got 783"``, with
+        ``on_error="null"``), the picture's (``"image is blank (no ink)"``), ``"confidence
+        0.42 below min_confidence 0.9"``, or for a null image the row's value of ``reasons``
+        (when given and not null), else ``"image is null before classify (pass reasons=
+        ...)"``.
+
+        Args:
+            image: As for :meth:`__call__`.
+            reasons: A String expression holding why a row's image is null (a loader's
+                ``load_error`` column, for example).
         """
-        return self.report(image, details=True)["details"]
-
-    def report(
-        self, image: Expression, *, confidence: bool = False, details: bool = False, errors: bool = False
-    ) -> Expression:
-        """Struct of the prediction and the fields asked for, from one model call per batch.
-
-        ``{prediction: Int64, confidence: Float32, details: <see details()>, error: String}``,
-        with ``confidence``, ``details`` and ``error`` present when asked. ``error`` names why
-        a row has no prediction: ``"image is null (see the step that produced it)"``, the
-        malformed-pixel reason (``"expected 784 pixels, got 783"``, ``"pixel value 300 is not
-        an integer in 0-255"``; with ``on_error="null"``), the picture's (``"image is blank (no
-        ink)"``), or ``"confidence 0.42 below min_confidence 0.9"``; null for a predicted row.
-        With ``errors`` the struct is never null; without, it is null where no image was run.
-
-        Raises:
-            ValueError: None of ``confidence``, ``details``, ``errors`` is set.
-        """
-        from daft_mnist._udf import report_method
-
-        if not (confidence or details or errors):
-            raise ValueError("report() needs confidence=True, details=True or errors=True; call the classifier itself")
-        return self._expression(report_method(confidence, details, errors), image)
+        if reasons is None:
+            return self._expression("details", image)
+        return self._expression("details", image, reasons)
 
     def probabilities(self, image: Expression) -> Expression:
         """All ten calibrated probabilities, ``Tensor[Float32; [10]]`` (their maximum is the confidence)."""
@@ -225,9 +227,10 @@ class Classifier:
 def classify_digit(
     image: Expression,
     *,
-    confidence: bool = False,
     details: bool = False,
-    errors: bool = False,
+    min_confidence: float | None = None,
+    on_error: OnError = "raise",
+    reasons: Expression | None = None,
     **options: Unpack[ModelOptions],
 ) -> Expression:
     """Classify each MNIST digit image with the CNN: the predicted digit, ``Int64``.
@@ -236,48 +239,51 @@ def classify_digit(
         image: 28x28 ``Tensor[UInt8]`` (from :func:`~daft_mnist.image_2d`), 28x28 grayscale
             ``Image``, lists of 784 pixels 0-255, or pictures of any size (prepared as MNIST
             digits, see :func:`~daft_mnist.mnist_style`).
-        confidence: Return a struct ``{prediction: Int64, confidence: Float32}`` instead,
-            the confidence being the prediction's calibrated probability (the softmax at the
-            checkpoint's temperature; earlier releases gave the plain softmax probability).
-        details: Add ``details``, the per-row certainty struct of :meth:`Classifier.details`
-            (prediction, confidence, top 3 digits with probabilities, margin, entropy).
-        errors: Add ``error``, a ``String`` naming why the row has no prediction (null for a
-            predicted row; see :meth:`Classifier.report`). The struct is then never null, so
-            ``where(expr["error"].is_null())`` routes the bad rows.
-        **options: :class:`Classifier`'s options, all keyword-only: ``weights=None`` (bundled),
+        details: Return one struct per row instead (never null): ``prediction``,
+            ``confidence`` (calibrated), ``top`` (the three most probable digits with their
+            probabilities), ``margin``, ``entropy`` and ``error`` (why the row has no
+            prediction; null for a predicted row). See :meth:`Classifier.details`.
+        min_confidence: Abstain: a prediction whose calibrated confidence is below this (in
+            [0, 1]) is null (with ``details``, ``error`` says so). ``None`` answers every row.
+        on_error: ``"raise"`` (default) fails on a malformed image; ``"null"`` gives it a
+            null prediction (with ``details``, ``error`` says why).
+        reasons: With ``details``: a String expression holding why a row's image is null
+            (such as a loader's ``load_error``), reported as that row's ``error``.
+        **options: The model's options, all keyword-only: ``weights=None`` (bundled),
             ``sha256=None``, ``device="auto"``, ``precision="auto"``, ``batch_size=1024``,
-            ``max_concurrency=None``, ``gpus=0.0``, ``cpus=None``, ``num_threads=None``,
-            ``on_error="raise"``, ``min_confidence=None`` (abstain below it: a null prediction).
+            ``max_concurrency=None``, ``gpus=0.0``, ``cpus=None``, ``num_threads=None``
+            (see :class:`Classifier`).
 
     Returns:
-        An ``Int64`` expression, null for bad images under ``on_error="null"`` (and for
-        abstentions); with ``confidence``, ``details`` or ``errors``, a struct of
-        ``prediction`` and the fields asked for, in that order.
+        An ``Int64`` expression (null for bad images under ``on_error="null"``, null images
+        and abstentions); with ``details``, a struct expression of the type above.
 
     Raises:
-        ValueError: An invalid option, or more model instances than the runner can schedule.
+        ValueError: An invalid option, ``reasons`` without ``details``, or more model
+            instances than the runner can schedule.
 
     Examples:
         >>> import daft
-        >>> from daft_mnist.classifier import classify_digit
+        >>> from daft_mnist import classify_digit
         >>> df = daft.from_pydict({"image": [[0] * 784]})
         >>> df = df.with_column("digit", classify_digit(df["image"], precision="float32"))
         >>> df.schema()["digit"].dtype
         Int64
-        >>> df.select(classify_digit(df["image"], confidence=True).alias("s")).schema()["s"].dtype
-        Struct[prediction: Int64, confidence: Float32]
         >>> bad = daft.from_pydict({"image": [[0] * 783, None]})
-        >>> out = bad.select(classify_digit(bad["image"], errors=True, on_error="null").alias("r"))
-        >>> [row["error"] for row in out.to_pydict()["r"]]
-        ['expected 784 pixels, got 783', 'image is null (see the step that produced it)']
+        >>> out = bad.select(classify_digit(bad["image"], details=True, on_error="null").alias("r"))
+        >>> [row["error"][:30] for row in out.to_pydict()["r"]]
+        ['expected 784 pixels, got 783', 'image is null before classify ']
     """
-    classifier = Classifier(**options)
-    if details or errors:
-        return classifier.report(image, confidence=confidence, details=details, errors=errors)
-    return classifier.with_confidence(image) if confidence else classifier(image)
+    _check_model_options(dict(options), "classify_digit")
+    classifier = Classifier(on_error=on_error, min_confidence=min_confidence, **options)
+    if details:
+        return classifier.details(image, reasons=reasons)
+    if reasons is not None:
+        raise ValueError("reasons= is reported in the details' error field: pass details=True with it")
+    return classifier(image)
 
 
-def embed_digit(image: Expression, **options: Unpack[ModelOptions]) -> Expression:
+def embed_digit(image: Expression, *, on_error: OnError = "raise", **options: Unpack[ModelOptions]) -> Expression:
     """Embed each MNIST digit image: the CNN's penultimate layer, ``Embedding[Float32; 128]``.
 
     The 128 ``relu(fc1)`` values the classifier's last layer reads, from the float model
@@ -286,8 +292,8 @@ def embed_digit(image: Expression, **options: Unpack[ModelOptions]) -> Expressio
 
     Args:
         image: 28x28 ``Tensor[UInt8]``, 28x28 grayscale ``Image``, or lists of 784 pixels.
-        **options: The options of :func:`classify_digit`, keyword-only (``min_confidence``
-            is refused: embeddings do not abstain).
+        on_error: ``"raise"`` (default) or ``"null"`` (a malformed image gets a null embedding).
+        **options: The model's options of :func:`classify_digit`, keyword-only.
 
     Returns:
         An ``Embedding[Float32; 128]`` expression.
@@ -298,7 +304,7 @@ def embed_digit(image: Expression, **options: Unpack[ModelOptions]) -> Expressio
     Examples:
         >>> import daft
         >>> from daft.functions import cosine_distance
-        >>> from daft_mnist.classifier import embed_digit
+        >>> from daft_mnist import embed_digit
         >>> df = daft.from_pydict({"image": [[0] * 784, [255] * 784]})
         >>> df = df.with_column("e", embed_digit(df["image"]))
         >>> df.schema()["e"].dtype
@@ -307,6 +313,5 @@ def embed_digit(image: Expression, **options: Unpack[ModelOptions]) -> Expressio
         >>> [abs(round(d, 4)) for d in out]  # each embedding against itself
         [0.0, 0.0]
     """
-    if options.get("min_confidence") is not None:
-        raise ValueError("embed_digit does not take min_confidence: embeddings do not abstain")
-    return Classifier(**options).embed(image)
+    _check_model_options(dict(options), "embed_digit")
+    return Classifier(on_error=on_error, **options).embed(image)

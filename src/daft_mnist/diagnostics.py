@@ -1,7 +1,11 @@
-"""Diagnostics: how many rows were kept as null under ``on_error="null"``, and their log.
+"""Diagnostics: the log of rows kept as null under ``on_error="null"``.
 
 Every step that turns a malformed row into a null (the loaders, the column checks, the
-classifier) logs it to the ``daft_mnist`` logger and counts it here, per column.
+classifier) logs it to the ``daft_mnist`` logger, and tallies it here per column for this
+process (:func:`bad_row_count`, a debugging aid for the native runner and tests).
+
+To count bad rows, count them in the data: :func:`daft_mnist.error_counts` groups the reason
+columns (``load_error``, ``{output}_error``) lazily, and gives the same answer on every runner.
 """
 
 from __future__ import annotations
@@ -9,21 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import daft
-
-__all__ = ["ROW_COUNTERS", "bad_row_count", "logger", "record_bad_rows", "reset_bad_row_count", "row_counters"]
-
-ROW_COUNTERS = {
-    "classified": "daft_mnist rows classified",
-    "failed": "daft_mnist rows failed",
-    "abstained": "daft_mnist rows abstained",
-}
-"""The classifier's Daft UDF counters (``daft.udf.metrics.increment_counter``), by short name:
-rows given a prediction; rows without one because the image was null, malformed or had no
-digit; predictions withheld by ``min_confidence``."""
+__all__ = ["bad_row_count", "logger", "record_bad_rows", "reset_bad_row_count"]
 
 logger = logging.getLogger("daft_mnist")
 """The library's logger (``"daft_mnist"``): warnings for rows kept as null, downloads."""
@@ -46,10 +37,10 @@ def record_bad_rows(column: str, count: int, reasons: list[str]) -> None:
 
 
 def bad_row_count(column: str | None = None) -> int:
-    """Rows set to null by ``on_error="null"`` in this process so far (all columns, or one).
+    """Rows this process logged as set to null by ``on_error="null"`` (all columns, or one).
 
-    Count nulls in the output column for an exact, runner-independent figure; this counter
-    sees only the current process (the native runner), not remote Ray workers.
+    A tally of the log, for debugging on the native runner: it does not see Ray workers, and
+    a step that runs twice logs twice. To count bad rows use :func:`daft_mnist.error_counts`.
     """
     with _lock:
         return sum(_counts.values()) if column is None else _counts[column]
@@ -59,51 +50,3 @@ def reset_bad_row_count() -> None:
     """Reset the counter of :func:`bad_row_count`."""
     with _lock:
         _counts.clear()
-
-
-def row_counters(df: daft.DataFrame) -> dict[str, int]:
-    """The classifier's counters of a materialized frame: ``{"classified": n, "failed": n, "abstained": n}``.
-
-    Read from the query's metrics (``df.metrics``, one row per operator, each with its
-    ``stats``, where Daft puts the UDF counters), summed over the operators that classify.
-    ``abstained`` counts only where ``min_confidence`` was given. Call it after ``collect()``.
-
-    With Daft 0.7.26 the counters come back on the native runner and from Ray tasks (both
-    tested), but not from Ray *actors*: a classifier given ``max_concurrency`` runs as an
-    actor pool on Ray, whose UDF counters Daft does not bring back to the driver. Rather than
-    report zeros for rows that were classified, this raises then; count the nulls of the
-    output columns instead. Where a runner keeps no metrics (``df.metrics`` is ``None``) this
-    returns zeros.
-
-    Raises:
-        ValueError: The frame has not been materialized (``collect()`` it first), or it ran a
-            UDF in Ray actors whose counters did not come back.
-
-    Examples:
-        >>> import daft
-        >>> from daft_mnist.classifier import classify_digit
-        >>> from daft_mnist.diagnostics import row_counters
-        >>> df = daft.from_pydict({"image": [[0] * 784, [0] * 783]})
-        >>> df = df.with_column("digit", classify_digit(df["image"], on_error="null")).collect()
-        >>> row_counters(df)
-        {'classified': 1, 'failed': 1, 'abstained': 0}
-    """
-    totals = dict.fromkeys(ROW_COUNTERS, 0)
-    metrics = df.metrics
-    if metrics is None:
-        return totals
-    by_name = {name: short for short, name in ROW_COUNTERS.items()}
-    table = metrics.to_pydict()
-    for kind, stats in zip(table.get("type", []), table.get("stats", []), strict=True):
-        names = {name for name, _ in stats or []}
-        if kind == "DistributedActorPoolProject" and not names & set(by_name):
-            raise ValueError(
-                "row_counters: the query ran a UDF in Ray actors (an actor pool: a classifier given "
-                "max_concurrency on the Ray runner), whose UDF counters Daft does not bring back to the "
-                "driver; the counts would be wrong. Count the null predictions (and the error column, "
-                "errors=True) of the output instead, or leave max_concurrency unset on Ray"
-            )
-        for name, value in stats or []:
-            if name in by_name:
-                totals[by_name[name]] += int(value["value"])
-    return totals

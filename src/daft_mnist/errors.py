@@ -1,8 +1,17 @@
-"""Exceptions raised by daft-mnist. Every message says what was expected and what was received."""
+"""Exceptions raised by daft-mnist, and :data:`OnError`, what a step does with a bad row.
+
+Every message says what was expected and what was received.
+"""
 
 from __future__ import annotations
 
-__all__ = ["CacheDirError", "DaftMnistError", "DataError", "TrainingError", "WeightsError"]
+from typing import Literal
+
+__all__ = ["CacheDirError", "DaftMnistError", "DataError", "OnError", "TrainingError", "WeightsError"]
+
+OnError = Literal["raise", "null"]
+"""The ``on_error=`` option: ``"raise"`` a :class:`DataError` naming the bad row, or keep it as a
+``"null"`` (with its reason in a ``*_error`` column where the step writes one)."""
 
 
 class DaftMnistError(Exception):

@@ -1,14 +1,14 @@
 """The tutorial's steps as DataFrame helpers: thin wrappers over the expression builders.
 
-Each helper returns a new lazy frame with one added column (default names are the
-tutorial's); nothing is collected or shown.
+Each helper returns a new lazy frame with added columns (default names are the tutorial's);
+nothing is collected or shown. One rule for outputs: a helper never replaces a column the
+frame has unless given ``overwrite=True`` (a ``ValueError`` names the clash).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from daft_mnist.data._columns import ERROR_COLUMN
 from daft_mnist.data._rules import (
     DEFAULT_BATCH_SIZE,
     HEIGHT,
@@ -26,11 +26,63 @@ if TYPE_CHECKING:
 
     from daft_mnist.classifier import ClassifyOptions
 
-__all__ = ["add_image_2d", "add_pil_image", "classify"]
+__all__ = ["add_image_2d", "add_pil_image", "classify", "picture_column"]
+
+DETAIL_FIELDS = ("confidence", "top", "margin", "entropy", "error")
+"""The fields of ``classify_digit(details=True)`` that :func:`classify` adds as ``{output}_<field>``."""
+
+
+def _refuse_existing(df: daft.DataFrame, outputs: list[str], overwrite: bool) -> None:
+    """The one rule for outputs: a ``ValueError`` if ``df`` has one of ``outputs`` and ``overwrite`` is not set."""
+    clash = [name for name in outputs if name in df.column_names]
+    if clash and not overwrite:
+        raise ValueError(
+            f"column(s) {clash} already exist (columns: {df.column_names}); pass another output= name, "
+            "or overwrite=True to replace them"
+        )
+
+
+def _is_picture(dtype: daft.DataType) -> bool:
+    """Whether a column of this type can hold pictures or pixels: an Image, a Tensor, or a list of integers."""
+    if dtype.is_image() or dtype.is_fixed_shape_image() or dtype.is_tensor() or dtype.is_fixed_shape_tensor():
+        return True
+    if dtype.is_list() or dtype.is_fixed_size_list():
+        inner = dtype.dtype
+        return bool(inner.is_integer())
+    return False
+
+
+def picture_column(df: daft.DataFrame) -> str:
+    """The frame's one picture column: ``image_2d`` if present, else the one Image, Tensor or pixel-list column.
+
+    Raises:
+        ValueError: No such column, or several (the message names them: pass ``image=``).
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist.frames import picture_column
+        >>> picture_column(daft.from_pydict({"image": [[0] * 784], "label": [1]}))
+        'image'
+    """
+    if "image_2d" in df.column_names:
+        return "image_2d"
+    found = [field.name for field in df.schema() if _is_picture(field.dtype)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ValueError(
+            f"no picture column (an Image, a Tensor or a list of pixels) among {df.column_names}; pass image="
+        )
+    raise ValueError(f"several picture columns {found}; pass image= one of them")
 
 
 def add_image_2d(
-    df: daft.DataFrame, *, image: str = "image", output: str = "image_2d", on_error: OnError = "raise"
+    df: daft.DataFrame,
+    *,
+    image: str = "image",
+    output: str = "image_2d",
+    on_error: OnError = "raise",
+    overwrite: bool = False,
 ) -> daft.DataFrame:
     """Add ``output``: ``image`` as a 28x28 ``Tensor[UInt8]`` MNIST digit.
 
@@ -50,7 +102,8 @@ def add_image_2d(
         image: Column of 784-pixel lists, 28x28 tensors or images, or pictures of any size
             and mode.
         output: Name of the new column.
-        on_error: ``"raise"`` or ``"null"`` (bad rows kept with a null tensor, and counted).
+        on_error: ``"raise"`` or ``"null"`` (bad rows kept with a null tensor, and logged).
+        overwrite: Replace ``output`` if the frame has it (by default that is a ``ValueError``).
 
     Examples:
         >>> import daft
@@ -69,6 +122,7 @@ def add_image_2d(
 
     check_on_error(on_error)
     require_columns(df, [image])
+    _refuse_existing(df, [output], overwrite)
     dtype = df.schema()[image].dtype
     if proves_valid_pixels(dtype):
         return df.with_column(output, col(image).cast(DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH))))
@@ -109,6 +163,7 @@ def add_pil_image(
     output: str = "pil_image",
     as_pil: bool = False,
     on_error: OnError = "raise",
+    overwrite: bool = False,
 ) -> daft.DataFrame:
     """Add ``output``: ``image`` rendered as a grayscale 28x28 image.
 
@@ -127,7 +182,8 @@ def add_pil_image(
         output: Name of the new column.
         as_pil: Return ``PIL.Image.Image`` objects instead of a Daft Image column.
         on_error: ``"raise"`` (default) fails on a malformed row; ``"null"`` gives a null
-            image (``None`` with ``as_pil``) for it, and counts it.
+            image (``None`` with ``as_pil``) for it, and logs it.
+        overwrite: Replace ``output`` if the frame has it (by default that is a ``ValueError``).
 
     Examples:
         >>> import daft
@@ -147,6 +203,7 @@ def add_pil_image(
 
     check_on_error(on_error)
     require_columns(df, [image])
+    _refuse_existing(df, [output], overwrite)
     trusted = proves_valid_pixels(df.schema()[image].dtype)
     if not as_pil:
         if trusted:
@@ -160,67 +217,75 @@ def add_pil_image(
     return df.with_column(output, to_pil(col(image)))
 
 
+PICTURE_BATCH_SIZE = 64
+"""Default rows per model call of :func:`classify` on a column of pictures (prepared in the batch)."""
+
+
 def classify(
     df: daft.DataFrame,
     *,
-    image: str = "image_2d",
+    image: str | None = None,
     output: str = "model_classification",
+    details: bool = False,
+    reasons: str | None = None,
     overwrite: bool = False,
     **options: Unpack[ClassifyOptions],
 ) -> daft.DataFrame:
     """Add ``output``: the CNN's predicted digit (``Int64``) for each image in ``image``.
 
-    A thin wrapper over :func:`~daft_mnist.classifier.classify_digit`. The frame is
-    re-batched to ``batch_size`` rows first (``into_batches``), so readers that emit tiny
-    batches, such as ``read_json``, never reach the model a few rows at a time.
+    A thin wrapper over :func:`~daft_mnist.classify_digit`. The frame is re-batched to
+    ``batch_size`` rows first (``into_batches``), so readers that emit tiny batches, such as
+    ``read_json``, never reach the model a few rows at a time. For a column of pictures (an
+    ``Image`` column from :func:`~daft_mnist.load_images`), prepared inside the model's batch,
+    the default batch is :data:`PICTURE_BATCH_SIZE` (64) rows, so that a folder of photos holds
+    few decoded pictures at once.
 
     Args:
         df: Input frame.
-        image: Column of 28x28 tensors (from :func:`add_image_2d`), 28x28 grayscale images,
-            or 784-pixel lists.
+        image: Column of 28x28 tensors (from :func:`add_image_2d`), images, or 784-pixel
+            lists. Default: the frame's one picture column (:func:`picture_column`:
+            ``image_2d`` if present, else the one Image, Tensor or pixel-list column).
         output: Name of the prediction column.
+        details: Also add, from the same model call, ``{output}_confidence`` (Float32, the
+            calibrated probability of the prediction), ``{output}_top`` (the three most
+            probable digits with their probabilities), ``{output}_margin``,
+            ``{output}_entropy`` and ``{output}_error`` (String: why the row has no
+            prediction, such as ``"expected 784 pixels, got 783"``, ``"image is blank (no
+            ink)"``, ``"confidence 0.42 below min_confidence 0.9"``; null for predicted rows:
+            route bad rows with ``where(col("model_classification_error").is_null())``). See
+            :meth:`~daft_mnist.Classifier.details`.
+        reasons: With ``details``, the column holding why a row's image is null, reported as
+            its ``{output}_error`` (``reasons="load_error"`` after ``load_mnist(...,
+            on_error="null")``); without it such a row's error says the image was null
+            before classify.
         overwrite: Replace ``output`` (and the other columns it adds) if the frame has it;
             by default that is an error, so a label column is never silently replaced.
-        **options: The options of :func:`~daft_mnist.classifier.classify_digit`, keyword-only:
+        **options: The options of :func:`~daft_mnist.classify_digit`, keyword-only:
             ``weights``, ``sha256``, ``device``, ``precision``, ``batch_size``,
             ``max_concurrency``, ``gpus``, ``cpus``, ``num_threads``, ``on_error``,
-            ``min_confidence`` (a prediction less confident than this is null: abstain), and
-            the columns to add beside ``output``:
-
-            * ``confidence=True``: ``{output}_confidence`` (Float32, the calibrated
-              probability of the prediction), to sort by least confident;
-            * ``details=True``: ``{output}_details``, the per-row certainty struct
-              (prediction, confidence, top 3 digits with probabilities, margin, entropy;
-              :meth:`~daft_mnist.Classifier.details`);
-            * ``errors=True``: ``{output}_error`` (String), why the row has no prediction
-              (``"expected 784 pixels, got 783"``, ``"image is blank (no ink)"``,
-              ``"confidence 0.42 below min_confidence 0.9"``, ``"image is null (see the step
-              that produced it)"``; for a row a loader made null under ``on_error="null"``,
-              the loader's reason from its ``error`` column, such as ``"image: expected 784
-              pixels, got 783"``), null for predicted rows: route bad rows with
-              ``where(col("model_classification_error").is_null())``.
+            ``min_confidence`` (a prediction less confident than this is null: abstain).
 
     Returns:
-        The frame with the prediction column (and the columns asked for).
+        The frame with the prediction column (and, with ``details``, the detail columns).
 
     Raises:
         TypeError: An unknown option.
-        ValueError: ``image`` is missing, an output column exists and ``overwrite`` is not
-            set, or an option is invalid.
+        ValueError: ``image`` is missing (or not given and the frame has no single picture
+            column), an output column exists and ``overwrite`` is not set, ``reasons``
+            without ``details``, or an option is invalid.
 
     Examples:
-        Building the query is free; the model loads when the frame runs (``collect``,
-        ``show``, ``to_pydict``...).
+        Building the query loads no model (and, without a GPU, no torch); the model loads
+        when the frame runs (``collect``, ``show``, ``to_pydict``...).
 
         >>> import daft
         >>> from daft_mnist import add_image_2d, classify
         >>> df = add_image_2d(daft.from_pydict({"image": [[0] * 784], "label": [1]}))
-        >>> classify(df, confidence=True).column_names
-        ['image', 'label', 'image_2d', 'model_classification', 'model_classification_confidence']
-        >>> str(classify(df, confidence=True).schema()["model_classification_confidence"].dtype)
-        'Float32'
-        >>> classify(df, details=True, errors=True).column_names[-3:]
-        ['model_classification', 'model_classification_details', 'model_classification_error']
+        >>> classify(df).column_names
+        ['image', 'label', 'image_2d', 'model_classification']
+        >>> classify(df, details=True).column_names[3:]  # doctest: +NORMALIZE_WHITESPACE
+        ['model_classification', 'model_classification_confidence', 'model_classification_top',
+         'model_classification_margin', 'model_classification_entropy', 'model_classification_error']
     """
     from daft import col
 
@@ -229,31 +294,27 @@ def classify(
     unknown = sorted(set(options) - ClassifyOptions.__optional_keys__)
     if unknown:
         hint = " (the image column is given as image=)" if "column" in unknown else ""
+        hint += " (details=True gives the confidence and the error)" if {"confidence", "errors"} & set(unknown) else ""
         raise TypeError(f"classify() got unexpected keyword argument(s) {unknown}{hint}")
-    asked = {"confidence": "confidence", "details": "details", "errors": "error"}
-    extra = [field for option, field in asked.items() if options.get(option, False)]
-    outputs = [output, *(f"{output}_{name}" for name in extra)]
-    require_columns(df, [image])
-    clash = [name for name in outputs if name in df.column_names]
-    if clash and not overwrite:
-        raise ValueError(
-            f"column(s) {clash} already exist (columns: {df.column_names}); pass another output= name, "
-            "or overwrite=True to replace them"
-        )
-    predicted = classify_digit(col(image), **options)
+    image = picture_column(df) if image is None else image
+    outputs = [output, *(f"{output}_{name}" for name in DETAIL_FIELDS)] if details else [output]
+    require_columns(df, [image] if reasons is None else [image, reasons])
+    _refuse_existing(df, outputs, overwrite)
+    if reasons is not None and not details:
+        raise ValueError(f"reasons= is reported in {output}_error: pass details=True with it")
+    if reasons is not None and not df.schema()[reasons].dtype.is_string():
+        raise ValueError(f"reasons= must name a String column, got {reasons!r} of type {df.schema()[reasons].dtype}")
+    from daft_mnist.data._columns import needs_styling
+
+    if "batch_size" not in options and needs_styling(df.schema()[image].dtype):
+        # Pictures are prepared inside the model's batch: a small batch keeps few of them in memory.
+        options = {**options, "batch_size": PICTURE_BATCH_SIZE}
+    predicted = classify_digit(
+        col(image), details=details, reasons=None if reasons is None else col(reasons), **options
+    )
     batched = df.into_batches(options.get("batch_size", DEFAULT_BATCH_SIZE))
-    if not extra:
+    if not details:
         return batched.with_column(output, predicted)
     tmp = f"__{output}_struct"
-    fields = {output: col(tmp)["prediction"], **{f"{output}_{name}": col(tmp)[name] for name in extra}}
-    if "error" in extra and ERROR_COLUMN in df.column_names:
-        # A row whose image a loader made null carries the loader's reason in ERROR_COLUMN:
-        # report that reason, not just "image is null".
-        from daft import lit
-        from daft.functions import when
-
-        from daft_mnist._udf import NULL_IMAGE_REASON
-
-        came_null = col(tmp)["error"].eq_null_safe(lit(NULL_IMAGE_REASON)) & col(ERROR_COLUMN).not_null()
-        fields[f"{output}_error"] = when(came_null, col(ERROR_COLUMN)).otherwise(col(tmp)["error"])
+    fields = {output: col(tmp)["prediction"], **{f"{output}_{name}": col(tmp)[name] for name in DETAIL_FIELDS}}
     return batched.with_column(tmp, predicted).with_columns(fields).exclude(tmp)

@@ -37,7 +37,7 @@ def _name_of(expr: Expression) -> str:
         return "image"
 
 
-def checked_pixels(expr: Expression, *, on_error: OnError = "raise") -> Expression:
+def checked_pixels(image: Expression, *, on_error: OnError = "raise") -> Expression:
     """Check that every row holds exactly 784 integer pixels in 0-255; return them as ``List[UInt8; 784]``.
 
     A bare ``cast`` turns a wrong-length list or an out-of-range pixel into a silent null;
@@ -45,11 +45,10 @@ def checked_pixels(expr: Expression, *, on_error: OnError = "raise") -> Expressi
     batch) and the problem instead.
 
     Args:
-        expr: Lists of pixels (any integer or float type), 28x28 tensors or images.
+        image: Lists of pixels (any integer or float type), 28x28 tensors or images.
         on_error: What a malformed row (wrong length, a pixel outside 0-255) does:
             ``"raise"`` (default) fails the query naming the row; ``"null"`` keeps every
-            row, with null for malformed ones, and counts them
-            (:func:`daft_mnist.bad_row_count`). A null row stays null whatever the setting,
+            row, with null for malformed ones, and logs them. A null row stays null whatever the setting,
             as in Daft's own functions: it was reported by the step that made it null.
 
     Returns:
@@ -58,20 +57,20 @@ def checked_pixels(expr: Expression, *, on_error: OnError = "raise") -> Expressi
     Input that is already ``FixedSizeList[UInt8; 784]`` (or a 28x28 uint8 tensor or image)
     without null rows passes through without a copy or a scan of its pixels.
     """
-    return _checked(expr, on_error, "checked_pixels")
+    return _checked(image, on_error, "checked_pixels")
 
 
-def _checked(expr: Expression, on_error: OnError, step: str) -> Expression:
-    name = _name_of(expr)
-    out: Expression = pixel_checker(on_error, name, step=step)(expr).alias(name)
+def _checked(image: Expression, on_error: OnError, step: str) -> Expression:
+    name = _name_of(image)
+    out: Expression = pixel_checker(on_error, name, step=step)(image).alias(name)
     return out
 
 
-def image_2d(expr: Expression, *, on_error: OnError = "raise") -> Expression:
+def image_2d(image: Expression, *, on_error: OnError = "raise") -> Expression:
     """Reshape 784 pixels into a fixed-shape ``Tensor[UInt8; [28, 28]]`` (row-major).
 
     Args:
-        expr: Lists of 784 pixel values (as read by :func:`~daft_mnist.load_mnist`) or
+        image: Lists of 784 pixel values (as read by :func:`~daft_mnist.load_mnist`) or
             anything :func:`checked_pixels` accepts.
         on_error: See :func:`checked_pixels`.
 
@@ -87,14 +86,14 @@ def image_2d(expr: Expression, *, on_error: OnError = "raise") -> Expression:
     """
     from daft import DataType
 
-    return _checked(expr, on_error, "image_2d").cast(DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH)))
+    return _checked(image, on_error, "image_2d").cast(DataType.tensor(DataType.uint8(), (HEIGHT, WIDTH)))
 
 
-def to_image(expr: Expression, *, on_error: OnError = "raise") -> Expression:
+def to_image(image: Expression, *, on_error: OnError = "raise") -> Expression:
     """Turn 28x28 pixels into a Daft ``Image[L; 28 x 28]`` (grayscale), shown as thumbnails in notebooks.
 
     Args:
-        expr: A ``Tensor[UInt8; [28, 28]]`` (from :func:`image_2d`) or 784-pixel lists.
+        image: A ``Tensor[UInt8; [28, 28]]`` (from :func:`image_2d`) or 784-pixel lists.
         on_error: See :func:`checked_pixels`: ``"raise"`` (default) fails on a malformed
             row; ``"null"`` gives a null image for it, and counts it.
 
@@ -103,5 +102,5 @@ def to_image(expr: Expression, *, on_error: OnError = "raise") -> Expression:
     """
     from daft import DataType
 
-    out: Expression = _checked(expr, on_error, "to_image").cast(DataType.image("L", HEIGHT, WIDTH))
+    out: Expression = _checked(image, on_error, "to_image").cast(DataType.image("L", HEIGHT, WIDTH))
     return out

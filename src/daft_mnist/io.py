@@ -15,6 +15,7 @@ Python runs per row; a vectorized check per batch turns what a bare cast would s
 
 from __future__ import annotations
 
+import glob
 import os
 import urllib.parse
 from dataclasses import dataclass
@@ -107,7 +108,8 @@ def load_mnist(
         source: A local path, ``http(s)://`` or ``s3://`` URL (anything Daft reads) of the
             tutorial's JSON-lines (``.json[l][.gz]``); a Parquet file written by this library
             (``.parquet``); an IDX images file (``*-idx3-ubyte[.gz]``, its labels file found
-            beside it); or a local directory holding the IDX files of ``split``. ``None``
+            beside it); a local directory holding the IDX files of ``split``, or Parquet files; a
+            glob of Parquet files (``data/*.parquet``, local or remote). ``None``
             reads :func:`default_source` of ``split``.
         split: ``"test"`` or ``"train"``; used when ``source`` is ``None`` or a directory.
         io_config: Daft IO configuration (credentials, endpoints) for remote sources.
@@ -115,8 +117,10 @@ def load_mnist(
             not 784 integers in 0-255, a label that is not an integer 0-9). ``"raise"``
             (default) fails with a :class:`~daft_mnist.errors.DataError` naming the column,
             the row and the problem. ``"null"`` keeps every row: a bad image or label becomes
-            null, the rows are logged (logger ``"daft_mnist"``) and counted
-            (:func:`daft_mnist.bad_row_count`, or count the nulls); later steps keep those
+            null, the rows are logged (logger ``"daft_mnist"``), and the frame gets a ``load_error``
+            column (String) with each bad row's reason (count them with
+            :func:`daft_mnist.error_counts`; pass ``reasons="load_error"`` to
+            :func:`~daft_mnist.classify`); later steps keep those
             rows as nulls (a null image gives a null 28x28 tensor and a null prediction)
             whatever their own ``on_error``, without counting them again. File-level faults
             (a missing file, unreadable gzip, IDX files that disagree) always raise.
@@ -142,7 +146,7 @@ def load_mnist(
 
     Returns:
         A lazy DataFrame with columns ``image`` (``List[UInt8; 784]``) and ``label`` (``Int64``);
-        with ``on_error="null"`` also ``error`` (``String``): why the row's image or label is
+        with ``on_error="null"`` also ``load_error`` (``String``): why the row's image or label is
         null (``"image: expected 784 pixels, got 783"``), null for good rows. An empty file
         gives an empty frame with these columns.
 
@@ -163,10 +167,16 @@ def load_mnist(
     src = raw
     if not is_remote(src):
         local = Path(src.removeprefix("file://"))
+        parquet = _local_parquet_files(local)
+        if parquet:
+            return load_parquet([str(p) for p in parquet], io_config, on_error)
         if local.is_dir():
             return load_idx_dir(local, split, on_error)
         if not local.exists() and not local.is_symlink():
-            raise DataError(f"MNIST source not found: {src} (expected a file or a directory of IDX files)")
+            raise DataError(
+                f"MNIST source not found: {src} (expected a file, a directory of IDX or Parquet files, "
+                "or a glob of Parquet files)"
+            )
         regular_file(local, src)  # a FIFO, device or socket would block or never end
         src = str(local)
     # a local name is taken literally (?, # and glob characters included); a URL's query is not its name
@@ -185,6 +195,21 @@ def load_mnist(
         f"cannot tell the format of {redact_url(src)!r}: expected .json/.jsonl[.gz], .parquet, "
         "an *-idx3-ubyte[.gz] file or a directory of IDX files"
     )
+
+
+def _local_parquet_files(local: Path) -> list[Path]:
+    """The Parquet files a local folder holds (when it holds no IDX files), or a glob of them matches.
+
+    A path that exists is taken literally (its glob characters included); only a path that
+    does not exist and ends in ``.parquet``/``.pq`` is expanded as a glob.
+    """
+    if local.is_dir():
+        if any("idx3-ubyte" in p.name for p in local.iterdir()):
+            return []
+        return sorted(p for p in local.iterdir() if p.is_file() and p.suffix.lower() in PARQUET_SUFFIXES)
+    if local.exists() or local.suffix.lower() not in PARQUET_SUFFIXES or not glob.has_magic(str(local)):
+        return []
+    return sorted(Path(p) for p in glob.glob(str(local)) if Path(p).is_file())
 
 
 # ---------------------------------------------------------------------------- convert
@@ -268,7 +293,7 @@ def convert(
         out: A local ``.parquet`` (or ``.pq``) file path; its folder must exist.
         split: As in :func:`load_mnist`.
         on_error: As in :func:`load_mnist`. With ``"null"``, bad rows are written as nulls
-            (counted in :func:`daft_mnist.bad_row_count` and in the result); reading the file
+            (with their reasons in ``load_error``); reading the file
             back keeps them as nulls without counting them again.
         overwrite: Replace ``out`` if it exists (default: refuse).
         io_config: Daft IO configuration for a remote source.

@@ -13,11 +13,11 @@ if TYPE_CHECKING:
 __all__ = ["checked_labels"]
 
 
-def checked_labels(expr: Expression, *, on_error: OnError = "raise") -> Expression:
+def checked_labels(label: Expression, *, on_error: OnError = "raise") -> Expression:
     """Check that every label is an integer 0-9 (given as int or integral float); return ``Int64``.
 
     Args:
-        expr: The label column.
+        label: The label column.
         on_error: ``"raise"`` (default) or ``"null"`` (bad labels become null and are counted).
 
     Returns:
@@ -36,8 +36,8 @@ def checked_labels(expr: Expression, *, on_error: OnError = "raise") -> Expressi
         daft_mnist.errors.DataError: checked_labels: column 'label': 1 of 2 labels are invalid (...got 12); ...
     """
     try:
-        name = str(expr.name())
+        name = str(label.name())
     except Exception:
         name = "label"
-    out: Expression = label_checker(on_error, name)(expr).alias(name)
+    out: Expression = label_checker(on_error, name)(label).alias(name)
     return out

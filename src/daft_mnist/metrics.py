@@ -20,7 +20,7 @@ from daft_mnist.data._rules import require_columns
 if TYPE_CHECKING:
     import daft
 
-__all__ = ["accuracy_by_label", "confusion_matrix", "misclassified", "overall_accuracy"]
+__all__ = ["ERROR_SUFFIX", "accuracy_by_label", "confusion_matrix", "error_counts", "misclassified", "overall_accuracy"]
 
 _LABELLED = "__labelled"
 _CORRECT = "__correct"
@@ -166,3 +166,57 @@ def misclassified(
     from daft import col, lit
 
     return _labelled_rows(df, label, prediction).where(col(_WRONG) == lit(1)).select(*df.column_names)
+
+
+ERROR_SUFFIX = "_error"
+"""Columns named ``<thing>_error`` hold why a row's value is null (``load_error``, ``model_classification_error``)."""
+
+
+def error_counts(df: daft.DataFrame, *, columns: list[str] | None = None) -> daft.DataFrame:
+    """How many rows failed, and why: ``column, error, count``, from the data itself.
+
+    The one way to count bad rows: a lazy aggregation over the reason columns the library
+    writes (``load_error`` from a loader under ``on_error="null"``, ``{output}_error`` from
+    ``classify(..., details=True)``), so it gives the same counts on the native and the Ray
+    runner, however the work was spread. One row per column and distinct reason (rows whose
+    reason is null succeeded and are not listed), most frequent first within each column.
+
+    Args:
+        df: A frame with reason columns.
+        columns: The reason columns to count; default: every column whose name ends in
+            ``_error``.
+
+    Returns:
+        A lazy frame of ``column`` (String), ``error`` (String) and ``count`` (UInt64).
+
+    Raises:
+        ValueError: No reason column (the message names the frame's columns), or a column
+            of ``columns`` is missing.
+
+    Examples:
+        >>> import daft
+        >>> from daft_mnist import error_counts
+        >>> df = daft.from_pydict({"load_error": [None, "label: -1 is not 0-9", "label: -1 is not 0-9"]})
+        >>> error_counts(df).to_pydict()
+        {'column': ['load_error'], 'error': ['label: -1 is not 0-9'], 'count': [2]}
+    """
+    from functools import reduce
+
+    from daft import col, lit
+
+    names = [c for c in df.column_names if c.endswith(ERROR_SUFFIX)] if columns is None else list(columns)
+    if not names:
+        raise ValueError(
+            f"no reason column (named '*{ERROR_SUFFIX}') among {df.column_names}; load with on_error='null' "
+            "or classify with details=True, or pass columns="
+        )
+    require_columns(df, names)
+    parts = [
+        df.where(col(name).not_null())
+        .select(lit(name).alias("column"), col(name).alias("error"))
+        .groupby("column", "error")
+        .agg(col("error").count().alias("count"))
+        for name in names
+    ]
+    counts: daft.DataFrame = reduce(lambda a, b: a.concat(b), parts)
+    return counts.sort(["column", "count", "error"], desc=[False, True, False])

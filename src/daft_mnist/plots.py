@@ -28,6 +28,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist._grid import (
+    SIDE,
+    Caption,
+    check_layout,
+    column_or_default,
+    digit_picture,
+    font,
+    grid,
+    pair_picture,
+    text_size,
+)
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
@@ -41,22 +52,8 @@ IMAGE_COLUMNS = ("image_2d", "pil_image", "image")
 PREDICTION_COLUMN = "model_classification"
 """The prediction column :func:`plot_digits` captions with by default, when present (``classify``'s)."""
 
-_SIDE = 28
+_SIDE = SIDE
 _NUM_CLASSES = 10
-
-
-def _font(size: int) -> Any:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # pillow built without FreeType: fixed-size bitmap font
-        return ImageFont.load_default()
-
-
-def _text_size(draw: Any, text: str, font: Any) -> tuple[int, int]:
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    return int(right - left), int(bottom - top)
 
 
 def _column_pixels(table: Any, name: str) -> npt.NDArray[np.uint8]:
@@ -81,12 +78,12 @@ def plot_digits(
     df: daft.DataFrame,
     *,
     image: str | None = None,
-    label: str | None = "label",
+    label: str | None = "auto",
     prediction: str | None = "auto",
     caption: Callable[[Mapping[str, Any]], str] | None = None,
     limit: int = 50,
     columns: int = 10,
-    scale: int = 3,
+    size: int = 84,
 ) -> Image.Image:
     """Draw the first ``limit`` digits of a frame as a captioned grid.
 
@@ -100,20 +97,22 @@ def plot_digits(
         image: Column of 784-pixel lists, 28x28 tensors (:func:`~daft_mnist.add_image_2d`),
             28x28 grayscale Daft images, or ``PIL.Image`` objects. ``None`` (default): the
             first of ``image_2d``, ``pil_image`` and ``image`` that the frame has.
-        label: Column of true labels shown in captions, or ``None``.
+        label: Column of true labels shown in captions, or ``None``. ``"auto"`` (default):
+            ``label`` when the frame has it. A named column must exist.
         prediction: Column of predicted labels shown in captions, or ``None``. ``"auto"``
-            (default): ``model_classification`` when the frame has it, else none.
+            (default): ``model_classification`` when the frame has it. A named column must exist.
         caption: A function of the row (a dict of every column but the image) returning its caption;
             overrides ``label``/``prediction``. Return ``""`` for no caption.
         limit: At most this many digits are drawn (in the frame's order).
         columns: Digits per row of the grid.
-        scale: Each pixel becomes a ``scale`` x ``scale`` block (3: 84-pixel digits).
+        size: Side of each digit in pixels (84 by default: each pixel a 3x3 block; at least 28).
 
     Returns:
         A grayscale ``PIL.Image.Image``. An empty frame gives a small image saying so.
 
     Raises:
-        ValueError: A named column is missing, or ``limit``/``columns``/``scale`` is below 1.
+        ValueError: A named column is missing, ``limit``/``columns`` is below 1 or ``size``
+            below 28.
         DataError: An image is not 28x28 with pixels in 0-255.
 
     Examples:
@@ -121,25 +120,21 @@ def plot_digits(
         >>> from daft_mnist import plot_digits
         >>> df = daft.from_pydict({"image": [[0] * 784, [255] * 784], "label": [3, 8]})
         >>> grid = plot_digits(df, columns=2)
-        >>> grid.mode, grid.width > 2 * 28 * 3, grid.height > 28 * 3  # two 84-pixel digits, captions below
+        >>> grid.mode, grid.width > 2 * 84, grid.height > 84  # two 84-pixel digits, captions below
         ('L', True, True)
         >>> plot_digits(df, caption=lambda row: f"digit {row['label']}").mode
         'L'
     """
-    from PIL import Image, ImageDraw
-
     from daft_mnist.data._rules import require_columns
 
-    for name, value in (("limit", limit), ("columns", columns), ("scale", scale)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_layout(limit, columns, size)
     present = df.column_names
     if image is None:
         image = next((c for c in IMAGE_COLUMNS if c in present), None)
         if image is None:
             raise ValueError(f"expected one of the image columns {list(IMAGE_COLUMNS)}, got columns {present}")
-    if prediction == "auto":
-        prediction = PREDICTION_COLUMN if PREDICTION_COLUMN in present else None
+    label = column_or_default(df, label, "label")
+    prediction = column_or_default(df, prediction, PREDICTION_COLUMN)
     needed = [image] + [c for c in (label, prediction) if c is not None and caption is None]
     require_columns(df, needed)
     rows = df.limit(limit) if caption is not None else df.select(*needed).limit(limit)
@@ -152,7 +147,6 @@ def plot_digits(
         pixels = _column_pixels(table, image)
         wanted = table.column_names if caption is not None else [c for c in needed if c != image]
         records = {k: table.column(k).to_pylist() for k in wanted if k != image}
-    n = len(pixels)
 
     def text_of(i: int) -> str:
         if caption is not None:
@@ -164,54 +158,10 @@ def plot_digits(
             parts.append(f"pred {records[prediction][i]}")
         return " / ".join(parts)
 
-    font = _font(max(10, 4 * scale))
-    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
-    texts = [text_of(i) for i in range(n)]
-    text_h = max([_text_size(probe, t, font)[1] for t in texts if t] or [0])
-    text_w = max([_text_size(probe, t, font)[0] for t in texts if t] or [0])
-    pad = 4
-    cell_w = max(_SIDE * scale, text_w) + 2 * pad
-    cell_h = _SIDE * scale + (text_h + pad if text_h else 0) + 2 * pad
-    if n == 0:
-        empty = Image.new("L", (cell_w * 2, cell_h // 2), color=255)
-        ImageDraw.Draw(empty).text((pad, pad), "no rows", fill=0, font=font)
-        return empty
-    cols = min(columns, n)
-    grid_rows = -(-n // cols)
-    out = Image.new("L", (cols * cell_w, grid_rows * cell_h), color=255)
-    draw = ImageDraw.Draw(out)
-    for i in range(n):
-        x0, y0 = (i % cols) * cell_w, (i // cols) * cell_h
-        digit = Image.fromarray(pixels[i].reshape(_SIDE, _SIDE), mode="L")
-        if scale != 1:
-            digit = digit.resize((_SIDE * scale, _SIDE * scale), Image.Resampling.NEAREST)
-        out.paste(digit, (x0 + (cell_w - _SIDE * scale) // 2, y0 + pad))
-        if texts[i]:
-            tw, _ = _text_size(draw, texts[i], font)
-            draw.text((x0 + (cell_w - tw) // 2, y0 + pad + _SIDE * scale + pad), texts[i], fill=0, font=font)
-    return out
-
-
-def _thumbnail(value: Any, size: int) -> Image.Image:
-    """A picture of any size and mode (array or ``PIL.Image``) fitted into ``size`` x ``size``, RGB."""
-    from PIL import Image
-
-    if isinstance(value, Image.Image):
-        picture = value
-    else:
-        arr = np.asarray(value)
-        if arr.ndim == 3 and arr.shape[2] in (1, 2):
-            arr = arr[..., 0]  # L, or LA without its alpha
-        picture = Image.fromarray(np.ascontiguousarray(arr.astype(np.uint8, copy=False)))
-    if picture.mode in ("RGBA", "LA", "PA") or (picture.mode == "P" and "transparency" in picture.info):
-        canvas = Image.new("RGBA", picture.size, (255, 255, 255, 255))
-        picture = Image.alpha_composite(canvas, picture.convert("RGBA"))
-    picture = picture.convert("RGB")
-    w, h = picture.size
-    ratio = size / max(w, h, 1)
-    shape = (max(1, round(w * ratio)), max(1, round(h * ratio)))
-    resample = Image.Resampling.NEAREST if ratio > 1 else Image.Resampling.BOX
-    return picture.resize(shape, resample)
+    captions: list[Caption] = [[(text, 0)] if (text := text_of(i)) else [] for i in range(len(pixels))]
+    cells = [digit_picture(p, size) for p in pixels]
+    picture: Image.Image = grid(cells, captions, columns=columns, mode="L", font=font(max(10, size // 7)))
+    return picture
 
 
 def plot_prepared(
@@ -219,9 +169,9 @@ def plot_prepared(
     *,
     original: str = "image",
     prepared: str = "image_2d",
-    label: str | None = "label",
+    label: str | None = "auto",
     prediction: str | None = "auto",
-    name: str | None = "path",
+    name: str | None = "auto",
     limit: int = 50,
     columns: int = 5,
     size: int = 84,
@@ -231,8 +181,8 @@ def plot_prepared(
     What :func:`~daft_mnist.mnist_style` (or :func:`~daft_mnist.add_image_2d` on an ``Image``
     column) made of a photo, scan or drawing: the original, fitted into ``size`` pixels, and
     the prepared digit, white on black as in MNIST, scaled to the same size. Captions give
-    ``"true 7 / pred 2"`` and the file's name; a picture with no digit shows an empty frame
-    captioned ``no digit``.
+    ``"true 7 / pred 2"`` (red for a mistake) and the file's name; a picture with no digit
+    shows an empty frame captioned ``no digit``.
 
     Args:
         df: A frame with both image columns, e.g. ``add_image_2d(load_images(folder))`` or its
@@ -240,21 +190,22 @@ def plot_prepared(
         original: Column of the original pictures (a Daft ``Image`` of any size and mode,
             uint8 arrays or ``PIL.Image`` objects).
         prepared: Column of the prepared digits (28x28 tensors or images, 784-pixel lists).
-        label: Column of true labels shown in captions, or ``None`` (also when absent).
+        label: Column of true labels shown in captions, or ``None``. ``"auto"`` (default):
+            ``label`` when the frame has it. A named column must exist.
         prediction: Column of predictions shown in captions, or ``None``. ``"auto"``
             (default): ``model_classification`` when the frame has it.
-        name: Column of file paths whose last part is shown under each cell, or ``None``
-            (also when absent).
+        name: Column of file paths whose last part is shown under each cell, or ``None``.
+            ``"auto"`` (default): ``path`` when the frame has it.
         limit: At most this many pictures are drawn (in the frame's order).
         columns: Pairs per row of the grid.
-        size: Side of each of the two squares of a pair, in pixels.
+        size: Side of each of the two squares of a pair, in pixels (at least 28).
 
     Returns:
         An RGB ``PIL.Image.Image``. An empty frame gives a small image saying so.
 
     Raises:
-        ValueError: ``original`` or ``prepared`` is missing, or ``limit``/``columns``/``size``
-            is not a positive integer (``size`` at least 28).
+        ValueError: A named column is missing, ``limit``/``columns`` is below 1 or ``size``
+            below 28.
 
     Examples:
         >>> import daft, numpy as np
@@ -268,69 +219,36 @@ def plot_prepared(
         >>> picture.mode, picture.width >= 2 * 84
         ('RGB', True)
     """
-    from PIL import Image, ImageDraw
-
     from daft_mnist.data._rules import require_columns
 
-    for what, value, least in (("limit", limit, 1), ("columns", columns, 1), ("size", size, _SIDE)):
-        if not isinstance(value, int) or value < least:
-            raise ValueError(f"{what} must be an integer of at least {least}, got {value!r}")
-    present = df.column_names
-    if prediction == "auto":
-        prediction = PREDICTION_COLUMN if PREDICTION_COLUMN in present else None
-    label = label if label in present else None
-    name = name if name in present else None
-    require_columns(df, [original, prepared] + [c for c in (prediction,) if c is not None])
+    check_layout(limit, columns, size)
+    label = column_or_default(df, label, "label")
+    prediction = column_or_default(df, prediction, PREDICTION_COLUMN)
+    name = column_or_default(df, name, "path")
     wanted = [c for c in (original, prepared, label, prediction, name) if c is not None]
+    require_columns(df, wanted)
     data = df.select(*wanted).limit(limit).to_pydict()
-    n = len(data[original])
 
-    def lines_of(i: int) -> list[str]:
+    def caption_of(i: int) -> Caption:
         parts = []
         if label is not None:
             parts.append(f"true {data[label][i]}")
         if prediction is not None:
             parts.append(f"pred {data[prediction][i]}")
-        out = [" / ".join(parts)] if parts else []
+        wrong = label is not None and prediction is not None and data[label][i] != data[prediction][i]
+        lines: Caption = [(" / ".join(parts), (180, 0, 0) if wrong else (0, 0, 0))] if parts else []
         if data[prepared][i] is None:
-            out.append("no digit")
+            lines.append(("no digit", (0, 0, 0)))
         if name is not None and data[name][i] is not None:
             base = str(data[name][i]).rstrip("/").rsplit("/", 1)[-1]
-            out.append(base if len(base) <= 24 else base[:11] + ".." + base[-11:])
-        return out
+            lines.append((base if len(base) <= 24 else base[:11] + ".." + base[-11:], (0, 0, 0)))
+        return lines
 
-    font = _font(max(10, size // 7))
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    texts = [lines_of(i) for i in range(n)]
-    line_h = max([_text_size(probe, s, font)[1] for ls in texts for s in ls] or [0]) + 3
-    pad = 6
-    cell_w = 2 * size + 3 * pad
-    cell_h = size + 2 * pad + line_h * max([len(ls) for ls in texts] or [0])
-    if n == 0:
-        empty = Image.new("RGB", (cell_w, size // 2), color=(255, 255, 255))
-        ImageDraw.Draw(empty).text((pad, pad), "no rows", fill=(0, 0, 0), font=font)
-        return empty
-    cols = min(columns, n)
-    out = Image.new("RGB", (cols * cell_w, -(-n // cols) * cell_h), color=(255, 255, 255))
-    draw = ImageDraw.Draw(out)
-    for i in range(n):
-        x0, y0 = (i % cols) * cell_w + pad, (i // cols) * cell_h + pad
-        draw.rectangle((x0 - 1, y0 - 1, x0 + size, y0 + size), outline=(200, 200, 200))
-        if data[original][i] is not None:
-            thumb = _thumbnail(data[original][i], size)
-            out.paste(thumb, (x0 + (size - thumb.width) // 2, y0 + (size - thumb.height) // 2))
-        digit = np.zeros((_SIDE, _SIDE), dtype=np.uint8)
-        if data[prepared][i] is not None:
-            digit = np.asarray(data[prepared][i], dtype=np.uint8).reshape(_SIDE, _SIDE)
-        big = Image.fromarray(digit, mode="L").resize((size, size), Image.Resampling.NEAREST)
-        out.paste(big.convert("RGB"), (x0 + size + pad, y0))
-        for k, line in enumerate(texts[i]):
-            tw, _ = _text_size(draw, line, font)
-            fill = (180, 0, 0) if k == 0 and prediction is not None and label is not None else (0, 0, 0)
-            if k == 0 and label is not None and prediction is not None and data[label][i] == data[prediction][i]:
-                fill = (0, 0, 0)
-            draw.text((x0 + (2 * size + pad - tw) // 2, y0 + size + pad + k * line_h), line, fill=fill, font=font)
-    return out
+    n = len(data[original])
+    cells = [pair_picture(data[original][i], data[prepared][i], size) for i in range(n)]
+    captions = [caption_of(i) for i in range(n)]
+    picture: Image.Image = grid(cells, captions, columns=columns, mode="RGB", font=font(max(10, size // 7)))
+    return picture
 
 
 def _matrix_from(df: daft.DataFrame | npt.ArrayLike, label: str, prediction: str) -> npt.NDArray[np.int64]:
@@ -404,15 +322,15 @@ def plot_confusion_matrix(
     hits = int(np.trace(matrix))
     if title is None:
         title = f"accuracy {hits / total:.4f} on {total} rows" if total else "no rows"
-    font = _font(max(10, cell // 3))
-    small = _font(max(8, cell // 4))
+    title_font = font(max(10, cell // 3))
+    small = font(max(8, cell // 4))
     margin_left = cell + 4
     margin_top = 2 * cell
     width = margin_left + _NUM_CLASSES * cell + 4
     height = margin_top + _NUM_CLASSES * cell + cell // 2 + 4
     out = Image.new("RGB", (width, height), color=(255, 255, 255))
     draw = ImageDraw.Draw(out)
-    draw.text((4, 4), title, fill=(0, 0, 0), font=font)
+    draw.text((4, 4), title, fill=(0, 0, 0), font=title_font)
     axis = "predicted label (columns)"
     draw.text((margin_left, cell - 2), axis, fill=(80, 80, 80), font=small)
     diag = np.diag(matrix)
@@ -421,7 +339,7 @@ def plot_confusion_matrix(
     diag_max = max(int(diag.max()), 1)
     off_max = max(int(off.max()), 1)
     for j in range(_NUM_CLASSES):
-        tw, _ = _text_size(draw, str(j), small)
+        tw, _ = text_size(draw, str(j), small)
         draw.text(
             (margin_left + j * cell + (cell - tw) // 2, margin_top - cell // 2), str(j), fill=(0, 0, 0), font=small
         )
@@ -437,7 +355,7 @@ def plot_confusion_matrix(
             draw.rectangle((x0, y0, x0 + cell - 1, y0 + cell - 1), outline=(220, 220, 220))
             if count:
                 text = str(count)
-                tw, th = _text_size(draw, text, small)
+                tw, th = text_size(draw, text, small)
                 ink = (255, 255, 255) if strength > 0.6 else (0, 0, 0)
                 draw.text((x0 + (cell - tw) // 2, y0 + (cell - th) // 2), text, fill=ink, font=small)
     draw.text((4, height - cell // 2 - 2), "true label (rows)", fill=(80, 80, 80), font=small)

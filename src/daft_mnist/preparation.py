@@ -35,7 +35,7 @@ def mnist_style(image: Expression, *, on_error: OnError = "raise") -> Expression
             ``Tensor`` of images.
         on_error: A row that is not a usable image (corrupt, empty, an unsupported mode):
             ``"raise"`` (default) fails with a :class:`~daft_mnist.errors.DataError` naming it;
-            ``"null"`` gives a null (logged and counted, see :func:`daft_mnist.bad_row_count`).
+            ``"null"`` gives a null (logged; :meth:`~daft_mnist.Classifier.details` gives its reason).
             A null image stays null. A picture with no digit to find (a blank page) is null
             whatever the setting, with its reason logged and counted: it must not get a
             confident digit.
@@ -94,9 +94,14 @@ class Styled:
 
 
 def style_series(images: daft.Series) -> Styled:
-    """Prepare one batch (a Daft Series of images or uint8 tensors) as MNIST digits, vectorized."""
+    """Prepare one batch (a Daft Series of images or uint8 tensors) as MNIST digits, vectorized.
+
+    A picture that already is an MNIST digit (28x28, grey, bright ink on dark:
+    :func:`~daft_mnist.vision._prepare.finished_digit`) is taken as it is; every other picture is
+    prepared. The Daft provider (:mod:`daft_mnist.provider`) runs its rows through this same code.
+    """
     from daft_mnist.vision._image_arrays import image_batch
-    from daft_mnist.vision._prepare import prepare_batch, prepare_stack
+    from daft_mnist.vision._prepare import finished_digit, prepare_batch, prepare_stack
 
     batch = image_batch(images.to_arrow(), shape=picture_shape(images.datatype()))
     n = len(batch.images)
@@ -104,12 +109,18 @@ def style_series(images: daft.Series) -> Styled:
     ok = np.zeros(n, dtype=bool)
     reasons: list[str | None] = list(batch.reasons)
     malformed = np.array([why is not None for why in reasons], dtype=bool)
-    if batch.stack is not None:
+    finished = [None if img is None else finished_digit(img) for img in batch.images]
+    for i, digit in enumerate(finished):
+        if digit is not None:  # a 28x28 MNIST digit already: as it is (vision._prepare.finished_digit)
+            pixels[i] = digit.reshape(-1)
+            ok[i] = True
+    if batch.stack is not None and not any(d is not None for d in finished):
         rows = list(range(n))
         prepared = prepare_stack(batch.stack)
     else:
-        rows = [i for i, img in enumerate(batch.images) if img is not None]
-        prepared = prepare_batch([img for img in batch.images if img is not None])
+        todo = [(i, img) for i, img in enumerate(batch.images) if img is not None and finished[i] is None]
+        rows = [i for i, _ in todo]
+        prepared = prepare_batch([img for _, img in todo])
     for k, i in enumerate(rows):
         why = prepared.reasons[k] if prepared.reasons else None
         if why is None:

@@ -11,23 +11,36 @@ instantiate take the model from the library's per-process cache (``daft_mnist.mo
 worker running ``classify_image``, ``embed_image`` and :class:`~daft_mnist.Classifier` builds one model.
 
     >>> import daft
+    >>> import daft_mnist as dm
     >>> from daft.functions import classify_image, embed_image
     >>> from daft_mnist.provider import MnistProvider
-    >>> df = daft.from_glob_path("digits/*.png")  # doctest: +SKIP
-    >>> df = df.with_column("image", daft.col("path").url.download().image.decode())  # doctest: +SKIP
-    >>> df = df.with_column("digit", classify_image(daft.col("image").convert_image("RGB"),
+    >>> df = dm.load_images("digits/")  # doctest: +SKIP
+    >>> df = df.with_column("digit", classify_image(daft.col("image"),
     ...     labels=[str(d) for d in range(10)], provider=MnistProvider()))  # doctest: +SKIP
     >>> df = df.with_column("vector", embed_image(daft.col("image"), provider=MnistProvider()))  # doctest: +SKIP
 
-Images are prepared as :func:`~daft_mnist.classify` prepares them (:func:`prepare_images`):
-28x28 one-channel images are MNIST digits as they are; pictures of any other size or mode go
-through the library's MNIST-style preparation (:func:`~daft_mnist.mnist_style`). A picture
-with no digit (blank, noise) gets a null label and a null embedding, never a confident digit.
+By name, beside the provider the session already uses::
+
+    daft.attach_provider(MnistProvider(), alias="mnist")
+    classify_image(col("image"), labels=[str(d) for d in range(10)], provider="mnist")
+
+``attach_provider`` keeps a current provider the user has set; when none was set, Daft makes
+the first attached one current, and ``daft.set_provider(None)`` right after puts that back.
+
+One route, one answer: the rows Daft hands over are put back into a Daft Series and go through
+the classifier's own code (``daft_mnist._udf.batch_rows``, the code behind
+:func:`~daft_mnist.classify`), so every picture gets the same preparation decision, the same
+checks and the same reasons: a 28x28 grey picture of bright ink on dark is an MNIST digit as it
+is, any other picture is prepared as MNIST's were (:func:`~daft_mnist.mnist_style`), float pixels
+must be whole numbers 0-255 as for ``classify``. A row that gives no digit (null, blank, noise,
+malformed) gets a null label and a null embedding, never a confident digit; its reason is logged
+(logger ``daft_mnist``) with the words ``classify`` uses.
 
 Daft 0.7.26's ``classify_image`` turns each row into a PIL image with ``Image.fromarray``
-before the provider sees it, which fails for one-channel *Image* columns (``Image[L]``:
-arrays of shape ``(H, W, 1)``). Pass ``convert_image("RGB")`` of such a column, or a
-``Tensor[UInt8; [28, 28]]`` column (:func:`~daft_mnist.image_2d`); ``embed_image`` takes both.
+before the provider sees it, which fails for one-channel *Image* columns (arrays of shape
+``(H, W, 1)``) and for null rows. While this module is imported, that wrapper's ``fromarray``
+takes those two too (a one-channel picture becomes an ``L`` image, a null stays ``None``);
+everything else goes to Pillow unchanged.
 """
 
 from __future__ import annotations
@@ -44,7 +57,8 @@ from daft.ai.provider import Provider
 from daft.ai.typing import EmbeddingDimensions, UDFOptions
 
 from daft_mnist.data._files import is_remote
-from daft_mnist.data._rules import HEIGHT, NUM_PIXELS, WIDTH
+from daft_mnist.data._rules import DEFAULT_BATCH_SIZE, NUM_PIXELS
+from daft_mnist.errors import DataError
 from daft_mnist.model._engine import ModelSpec, get_model
 
 if TYPE_CHECKING:
@@ -60,6 +74,7 @@ __all__ = [
     "MnistProvider",
     "check_labels",
     "prepare_images",
+    "rows_series",
 ]
 
 EMBEDDING_SIZE = 128
@@ -76,79 +91,99 @@ _UDF_OPTIONS = ("batch_size", "max_retries", "on_error", "concurrency", "num_gpu
 # --- the library's preparation, on the rows Daft hands to a provider --------------------------
 
 
-def _as_uint8_array(image: Any) -> npt.NDArray[np.uint8]:
-    """A PIL image or an array as uint8 ``(H, W)`` or ``(H, W, C)`` (floats in [0, 1] and 16-bit scaled)."""
-    arr = np.asarray(image)
-    if arr.ndim == 1 and arr.size == NUM_PIXELS:
-        arr = arr.reshape(HEIGHT, WIDTH)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (2, 3, 4)):
-        raise ValueError(f"not an image: an array of shape {arr.shape}")
-    if arr.dtype != np.uint8:
-        scaled = arr.astype(np.float64)
-        if arr.dtype.kind == "f" and scaled.size and np.nanmax(scaled) <= 1.0:
-            scaled = scaled * 255.0
-        elif arr.dtype.itemsize > 1 and arr.dtype.kind in "ui" and scaled.size and scaled.max() > 255:
-            scaled = scaled / 257.0  # 16-bit
-        arr = np.clip(np.nan_to_num(scaled), 0, 255).round().astype(np.uint8)
-    return arr
+class _FromArray:
+    """What Daft's ``classify_image`` wrapper calls ``pil_image.fromarray`` on: ``PIL.Image`` plus
+    one-channel ``(H, W, 1)`` arrays (made ``L``) and ``None`` (kept), which Pillow refuses."""
+
+    def __getattr__(self, name: str) -> Any:
+        from PIL import Image
+
+        return getattr(Image, name)
+
+    @staticmethod
+    def fromarray(obj: Any, mode: str | None = None) -> Any:
+        from PIL import Image
+
+        if obj is None:
+            return None
+        if isinstance(obj, np.ndarray) and obj.ndim == 3 and obj.shape[2] == 1:
+            obj = obj[:, :, 0]
+        return Image.fromarray(obj) if mode is None else Image.fromarray(obj, mode)
 
 
-def _as_gray_28x28(arr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """A 28x28 gray picture given as RGB(A) with equal channels (and opaque) as one channel; else ``arr``.
+def _install_fromarray() -> None:
+    try:
+        from daft.ai import _expressions
+    except ImportError:  # another Daft: nothing to mend
+        return
+    if hasattr(_expressions, "pil_image") and not isinstance(_expressions.pil_image, _FromArray):
+        _expressions.pil_image = _FromArray()
 
-    ``classify_image`` needs ``convert_image("RGB")`` of a grayscale Image column (module
-    docstring): the MNIST digit comes back as three equal channels and is used as it is.
+
+_install_fromarray()
+
+
+def _picture(row: Any) -> Any:
+    """A PIL image as the uint8 array ``classify`` would read from an ``Image`` column."""
+    from PIL import Image
+
+    if isinstance(row, Image.Image):
+        from daft_mnist.data._decode import to_8bit
+
+        arr = np.asarray(to_8bit(row))
+        return arr[:, :, None] if arr.ndim == 2 else arr
+    return row
+
+
+def rows_series(rows: Sequence[Any], name: str = "image") -> Any:
+    """The rows Daft's AI functions hand over, as the Daft Series ``classify`` would have read them.
+
+    PIL images and ``(H, W, C)`` arrays become an ``Image`` column (8-bit; other PIL modes
+    converted as :func:`~daft_mnist.load_images` converts files); 2-D arrays of one shape a
+    fixed-shape tensor column, of several shapes a tensor column; lists of pixel values a list
+    column. The classifier's code then checks and prepares them.
     """
-    if arr.shape not in ((HEIGHT, WIDTH, 3), (HEIGHT, WIDTH, 4)):
-        return arr
-    rgb = arr[:, :, :3]
-    if (rgb == rgb[:, :, :1]).all() and (arr.shape[2] == 3 or (arr[:, :, 3] == 255).all()):
-        return np.ascontiguousarray(arr[:, :, 0])
-    return arr
+    import daft
+    from daft import DataType
+
+    values = [_picture(r) for r in rows]
+    first = next((v for v in values if v is not None), None)
+    if first is None or (isinstance(first, np.ndarray) and first.ndim == 3 and first.dtype == np.uint8):
+        bad = [v.shape for v in values if v is not None and (v.ndim != 3 or v.shape[2] not in (1, 2, 3, 4))]
+        if bad:
+            raise DataError(f"not an image: an array of shape {bad[0]} (expected (H, W) or (H, W, C), C = 1 to 4)")
+        return daft.Series.from_pylist(values, name=name, dtype=DataType.image())
+    if isinstance(first, np.ndarray):
+        shapes = {v.shape for v in values if v is not None}
+        kinds = {v.dtype for v in values if v is not None}
+        if len(shapes) == 1 and len(kinds) == 1 and all(v is not None for v in values) and first.ndim >= 2:
+            series = daft.Series.from_pylist(values, name=name)
+            return series.cast(DataType.tensor(DataType.from_numpy_dtype(first.dtype), first.shape))
+        return daft.Series.from_pylist([None if v is None else np.asarray(v) for v in values], name=name)
+    return daft.Series.from_pylist([None if v is None else list(np.asarray(v).reshape(-1)) for v in values], name=name)
 
 
-def prepare_images(images: Sequence[Any]) -> tuple[npt.NDArray[np.uint8], list[str | None]]:
+def prepare_images(
+    images: Sequence[Any], step: str = "classify_image"
+) -> tuple[npt.NDArray[np.uint8], list[str | None]]:
     """Rows as Daft's AI functions hand them over -> uint8 pixels ``(N, 784)`` and a reason per row.
 
-    The preparation :func:`~daft_mnist.classify` applies: a 28x28 grayscale image (an
-    ``(28, 28)`` or ``(28, 28, 1)`` array, 784 pixels, an ``L`` PIL image, or three equal
-    channels as ``convert_image("RGB")`` of one gives) is an MNIST digit and is used as it
-    is; any other picture is prepared as an MNIST digit (:func:`~daft_mnist.mnist_style`:
-    grayscale, ink bright on dark, cropped, scaled and centred). A row that gives no digit
-    (``None``, a blank or noisy picture) has zeros and its reason (``None`` for a prepared
-    row); the provider returns null for it, never a confident label.
-
-    Raises:
-        ValueError: A row is not an image (an array of another shape).
+    The classifier's own code (:func:`daft_mnist._udf.batch_rows`) on :func:`rows_series` of
+    the rows, with ``on_error="null"``: the same preparation decision, checks and reasons as
+    :func:`~daft_mnist.classify`. Rows with a reason hold zeros.
     """
-    from daft_mnist.vision._prepare import prepare_batch
+    from daft_mnist._udf import batch_rows
 
     n = len(images)
+    if not n:
+        return np.zeros((0, NUM_PIXELS), dtype=np.uint8), []
+    rows = batch_rows(rows_series(images), "null", step)
     pixels = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
-    reasons: list[str | None] = [None] * n
-    pictures: list[npt.NDArray[np.uint8]] = []
-    rows: list[int] = []
-    for i, image in enumerate(images):
-        if image is None:
-            reasons[i] = "image is null"
-            continue
-        arr = _as_gray_28x28(_as_uint8_array(image))
-        if arr.shape == (HEIGHT, WIDTH):
-            pixels[i] = arr.reshape(-1)
-        else:
-            pictures.append(arr)
-            rows.append(i)
-    if pictures:
-        prepared = prepare_batch(pictures)
-        for k, i in enumerate(rows):
-            why = prepared.reasons[k] if prepared.reasons else None
-            if why is None:
-                pixels[i] = prepared.pixels[k].reshape(-1)
-            else:
-                reasons[i] = why
-    return pixels, reasons
+    if rows.valid is None:
+        pixels[:] = rows.pixels
+    else:
+        pixels[rows.valid] = rows.pixels
+    return pixels, list(rows.reasons)
 
 
 # --- descriptors (small, picklable) and what they instantiate --------------------------------
@@ -192,7 +227,7 @@ class _DescriptorBase:
 
     def get_udf_options(self) -> UDFOptions:
         # A local model fails the same way again: no retries unless asked for.
-        options = UDFOptions(max_retries=0, batch_size=1024)
+        options = UDFOptions(max_retries=0, batch_size=DEFAULT_BATCH_SIZE)
         if self.model.device == "auto" or self.model.device.startswith("cuda"):
             from daft.ai.utils import get_gpu_udf_options
 
@@ -260,7 +295,7 @@ class MnistImageEmbedder:
         self.model = get_model(options.spec())
 
     def embed_image(self, images: list[Any]) -> list[Any]:
-        pixels, reasons = prepare_images(images)
+        pixels, reasons = prepare_images(images, "embed_image")
         ok = np.array([why is None for why in reasons], dtype=bool)
         out: list[Any] = [None] * len(images)
         for i, vector in zip(np.flatnonzero(ok), self.model.embed(pixels[ok]), strict=True):

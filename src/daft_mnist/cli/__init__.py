@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import sys
@@ -40,7 +41,7 @@ from daft_mnist.cli._checks import (
     positive_int,
     writable,
 )
-from daft_mnist.cli._output import print_report, save_image, write_table
+from daft_mnist.cli._output import collect_with_progress, print_report, save_image, write_table
 from daft_mnist.data._files import display_path, file_sha256, redact_url, write_atomically
 
 if TYPE_CHECKING:
@@ -106,38 +107,39 @@ def _classified(
     image = "image" if pictures and not keep_prepared else "image_2d"
     if image == "image_2d":
         df = daft_mnist.add_image_2d(df)
+    details = confidence or args.on_error == "null"
     return daft_mnist.classify(
         df,
         image=image,
+        details=details,
+        reasons="load_error" if details and "load_error" in df.column_names else None,
         weights=args.weights,
         sha256=args.sha256,
         batch_size=args.batch_size,
         device=args.device,
-        confidence=confidence,
         precision=args.precision,
         on_error=args.on_error,
-        errors=args.on_error == "null",
     )
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     inputs, taken = input_paths(args), dict[str, Path]()
-
-    def output(path: str | None, what: str) -> Path | None:
-        if path is None:
-            return None
-        return writable(
-            path, what, IMAGE_FORMATS, inputs=inputs, taken=taken, sources=[args.source], overwrite=args.overwrite
-        )
-
-    plot, mistakes = output(args.plot, "--plot"), output(args.mistakes, "--mistakes")
+    out = functools.partial(writable, inputs=inputs, taken=taken, sources=[args.source], overwrite=args.overwrite)
+    plot = out(args.plot, "--plot", IMAGE_FORMATS) if args.plot else None
+    mistakes = out(args.mistakes, "--mistakes", IMAGE_FORMATS) if args.mistakes else None
     check_device(args.device)
     check_weights(args)
     pictures = is_image_source(args.source)
     df = _classified(args, _loaded(args, args.source, need_labels=True))
     keep = ["path"] if pictures else []
     keep += ["image_2d", "label", "model_classification"] if mistakes else ["label", "model_classification"]
-    df = df.select(*keep).collect()
+    df = df.select(*keep)
+    if pictures:  # a folder of photos may take minutes: show files done and photos/s
+        import daft
+
+        df = daft.from_arrow(collect_with_progress(df))
+    else:
+        df = df.collect()
     by_label, overall = _report(df)
     _require_rows(overall, _source_name(args.source, args.split))
     print_report(by_label, overall)
@@ -200,7 +202,8 @@ def _classify(args: argparse.Namespace) -> int:
         names.append("model_classification_confidence")
     if args.on_error == "null":
         names.append("model_classification_error")
-    table = _classified(args, df, confidence=args.confidence, keep_prepared=False).select(*names).to_arrow()
+    classified = _classified(args, df, confidence=args.confidence, keep_prepared=False).select(*names)
+    table = collect_with_progress(classified) if pictures else classified.to_arrow()
     if not pictures:  # rows keep the source's order, so the id is the row's position in SOURCE
         table = table.add_column(0, "id", pa.array(range(table.num_rows), type=pa.int64()))
     write_table(table, output)

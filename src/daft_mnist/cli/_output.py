@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from daft_mnist.data._files import write_atomically
 
-__all__ = ["REPORT_COLUMNS", "format_table", "print_report", "save_image", "write_table"]
+__all__ = ["REPORT_COLUMNS", "collect_with_progress", "format_table", "print_report", "save_image", "write_table"]
 
 REPORT_COLUMNS = ("label", "num_rows", "correct", "wrong", "accuracy")
 
@@ -56,3 +57,25 @@ def write_table(table: Any, path: Path) -> None:
         write_atomically(path, lambda out: pa_csv.write_csv(table, out))
     else:
         write_atomically(path, lambda out: pq.write_table(table, out))
+
+
+def collect_with_progress(df: Any, *, unit: str = "photo", file: IO[str] | None = None, force: bool = False) -> Any:
+    """Run ``df`` as its batches come, with a progress line on stderr (rows done, rows/s); one Arrow table.
+
+    The line shows on a terminal only (or with ``force``), so redirected output stays clean;
+    results stream through a small buffer, never the whole frame twice.
+    """
+    import pyarrow as pa
+    from tqdm import tqdm
+
+    batches: list[Any] = []
+    out = file if file is not None else sys.stderr
+    with tqdm(
+        unit=unit, desc="classifying", file=out, dynamic_ncols=True, leave=True, disable=None if not force else False
+    ) as bar:
+        for batch in df.to_arrow_iter(results_buffer_size=2):
+            batches.append(batch)
+            bar.update(batch.num_rows)
+    if not batches:
+        return df.limit(0).to_arrow()
+    return pa.Table.from_batches(batches)

@@ -109,12 +109,13 @@ _WHAT = {
 def apply_on_error(
     check: _C,
     raw: pa.Array,
+    *,
     on_error: str,
     column: str,
-    source: RowSource | None,
     step: str,
-    nulls_are_bad: bool,
     field: str,
+    source: RowSource | None = None,
+    nulls_are_bad: bool = False,
 ) -> tuple[npt.NDArray[np.bool_], _C]:
     """The ``on_error`` rule for one checked batch: raise naming ``step``, or count; the rows to null.
 
@@ -221,7 +222,16 @@ def check_pixels_batch(
         return raw if raw.type == out_type else raw.cast(out_type)
     n = len(raw)
     check = pixel_check(raw, column, NUM_PIXELS)
-    bad, check = apply_on_error(check, raw, on_error, column, source, step, nulls_are_bad, "image")
+    bad, check = apply_on_error(
+        check,
+        raw,
+        on_error=on_error,
+        column=column,
+        step=step,
+        field="image",
+        source=source,
+        nulls_are_bad=nulls_are_bad,
+    )
     if reasons is not None:
         _fill_reasons(reasons, check)
     if not bad.any():
@@ -271,7 +281,16 @@ def check_labels_batch(
 
     raw = unwrap(series.to_arrow())
     check = label_check(raw, column)
-    bad, check = apply_on_error(check, raw, on_error, column, source, step, nulls_are_bad, "label")
+    bad, check = apply_on_error(
+        check,
+        raw,
+        on_error=on_error,
+        column=column,
+        step=step,
+        field="label",
+        source=source,
+        nulls_are_bad=nulls_are_bad,
+    )
     if reasons is not None:
         _fill_reasons(reasons, check)
     out = np.where(bad, 0, check.numbers).astype(np.int64)
@@ -299,7 +318,7 @@ def label_checker(
     return check_mnist_labels
 
 
-ERROR_COLUMN = "error"
+ERROR_COLUMN = "load_error"
 """The column a loader adds under ``on_error="null"``: why the row's image or label is null."""
 LINE_ERROR = "__line_error"
 """A raw column a reader may add: why a source line could not be read at all (it wins over the checks)."""

@@ -1,13 +1,18 @@
 """Loader for folders, globs and lists of image files (PNG, JPEG, ...): the digits people actually have.
 
 Files are listed here (a local folder is walked; a glob or a remote prefix is listed by Daft),
-then downloaded and decoded by Daft's native ``url.download`` and ``decode_image``: no per-row
-Python touches a file. Labels follow the ``ImageFolder`` / ``imagefolder`` convention (files in
-``<label>/`` folders) or are given by the caller.
+then read in small batches (:data:`DECODE_BATCH` files): local files directly, remote ones by
+Daft's native ``url.download`` under one time limit per file; each file is decoded by the photo
+decoder (``data._decode``: straight to the working size the preparation needs, upright, 8-bit)
+in a batch UDF, a few files at a time on threads (Pillow decodes without the GIL). Memory is
+bounded by the batch, whatever the number of files: no full-size picture is kept. Labels follow
+the ``ImageFolder`` / ``imagefolder`` convention (files in ``<label>/`` folders) or are given by
+the caller.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -16,21 +21,28 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from daft_mnist.data._files import is_remote
-from daft_mnist.data._rules import NUM_CLASSES, OnError, check_on_error
+from daft_mnist.data._files import is_remote, redact_url
+from daft_mnist.data._remote import TIMEOUT_ENV, http_get, remote_timeout, short_error
+from daft_mnist.data._rules import MAX_REPORTED, NUM_CLASSES, OnError, check_on_error
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
     import daft
     from daft.io import IOConfig
 
-__all__ = ["IMAGE_SUFFIXES", "Labels", "load_images"]
+__all__ = ["DECODE_BATCH", "IMAGE_SUFFIXES", "LOAD_ERROR", "Labels", "load_images"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm")
 """File name endings read as images (case-insensitive) when a folder or prefix is listed."""
 
 Labels = Literal["infer"] | Sequence[int] | Mapping[str, int] | None
 """``"infer"`` (from ``<label>/`` folders), one label per file, a mapping of path to label, or ``None``."""
+
+DECODE_BATCH = 32
+"""Files decoded per batch: with the model's batch after it, this bounds the pictures in memory."""
+LOAD_ERROR = "load_error"
+"""The column of why a row's image is null, added under ``on_error="null"``."""
+_MAX_THREADS = 4
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -41,8 +53,17 @@ def load_images(
     labels: Labels = "infer",
     on_error: OnError = "raise",
     io_config: IOConfig | None = None,
+    timeout: float | None = None,
+    batch_size: int = DECODE_BATCH,
 ) -> daft.DataFrame:
     """Load image files as a lazy DataFrame of ``path``, ``image`` and (when known) ``label``.
+
+    Each file is decoded at the size a digit needs, not more: a picture whose longest side is
+    over 256 pixels (the working size of the preparation, :func:`~daft_mnist.mnist_style`) comes
+    out area-averaged to it (JPEG files are decoded at that scale directly), so a folder of
+    12-megapixel phone photos streams through in bounded memory. The EXIF orientation is
+    applied (a photo stored sideways comes out upright), and every picture is 8-bit ``L``,
+    ``RGB`` or ``RGBA`` (16-bit, 1-bit, palette, grey+alpha, CMYK pictures are converted).
 
     Args:
         source: A local folder (walked recursively), a glob (``"scans/*.png"``,
@@ -54,20 +75,31 @@ def load_images(
             directly in the folder give no ``label`` column. A sequence gives one label per
             file of a list ``source`` (in its order); a mapping gives a label per path;
             ``None`` adds no ``label`` column.
-        on_error: A file that is not a readable image: ``"raise"`` (default) fails the query
-            with a :class:`~daft_mnist.errors.DataError` naming the file; ``"null"`` keeps
-            the row with a null ``image`` (logged and counted, see
-            :func:`daft_mnist.bad_row_count`).
-        io_config: Daft IO configuration (credentials, endpoints) for remote files.
+        on_error: A file that gives no whole picture (missing, empty, not an image, truncated,
+            corrupt, too large to decode, or a remote file not downloaded in time):
+            ``"raise"`` (default) fails the query with a :class:`~daft_mnist.errors.DataError`
+            naming the file and why; ``"null"`` keeps the row with a null ``image`` and the
+            reason in a ``load_error`` column (logged; count them with
+            :func:`daft_mnist.error_counts`). One bad file never fails the others' rows.
+        io_config: Daft IO configuration (credentials, endpoints) for remote files. Without
+            it, remote files are read with HTTP timeouts within ``timeout``.
+        timeout: Time limit in seconds for each remote file (listing, connecting and
+            downloading); default ``$DAFT_MNIST_TIMEOUT``, else 30 s, as
+            :func:`~daft_mnist.load_mnist`.
+        batch_size: Files decoded per batch (default 32): the pictures held at once grow with
+            it, never with the number of files.
 
     Returns:
-        A lazy DataFrame: ``path`` (String), ``image`` (Daft ``Image`` of each file's own
-        size and mode) and ``label`` (Int64) when labels are known. Rows are sorted by path.
+        A lazy DataFrame: ``path`` (String), ``image`` (Daft ``Image``, each picture at most
+        256 pixels on its longest side, in its own mode), ``label`` (Int64) when labels are
+        known, and ``load_error`` (String, null for good rows) with ``on_error="null"``. Rows
+        are sorted by path.
 
     Raises:
         DataError: The folder does not exist or holds no image files, a ``<label>/`` folder
-            is not a digit 0-9, or the labels do not match the files.
-        ValueError: ``on_error`` or ``labels`` is not an accepted value.
+            is not a digit 0-9, the labels do not match the files, or a remote listing fails
+            or takes longer than ``timeout``.
+        ValueError: ``on_error``, ``labels``, ``timeout`` or ``batch_size`` is not an accepted value.
 
     Examples:
         >>> import daft_mnist as dm
@@ -76,27 +108,114 @@ def load_images(
     """
     import daft
     from daft import DataType, col
-    from daft.functions import when
 
     check_on_error(on_error)
-    paths, shown = _list_files(source, io_config)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    seconds = remote_timeout(timeout)
+    paths, shown = _list_files(source, io_config, seconds)
     label_values = _labels_for(paths, labels, shown)
     columns: dict[str, Any] = {"path": paths}
     if label_values is not None:
         columns["label"] = label_values
-    df = daft.from_pydict(columns)
+    df = daft.from_pydict(columns).into_batches(batch_size)
     if label_values is not None:
         df = df.with_column("label", col("label").cast(DataType.int64()))
-    image = col("path").download(on_error="null", io_config=io_config).decode_image(on_error="null", mode=None)
-    df = df.with_column("image", image)
-    checked = _decoded_check(on_error)(col("path"), col("image").not_null())
-    df = df.with_column("image", when(checked, col("image")).otherwise(None))
-    order = ["path", "image", *(["label"] if label_values is not None else [])]
+    if io_config is not None and any(is_remote(p) for p in paths):
+        # Credentials: Daft's IO reads every file (its own retries; no total time limit of ours).
+        decoded = _decoder(on_error, seconds)(col("path"), col("path").download(on_error="null", io_config=io_config))
+    elif any(is_remote(p) and not _is_http(p) for p in paths):
+        data = col("path").download(on_error="null", io_config=_timed_io_config(seconds))
+        decoded = _decoder(on_error, seconds)(col("path"), data)
+    else:  # local files and http(s) URLs are read by the decoder itself, http(s) within `seconds` each
+        decoded = _decoder(on_error, seconds)(col("path"))
+    df = df.with_column("__decoded", decoded)
+    order: list[Any] = [col("path"), col("__decoded")["image"].alias("image")]
+    if label_values is not None:
+        order.append(col("label"))
+    if on_error == "null":
+        order.append(col("__decoded")["error"].alias(LOAD_ERROR))
     return df.select(*order)
 
 
+def _is_http(path: str) -> bool:
+    return path.lower().startswith(("http://", "https://"))
+
+
+def _timed_io_config(seconds: float) -> IOConfig:
+    """HTTP connect and read timeouts whose two tries fit in ``seconds``."""
+    from daft.io import HTTPConfig, IOConfig
+
+    ms = max(1, int(seconds * 1000) // 4)
+    return IOConfig(http=HTTPConfig(connect_timeout_ms=ms, read_timeout_ms=ms, num_tries=2))
+
+
+def _decoder(on_error: OnError, seconds: float) -> Any:
+    """The batch UDF: file paths (and downloaded bytes, for remote files) -> ``{image, error}``."""
+    import daft
+    from daft import DataType
+
+    dtype = DataType.struct({"image": DataType.image(), "error": DataType.string()})
+
+    @daft.func.batch(return_dtype=dtype, use_process=False)
+    def decode_image_files(paths: daft.Series, data: daft.Series | None = None) -> Any:
+        return _decode_batch(paths.to_pylist(), None if data is None else data.to_pylist(), on_error, seconds)
+
+    return decode_image_files
+
+
+def _decode_one(path: str, data: bytes | None, downloaded: bool, seconds: float) -> tuple[Any, str | None]:
+    from daft_mnist.data._decode import DecodeError, decode_file
+
+    if downloaded and data is None:
+        why = f"not downloaded: missing, refused, or no answer within {seconds:g} s (timeout= or ${TIMEOUT_ENV})"
+        return None, why
+    try:
+        if data is None and _is_http(path):
+            data = http_get(path, seconds)
+        return decode_file(data if data is not None else path).pixels, None
+    except DecodeError as exc:
+        return None, exc.reason
+    except DataError as exc:  # a download that failed: its message says why and how long it waited
+        return None, redact_url(str(exc))
+    except Exception as exc:  # never one bad file failing the frame
+        return None, f"cannot decode ({short_error(exc)})"
+
+
+def _decode_batch(paths: list[str], data: list[bytes | None] | None, on_error: OnError, seconds: float) -> Any:
+    """Decode one batch of files on a few threads; a struct ``{image, error}`` per file."""
+    import daft
+    import pyarrow as pa
+    from daft import DataType
+
+    blobs: list[bytes | None] = data if data is not None else [None] * len(paths)
+    remote = [data is not None] * len(paths)  # downloaded by Daft (a list mixing local and remote files throughout)
+    threads = min(_MAX_THREADS, os.cpu_count() or 1, len(paths))
+    if threads > 1:
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(_decode_one, paths, blobs, remote, [seconds] * len(paths)))
+    else:
+        results = [_decode_one(p, b, r, seconds) for p, b, r in zip(paths, blobs, remote, strict=True)]
+    reasons = [why for _, why in results]
+    failed = [(redact_url(p), why) for p, why in zip(paths, reasons, strict=True) if why is not None]
+    if failed:
+        named = "; ".join(f"{p}: {why}" for p, why in failed[:MAX_REPORTED])
+        more = f"; and {len(failed) - MAX_REPORTED} more" if len(failed) > MAX_REPORTED else ""
+        if on_error == "raise":
+            raise DataError(
+                f"{len(failed)} of {len(paths)} files are not readable images ({named}{more}); "
+                "pass on_error='null' to keep them as rows with a null image and the reason in 'load_error'"
+            )
+        from daft_mnist.diagnostics import record_bad_rows
+
+        record_bad_rows("image", len(failed), [f"{p}: {why}" for p, why in failed[:MAX_REPORTED]])
+    images = daft.Series.from_pylist([pixels for pixels, _ in results], dtype=DataType.image()).to_arrow()
+    errors = pa.array(reasons, type=pa.string())
+    return daft.Series.from_arrow(pa.StructArray.from_arrays([images, errors], names=["image", "error"]))
+
+
 def _list_files(
-    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], io_config: IOConfig | None
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], io_config: IOConfig | None, seconds: float
 ) -> tuple[list[str], str]:
     """The files to read, sorted, and how to name the source in messages."""
     if isinstance(source, (str, os.PathLike)):
@@ -105,7 +224,7 @@ def _list_files(
             raise TypeError(f"source must be a str path, a URL or a list of them, got {type(source).__name__}")
         literal = Path(text.removeprefix("file://")).expanduser()
         if is_remote(text) or (_GLOB_CHARS.search(text) and not literal.exists()):
-            return _glob(text, io_config), text  # a local name that exists is that file, never a glob
+            return _glob(text, io_config, seconds), text  # a local name that exists is that file, never a glob
         folder = Path(text.removeprefix("file://")).expanduser()
         if folder.is_file():
             return [str(folder.resolve())], text
@@ -135,14 +254,26 @@ def _list_files(
     return [str(p) for p in paths], f"a list of {len(paths)} files"
 
 
-def _glob(pattern: str, io_config: IOConfig | None) -> list[str]:
+def _glob(pattern: str, io_config: IOConfig | None, seconds: float) -> list[str]:
     import daft
 
     glob = pattern + "**" if pattern.endswith("/") else pattern
+    config = io_config if io_config is not None or not is_remote(pattern) else _timed_io_config(seconds)
+
+    def listing() -> list[str]:
+        return list(daft.from_glob_path(glob, io_config=config).to_pydict()["path"])
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
-        listed = daft.from_glob_path(glob, io_config=io_config).to_pydict()["path"]
+        listed = pool.submit(listing).result(timeout=seconds)
+    except concurrent.futures.TimeoutError:
+        raise DataError(
+            f"{redact_url(pattern)}: cannot list the files: no answer within {seconds:g} s (timeout= or ${TIMEOUT_ENV})"
+        ) from None
     except Exception as exc:
-        raise DataError(f"{pattern}: cannot list the files ({type(exc).__name__}: {exc})") from None
+        raise DataError(f"{redact_url(pattern)}: cannot list the files ({short_error(exc)})") from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     # Local matches as plain paths, like a folder's files (Daft lists them as file:// URLs).
     paths = sorted(p.removeprefix("file://") for p in listed if p.lower().endswith(IMAGE_SUFFIXES))
     if not paths:
@@ -190,29 +321,3 @@ def _infer_labels(paths: list[str], shown: str) -> list[int] | None:
             "(expected <label>/ folders named 0-9, as in ImageFolder); pass labels=None to load without labels"
         )
     return [int(d) for d in parents]
-
-
-def _decoded_check(on_error: OnError) -> Any:
-    """A batch check of decoding: a row whose file did not decode raises naming the file, or is counted."""
-    import daft
-    from daft import DataType
-
-    @daft.func.batch(return_dtype=DataType.bool(), use_process=False)
-    def check_decoded_images(paths: daft.Series, decoded: daft.Series) -> Any:
-        ok = np.asarray(decoded.to_arrow().to_numpy(zero_copy_only=False), dtype=bool)
-        if ok.all():
-            return decoded
-        failed = [p for p, good in zip(paths.to_pylist(), ok, strict=True) if not good]
-        if on_error == "raise":
-            more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
-            raise DataError(
-                f"{len(failed)} of {len(ok)} files are not readable images ({', '.join(failed[:3])}{more}): "
-                "missing, truncated, or not an image format Daft decodes (PNG, JPEG, ...); "
-                "pass on_error='null' to keep them as rows with a null image"
-            )
-        from daft_mnist.diagnostics import record_bad_rows
-
-        record_bad_rows("image", len(failed), [f"not a readable image: {p}" for p in failed[:3]])
-        return decoded
-
-    return check_decoded_images

@@ -89,9 +89,29 @@ def _describe_line(raw: bytes) -> str:
 
 
 _SCAN_CHUNK_BYTES = SCAN_CHUNK_BYTES
-_PLAIN_CHARS = b'0123456789,.-+eE[]{}:" \t\r\n'
+_NUMBER_CHARS = b'0123456789,.-+eE:" \t\r'
+"""What a plain MNIST line holds besides its structure (braces, brackets, newline) and keys."""
+_ROW_SHAPE = b"{imag[]labl}\n"
+_NOT_EXPONENT = bytes(c for c in range(256) if c not in b"eE")
 _SUSPECT_NUMBER = re.compile(rb"[0-9]{19}|[eE][+-]?[0-9]{3}")
 """Numbers that may not fit Daft's reader (19+ digits, 3-digit exponents): looked at line by line."""
+_ALL_DIGITS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_SUSPECT_SHAPES = (b"0" * 19, b"e000", b"e+000", b"e-000", b"E000", b"E+000", b"E-000")
+""":data:`_SUSPECT_NUMBER` once every digit is ``0``: plain substring searches, no regex."""
+
+
+def _suspect_numbers(chunk: bytes, objects: int) -> bool:
+    """Whether ``chunk`` (``objects`` MNIST objects of number characters) may hold a :data:`_SUSPECT_NUMBER`.
+
+    The same answer as ``_SUSPECT_NUMBER.search(chunk)``, about 30 times faster: digits are
+    mapped to ``0`` by one ``bytes.translate`` and the shapes found by substring search (the
+    regex tried a 19-digit match at every digit). With no exponent at all (the only ``e`` are
+    those of the keys ``image`` and ``label``) only long numbers are looked for.
+    """
+    zeroed = chunk.translate(_ALL_DIGITS_ZERO)
+    if len(chunk.translate(None, _NOT_EXPONENT)) == 2 * objects:
+        return _SUSPECT_SHAPES[0] in zeroed
+    return any(shape in zeroed for shape in _SUSPECT_SHAPES)
 
 
 def _plain_mnist_rows(chunk: bytes) -> int | None:
@@ -103,23 +123,23 @@ def _plain_mnist_rows(chunk: bytes) -> int | None:
     when any of that fails; the caller then looks at each line. This catches text that is
     not JSON, truncated and concatenated lines, ``true``/``false``/``null`` and strings;
     a malformed number or an empty slot (``[1,,2]``) passes, and Daft's reader rejects it.
+
+    The structure is read from one ``bytes.translate`` that deletes the number characters:
+    what is left must be ``{imag[]labl}`` and a newline per line (the keys without their
+    ``e``, which numbers may hold too); one ``count`` checks that no whitespace sits between a
+    line's ``}`` and the next line's ``{``.
     """
-    if not chunk:
+    if not chunk or not chunk.startswith(b"{") or not (chunk.endswith(b"}\n") or chunk.endswith(b"}")):
         return None
-    k = chunk.count(b"{")
-    if not (
-        chunk.startswith(b"{")
-        and (chunk.endswith(b"}\n") or chunk.endswith(b"}"))
-        and chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1) == k  # no blank or partial lines
-        and chunk.count(b"}\n{") == k - 1  # each line is exactly one object
-        and chunk.count(b"}") == k
-        and chunk.count(b"[") == k
-        and chunk.count(b"]") == k
-    ):
+    shape = chunk.translate(None, _NUMBER_CHARS)
+    if not chunk.endswith(b"\n"):
+        shape += b"\n"
+    k, rest = divmod(len(shape), len(_ROW_SHAPE))
+    if rest or shape != _ROW_SHAPE * k:
         return None
-    if chunk.translate(None, _PLAIN_CHARS) != b"imaglabl" * k:
+    if chunk.count(b"}\n{") != k - 1:
         return None
-    if _SUSPECT_NUMBER.search(chunk):
+    if _suspect_numbers(chunk, k):
         return None
     return k
 

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["ParquetCounts", "load_parquet", "write_parquet_file"]
 
 
-def load_parquet(src: str, io_config: IOConfig | None, on_error: OnError) -> daft.DataFrame:
-    """Load a Parquet file with ``image`` and ``label`` columns (any numeric types), checked.
+def load_parquet(src: str | list[str], io_config: IOConfig | None, on_error: OnError) -> daft.DataFrame:
+    """Load a Parquet file (or a list of local ones) with ``image`` and ``label`` columns (any numeric types), checked.
 
     An ``image`` column of ``FixedSizeList[UInt8; 784]`` (what :func:`~daft_mnist.io.convert`
     writes) is valid by its type and is not checked again; its null rows (bad rows nulled and
@@ -34,10 +34,15 @@ def load_parquet(src: str, io_config: IOConfig | None, on_error: OnError) -> daf
     import daft
     from daft import DataType, col
 
-    df = daft.read_parquet(src if is_remote(src) else daft_literal_path(src), io_config=io_config)
+    if isinstance(src, list):
+        df = daft.read_parquet([daft_literal_path(p) for p in src], io_config=io_config)
+        shown = f"{src[0]} (and {len(src) - 1} more)" if len(src) > 1 else src[0]
+    else:
+        df = daft.read_parquet(src if is_remote(src) else daft_literal_path(src), io_config=io_config)
+        shown = redact_url(src)
     missing = [c for c in ("image", "label") if c not in df.column_names]
     if missing:
-        raise DataError(f"{redact_url(src)}: expected Parquet columns 'image' and 'label', got {df.column_names}")
+        raise DataError(f"{shown}: expected Parquet columns 'image' and 'label', got {df.column_names}")
     if df.schema()["image"].dtype == DataType.fixed_size_list(DataType.uint8(), NUM_PIXELS):
         labels = label_checker(on_error, "label", step="load_mnist")(col("label")).alias("label")
         return df.select(col("image"), labels)

@@ -30,7 +30,15 @@ from daft_mnist.errors import DataError
 if TYPE_CHECKING:
     from daft.io import IOConfig
 
-__all__ = ["DEFAULT_TIMEOUT_S", "TIMEOUT_ENV", "cached_remote_copy", "daft_io_config", "remote_timeout", "short_error"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "TIMEOUT_ENV",
+    "cached_remote_copy",
+    "daft_io_config",
+    "http_get",
+    "remote_timeout",
+    "short_error",
+]
 
 DEFAULT_TIMEOUT_S = 30.0
 """Total time limit of one remote read (connect, redirects, retries and body), in seconds."""
@@ -153,6 +161,21 @@ class _FailedError(Exception):
     @property
     def not_found(self) -> bool:
         return isinstance(self.cause, urllib.error.HTTPError) and self.cause.code in (404, 410)
+
+
+def http_get(url: str, timeout: float | None = None) -> bytes:
+    """The body of an ``http(s)://`` URL, within one total time limit (:func:`remote_timeout`), not cached.
+
+    Raises:
+        DataError: No whole body within the time limit, an HTTP error, a refused connection, or
+            a redirect that leaves http(s); the message says which and how long it waited.
+    """
+    deadline = _Deadline(remote_timeout(timeout))
+    try:
+        got = _request(url, "GET", deadline)
+    except _FailedError as exc:
+        raise DataError(f"not downloaded: {exc}") from None
+    return got.body or b""
 
 
 def _read_body(r: Any, deadline: _Deadline) -> bytes:

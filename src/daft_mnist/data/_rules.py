@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist.errors import DataError
+from daft_mnist.errors import DataError, OnError
 
 if TYPE_CHECKING:
     import daft
@@ -56,8 +56,6 @@ DEFAULT_BATCH_SIZE = 1024
 MAX_REPORTED = 3
 """Bad rows (or lines) named in one error message."""
 
-OnError = Literal["raise", "null"]
-"""What a malformed row does: ``"raise"`` fails the query, ``"null"`` keeps the row with a null."""
 ON_ERROR_VALUES: tuple[OnError, ...] = ("raise", "null")
 
 

@@ -229,7 +229,7 @@ def choose_precision(requested: str, device: torch.device, calibration: Int8Cali
         problems.append(f"int8 runs on CPU only, and this model is on {device}")
     if calibration is None:
         problems.append(
-            f"the checkpoint has no {CALIBRATION_KEY!r} (write one with daft_mnist.calibrate_int8 "
+            f"the checkpoint has no {CALIBRATION_KEY!r} (write one with daft_mnist.model.calibrate_int8 "
             "and save_checkpoint, or train with daft_mnist.train)"
         )
     reason = int8_unavailable_reason()

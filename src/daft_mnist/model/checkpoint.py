@@ -96,7 +96,7 @@ def _is_state_dict_of_net(obj: Any) -> bool:
 
 def _not_a_state_dict(state: Any, source: str) -> WeightsError:
     """The refusal of an object that is not a state dict of tensors: what was found, what is expected, how to fix it."""
-    expected = "a state dict of tensors for daft_mnist.Net (or a daft-mnist checkpoint)"
+    expected = "a state dict of tensors for daft_mnist.model.Net (or a daft-mnist checkpoint)"
     found = _describe(state)
     if isinstance(state, dict):
         wrapped = [k for k, v in state.items() if _is_state_dict_of_net(v)]
@@ -212,7 +212,7 @@ def load_checkpoint(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -
     if _safetensors_header(data):
         raise WeightsError(
             f"{source}: found a safetensors file; expected a PyTorch checkpoint saved with torch.save (a state dict "
-            "of daft_mnist.Net or a daft-mnist checkpoint); convert it with "
+            "of daft_mnist.model.Net or a daft-mnist checkpoint); convert it with "
             "`torch.save(safetensors.torch.load_file(PATH), 'net.pt')` and pass net.pt"
         )
     try:
@@ -328,7 +328,7 @@ def load_model(
     weights: str | bytes | os.PathLike[str] | os.PathLike[bytes] | None = None,
     *,
     sha256: str | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> Net:
     """Build :class:`Net`, load weights into it and put it in eval mode.
 
@@ -336,7 +336,8 @@ def load_model(
         weights: ``None`` for the bundled weights, a local path or a remote URL (see
             :func:`daft_mnist.model.weights.resolve_weights`).
         sha256: Expected SHA-256 of the weights file (required for remote URLs).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"``.
+        device: ``"auto"`` (default: CUDA when present, else CPU, as :class:`~daft_mnist.Classifier`),
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
 
     Returns:
         The model in eval mode with ``requires_grad`` off. Its preprocessing contract is

@@ -58,7 +58,7 @@ from daft_mnist.vision._image_ops import (
 )
 from daft_mnist.vision._marks import find_marks, ink_features, no_digit_reasons
 
-__all__ = ["FRAME", "BOX", "WORK_MAX", "PreparedBatch", "prepare_batch", "prepare_stack"]
+__all__ = ["FRAME", "BOX", "WORK_MAX", "PreparedBatch", "finished_digit", "prepare_batch", "prepare_stack"]
 
 _MIN_CONTRAST = 16.0
 """Ink that differs from the background by less than this many grey levels is no ink."""
@@ -162,6 +162,32 @@ def prepare_stack(arr: npt.ArrayLike) -> PreparedBatch:
         pixels[start : start + step] = p
         reasons.extend(r)
     return PreparedBatch(pixels=pixels, reasons=reasons)
+
+
+def finished_digit(img: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+    """The 28x28 pixels of a picture that already is an MNIST digit, else ``None`` (it is to be prepared).
+
+    One rule for every route that sees pictures (``classify`` on an ``Image`` column, the Daft
+    provider): a 28x28 grey picture (one channel, or equal RGB channels, opaque) whose ink is
+    bright on a dark background (the border's median and the picture's median both under
+    128), as MNIST's own digits, goes through as it is. Dark ink on light paper at 28x28 is a
+    picture to prepare (inverted, cropped, centred), like any other size.
+    """
+    a = np.asarray(img)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.dtype != np.uint8 or a.shape[:2] != (FRAME, FRAME):
+        return None
+    if a.ndim == 3:
+        if a.shape[2] not in (3, 4) or (a.shape[2] == 4 and (a[..., 3] != 255).any()):
+            return None
+        if not ((a[..., 1] == a[..., 0]).all() and (a[..., 2] == a[..., 0]).all()):
+            return None
+        a = a[..., 0]
+    ring = np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
+    if np.median(ring) >= 128 or np.median(a) >= 128:
+        return None
+    return np.ascontiguousarray(a)
 
 
 # --- steps -----------------------------------------------------------------------------
