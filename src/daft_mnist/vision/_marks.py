@@ -9,7 +9,8 @@ digit only when it looks like pen strokes, measured on the prepared working pict
 * **size**: the heaviest connected mark spans at least :data:`MIN_MARK` of the picture's longer
   side (a speck does not), and the marks are not scattered specks (:data:`SCATTERED`);
 * **shape**: strokes are thin for their length: the mean stroke width is at most
-  :data:`MAX_THICKNESS` of the ink's longer side, and ink bold and filled is large (:data:`BOLD`);
+  :data:`MAX_THICKNESS` of the ink's longer side, ink bold and filled is large (:data:`BOLD`),
+  and the ink does not cover its box (:data:`MAX_SOLIDITY`);
 * **contrast**: the ink has sharp edges for its level (a smudge or a shadow's edge has a wide grey
   halo and little ink: :data:`MAX_SOFTNESS`) and stands :data:`MIN_INK_LEVEL` grey levels above
   the paper.
@@ -44,6 +45,8 @@ than ``extent`` of the picture is a filled shape (bold digits are drawn large)."
 MAX_THICKNESS = 0.4
 """Mean stroke width over the ink's longer side above this is a filled shape at any size (a
 filled square: 0.5-0.65, a disc 0.4-0.5; MNIST's boldest "8": 0.37, a thick "1": 0.2-0.3)."""
+MAX_SOLIDITY = 0.85
+"""Ink covering more of its box than this (pinholes closed) is a filled shape (MNIST: at most 0.79)."""
 MAX_SOFTNESS = 0.4
 """The grey halo's softness over the ink's level (as a fraction of 255) above this is a smudge or
 a shadow's edge: soft, faint marks (a pen stroke: at most 0.27)."""
@@ -66,8 +69,8 @@ class Marks:
     count: npt.NDArray[np.int64]
     extent: npt.NDArray[np.float64]
     solidity: npt.NDArray[np.float64]
-    """The width of the heaviest mark's thickest part (its deepest erosion, pinholes closed)
-    over its longer side: a filled square about 1, a pen stroke well under 0.5."""
+    """How much of its bounding box the heaviest mark covers, pinholes closed (halved for a box
+    twice as long as wide, a "1"): a filled square or disc 0.8-1, a digit's strokes less."""
 
 
 def _label(ink: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
@@ -117,32 +120,34 @@ def _new_pairs(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArra
 
 def _grow(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """``mask`` dilated by one cell (3x3), per picture."""
-    _, hh, ww = mask.shape
-    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
-    out = np.zeros_like(mask)
-    for dy in range(3):
-        for dx in range(3):
-            out |= padded[:, dy : dy + hh, dx : dx + ww]
-    return out
+    return _neighbourhood(mask, np.logical_or, False)
 
 
 def _shrink(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """``mask`` eroded by one cell (3x3), per picture."""
-    return ~_grow(~mask)
+    """``mask`` eroded by one cell (3x3), per picture; beyond the picture is no ink."""
+    return _neighbourhood(mask, np.logical_and, True)
 
 
-def _solidity(mark: npt.NDArray[np.bool_], span: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """Per picture, the width of ``mark``'s thickest part over ``span`` (:attr:`Marks.solidity`)."""
+def _neighbourhood(mask: npt.NDArray[np.bool_], op: np.ufunc, start: bool) -> npt.NDArray[np.bool_]:
+    _, hh, ww = mask.shape
+    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
+    out = np.full(mask.shape, start)
+    for dy in range(3):
+        for dx in range(3):
+            op(out, padded[:, dy : dy + hh, dx : dx + ww], out=out)
+    return out
+
+
+def _solidity(mark: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Per picture, how much of ``mark``'s bounding box it covers once its pinholes are closed,
+    with a box elongated like a "1" counted half (:attr:`Marks.solidity`)."""
     n = len(mark)
-    depth = np.zeros(n, dtype=np.int64)
-    active = np.flatnonzero(mark.reshape(n, -1).any(axis=1))
-    layer = _shrink(_grow(mark[active]))  # pinholes (paper texture in a filled square) closed
-    while len(active):
-        layer = _shrink(layer)
-        left = layer.reshape(len(active), -1).any(axis=1)
-        depth[active[left]] += 1
-        active, layer = active[left], layer[left]
-    return np.asarray((2 * depth + 1) / np.maximum(span, 1), dtype=np.float64)
+    closed = _shrink(_grow(mark))
+    rows, cols = _span(np.asarray(closed.any(axis=2))), _span(np.asarray(closed.any(axis=1)))
+    area = np.maximum(rows * cols, 1)
+    cover = closed.reshape(n, -1).sum(axis=1) / area
+    elongated = np.maximum(rows, cols) >= 2 * np.maximum(np.minimum(rows, cols), 1)
+    return np.asarray(np.where(elongated, cover / 2, cover), dtype=np.float64)
 
 
 def _span(occupied: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
@@ -179,7 +184,7 @@ def find_marks(y: npt.NDArray[np.float32], *, drop_specks: bool) -> tuple[npt.ND
     heaviest_cells = (lab.reshape(n, size) == top[:, None]).reshape(n, hh, ww)
     span = np.maximum(_span(heaviest_cells.any(axis=2)), _span(heaviest_cells.any(axis=1)))
     extent = np.minimum(1.0, span * c / max(h, w)).astype(np.float64)
-    marks = Marks(count, extent, _solidity(heaviest_cells, span))
+    marks = Marks(count, extent, _solidity(heaviest_cells))
     if not drop_specks:
         return y, marks
     keep = np.where(ink, kept[np.minimum(lab, n * size - 1)].reshape(n, hh, ww), False)
@@ -231,7 +236,11 @@ def no_digit_reasons(marks: Marks, features: dict[str, npt.NDArray[np.float64]])
             reasons.append(f"image has no digit: only a small mark ({extent:.0%} of the picture's size)")
         elif (count >= SCATTERED[0] and extent < SCATTERED[1]) or count >= SCATTERED[2]:
             reasons.append(f"image has no digit: only scattered specks ({count} marks)")
-        elif thick > MAX_THICKNESS or (thick > BOLD[0] and fill > BOLD[1] and extent < BOLD[2]):
+        elif (
+            thick > MAX_THICKNESS
+            or (thick > BOLD[0] and fill > BOLD[1] and extent < BOLD[2])
+            or marks.solidity[i] > MAX_SOLIDITY
+        ):
             reasons.append("image has no digit: a filled shape, not pen strokes")
         elif soft > MAX_SOFTNESS:
             reasons.append("image has no digit: only a soft smudge or shadow, no sharp strokes")
