@@ -12,6 +12,7 @@ Usage::
 
     python benchmarks/blank_pages.py                  # 60 pages per kind, seed 1
     python benchmarks/blank_pages.py --per-kind 100 --seed 2
+    python benchmarks/blank_pages.py --without-stroke-rules   # the figure before issue 19
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -29,13 +31,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-kind", type=int, default=60)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--without-stroke-rules", action="store_true", help="switch off the no-digit rules (the figure before)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import numpy as np
+    from tests.blank_pages import KINDS, blank_pages
 
     from daft_mnist.model._engine import ModelSpec, get_model
+    from daft_mnist.vision import _prepare
     from daft_mnist.vision._prepare import prepare_batch
-    from tests.blank_pages import KINDS, blank_pages
+
+    if args.without_stroke_rules:  # the preparation as it was before issue 19: ink of any shape is a digit
+        _prepare.no_digit_reasons = lambda marks, features: [None] * len(marks.count)  # type: ignore[assignment]
 
     model = get_model(ModelSpec(device="cpu"))
     pages = list(blank_pages(args.per_kind, seed=args.seed))
@@ -45,8 +54,9 @@ def main() -> int:
     false = collections.defaultdict(list)
     for i, conf in zip(kept, confidence, strict=True):
         false[pages[i][0]].append(float(conf))
-    reasons = collections.Counter(why.split(" (")[0] for why in prepared.reasons if why is not None)
-    print(f"false-digit rate on generated blank pages ({args.per_kind} per kind, seed {args.seed}, bundled weights)")
+    reasons = collections.Counter(re.sub(r" \(.*", "", re.sub(r"[0-9.]+x", "Nx", why)) for why in prepared.reasons if why is not None)
+    rules = "without the stroke rules" if args.without_stroke_rules else "with the stroke rules"
+    print(f"false-digit rate on generated blank pages ({args.per_kind} per kind, seed {args.seed}, {rules})")
     for kind in KINDS:
         got = false[kind]
         confs = ", ".join(f"{c:.2f}" for c in sorted(got, reverse=True)[:4])
