@@ -309,7 +309,7 @@ def test_label_column_of_strings_is_refused() -> None:
 
 def test_on_error_value_is_checked(tmp_path: Path) -> None:
     path = _rows(tmp_path / "x.json", [{"image": GOOD, "label": 1}])
-    with pytest.raises(ValueError, match="on_error must be 'raise' or 'null', got 'skip'"):
+    with pytest.raises(ValueError, match="on_error: expected one of 'raise', 'null', got 'skip' \\(str\\)"):
         load_mnist(path, on_error="skip")  # type: ignore[arg-type]
 
 

@@ -68,7 +68,7 @@ def test_to_image_and_add_pil_image_take_on_error(as_pil: bool, caplog: pytest.L
     assert np.asarray(out[0]).reshape(-1).tolist() == GOOD
     assert bad_row_count("image") == 2
     assert "set to null" in caplog.text
-    with pytest.raises(ValueError, match="on_error must be"):
+    with pytest.raises(ValueError, match="on_error: expected one of"):
         add_pil_image(df, image="image", on_error="skip")  # type: ignore[arg-type]
 
 

@@ -189,7 +189,7 @@ def test_train_writes_loadable_weights_and_test_metrics(
 @pytest.mark.parametrize(
     ("argv", "rc", "message"),
     [
-        (["evaluate", "{tmp}/missing.json"], 1, "MNIST source not found: {tmp}/missing.json"),
+        (["evaluate", "{tmp}/missing.json"], 1, "SOURCE '{tmp}/missing.json' does not exist (no such file or folder)"),
         (["evaluate", "--batch-size", "0"], 2, "argument --batch-size: expected a positive integer, got '0'"),
         (["evaluate", "--devise", "cpu"], 2, "unrecognized arguments: --devise"),
         (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
@@ -233,8 +233,7 @@ def test_entry_point_in_a_subprocess(tmp_path: Path) -> None:
     failed = subprocess.run([*cmd, "evaluate", str(missing)], capture_output=True, text=True, env=env, check=False)
     assert failed.returncode == 1
     assert _one_error_line(failed.stderr) == (
-        f"daft-mnist: error: MNIST source not found: {missing} (expected a file, a directory of IDX or Parquet "
-        "files, or a glob of Parquet files)"
+        f"daft-mnist: error: SOURCE '{missing}' does not exist (no such file or folder)"
     )
     version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, env=env, check=False)
     assert version.stdout.strip() == f"daft-mnist {daft_mnist.__version__}"

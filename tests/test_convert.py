@@ -187,7 +187,7 @@ def test_cli_convert(tiny_json: Any, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["convert", str(source), str(out), "--on-error", "skip"]) == 2
     _one_error_line(capsys.readouterr().err)
     assert main(["convert", str(tmp_path / "missing.json"), str(tmp_path / "m.parquet")]) == 1
-    assert "not found" in _one_error_line(capsys.readouterr().err)
+    assert "does not exist" in _one_error_line(capsys.readouterr().err)
 
 
 def test_cli_convert_reports_the_nulls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -71,11 +71,13 @@ def test_default_source_uses_data_dir_when_it_holds_the_file(tmp_path: Path, mon
     (tmp_path / FILENAMES["train"]).write_bytes(b"")
     assert default_source("train") == str(tmp_path / FILENAMES["train"])
     monkeypatch.delenv(DATA_DIR_ENV)
+    monkeypatch.chdir(tmp_path)  # no ../shared/data from here, nor from the project (patched away)
+    monkeypatch.setattr("daft_mnist.io._project_root", lambda: None)
     assert default_source("train") == TRAIN_URL
 
 
 def test_bad_split_and_unknown_format(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="split must be 'test' or 'train', got 'val'"):
+    with pytest.raises(ValueError, match="split: expected one of 'test', 'train', got 'val' \\(str\\)"):
         load_mnist(split="val")  # type: ignore[arg-type]
     odd = tmp_path / "digits.txt"
     odd.write_text("x")

@@ -108,7 +108,7 @@ def test_devices_of_other_kinds_are_refused() -> None:
     assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ValueError, match=r"unsupported device 'meta'"):
         resolve_device(torch.device("meta"))
-    with pytest.raises(TypeError, match=r"device must be a str .* or a torch.device, got int"):
+    with pytest.raises(TypeError, match=r"device: expected a str \('auto', .*\) or a torch.device, got 0 \(int\)"):
         resolve_device(0)  # type: ignore[arg-type]
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):

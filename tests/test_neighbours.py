@@ -53,7 +53,7 @@ def test_separate_vector_columns_and_bad_arguments() -> None:
     out = nearest(queries, _frame(INDEX), k=1, on="qv", index_on="v").to_pydict()
     assert out["neighbour_name"] == ["a0"]
     for k in (0, -1, 1.5, True):
-        with pytest.raises(ValueError, match="k must be a positive integer"):
+        with pytest.raises(ValueError, match="k: expected an integer >= 1, got "):
             nearest(queries, _frame(INDEX), k=k, on="qv", index_on="v")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="queries has no column 'embedding'"):
         nearest(queries, _frame(INDEX))

@@ -140,6 +140,23 @@ def test_other_label_counts_are_a_clear_error(labels: Any, count: str) -> None:
         df.with_column("d", classify_image(col("t"), labels=labels, provider=P.MnistProvider())).collect()
 
 
+@pytest.mark.parametrize("labels", [None, 7, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]])
+def test_labels_of_another_kind_name_the_option(labels: Any) -> None:
+    import daft
+    from daft import DataType, col
+    from daft.functions import classify_image
+
+    from daft_mnist.errors import OptionError
+
+    want = r"^labels: expected ten names, one per digit 0-9 in order .*, got " if not isinstance(labels, list) else ""
+    with pytest.raises(OptionError, match=want or r"each a str, got 0 \(int\)"):
+        P.check_labels(labels)
+    df = daft.from_pydict({"t": [np.zeros((28, 28), np.uint8)]})
+    df = df.with_column("t", col("t").cast(DataType.tensor(DataType.uint8(), (28, 28))))
+    with pytest.raises(ValueError, match="labels: expected ten names"):
+        df.with_column("d", classify_image(col("t"), labels=labels, provider=P.MnistProvider())).collect()
+
+
 def test_one_model_per_process_shared_with_classifier(tmp_path: Path, random_weights: Path, test_json: Path) -> None:
     from daft import col
     from daft.functions import classify_image, embed_image
@@ -215,7 +232,7 @@ def test_options_model_and_relative_paths(
     assert mp.get_image_embedder(device="cpu", precision="float32").model.device == "cpu"
     with pytest.raises(ValueError, match=r"unknown options \['labelz'\]"):
         mp.get_image_classifier(labelz=3)
-    with pytest.raises(ValueError, match="precision must be one of"):
+    with pytest.raises(ValueError, match="precision: expected one of 'auto', 'float32', 'int8', got 'fp16' \\(str\\)"):
         P.MnistProvider(precision="fp16")
 
 

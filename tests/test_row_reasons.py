@@ -14,7 +14,7 @@ from daft import DataType, col
 from tests.conftest import random_images
 
 import daft_mnist
-from daft_mnist._udf import DETAILS_DTYPE, NULL_IMAGE_REASON
+from daft_mnist._udf import DETAILS_DTYPE, NULL_IMAGE_REASON, abstain_reason
 from daft_mnist.classifier import Classifier, classify_digit, embed_digit
 from daft_mnist.model import _certainty as C
 from daft_mnist.model._engine import ModelSpec, get_model
@@ -115,7 +115,7 @@ def test_min_confidence_abstains_with_its_reason(random_weights: Path) -> None:
             assert data["model_classification_error"][i] is None
         else:
             assert data["model_classification"][i] is None
-            assert data["model_classification_error"][i] == f"confidence {conf[i]:.2f} below min_confidence {m:g}"
+            assert data["model_classification_error"][i] == abstain_reason(float(conf[i]), m)
         assert data["model_classification_confidence"][i] == pytest.approx(conf[i])  # kept when abstaining
     answered = int((conf >= m).sum())
     assert sum(daft_mnist.error_counts(out).to_pydict()["count"]) == 60 - answered
@@ -126,7 +126,7 @@ def test_min_confidence_abstains_with_its_reason(random_weights: Path) -> None:
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.5", True])
 def test_min_confidence_is_checked(bad: Any) -> None:
-    with pytest.raises(ValueError, match="min_confidence must be a number in"):
+    with pytest.raises(ValueError, match="min_confidence: expected a number in"):
         classify_digit(col("image"), min_confidence=bad)
     with pytest.raises(TypeError, match="min_confidence"):
         embed_digit(col("image"), min_confidence=0.5)  # type: ignore[call-arg]

@@ -129,10 +129,10 @@ def test_classifier_pickles_small_without_model(random_weights: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
-        ({"max_concurrency": 0}, "max_concurrency must be a positive integer or None, got 0"),
-        ({"gpus": 1.5}, "gpus must be a fraction in"),
-        ({"on_error": "ignore"}, "on_error must be 'raise' or 'null', got 'ignore'"),
+        ({"batch_size": 0}, "batch_size: expected an integer >= 1, got 0"),
+        ({"max_concurrency": 0}, "max_concurrency: expected an integer >= 1 or None, got 0"),
+        ({"gpus": 1.5}, "gpus: expected a fraction in"),
+        ({"on_error": "ignore"}, "on_error: expected one of 'raise', 'null', got 'ignore'"),
     ],
 )
 def test_classifier_rejects_bad_options(kwargs: dict[str, object], message: str) -> None:

@@ -17,6 +17,7 @@ from daft_mnist.errors import CacheDirError as CacheDirError
 from daft_mnist.errors import DaftMnistError as DaftMnistError
 from daft_mnist.errors import DataError as DataError
 from daft_mnist.errors import OnError as OnError
+from daft_mnist.errors import OptionError as OptionError
 from daft_mnist.errors import TrainingError as TrainingError
 from daft_mnist.errors import WeightsError as WeightsError
 from daft_mnist.frames import add_image_2d as add_image_2d

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist.data._options import check_int
+
 if TYPE_CHECKING:
     import daft
     from PIL import Image
@@ -51,11 +53,13 @@ Caption = list[tuple[str, Any]]
 """The caption lines of one grid cell, each with its ink (a grey level, or an RGB tuple)."""
 
 
-def check_layout(limit: int, columns: int, size: int) -> None:
-    """The grids' one option check: ``limit`` and ``columns`` at least 1, ``size`` at least 28."""
-    for what, value, least in (("limit", limit, 1), ("columns", columns, 1), ("size", size, SIDE)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{what} must be an integer of at least {least}, got {value!r}")
+def check_layout(limit: int, columns: int, size: int) -> tuple[int, int, int]:
+    """The grids' one option check: ``limit`` and ``columns`` at least 1, ``size`` at least 28 (as ints)."""
+    return (
+        check_int("limit", limit, minimum=1),
+        check_int("columns", columns, minimum=1),
+        check_int("size", size, minimum=SIDE),
+    )
 
 
 def column_or_default(df: daft.DataFrame, value: str | None, default: str) -> str | None:

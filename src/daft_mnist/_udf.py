@@ -42,6 +42,7 @@ __all__ = [
     "ModelRun",
     "Rows",
     "UdfOptions",
+    "abstain_reason",
     "batch_pixels",
     "batch_rows",
     "model_expression",
@@ -217,8 +218,21 @@ def _as_vectors(values: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_] | 
     return daft.Series.from_arrow(storage).cast(dtype)
 
 
-def _abstain_reason(confidence: float, min_confidence: float) -> str:
-    return f"confidence {confidence:.2f} below min_confidence {min_confidence:g}"
+def abstain_reason(confidence: float, min_confidence: float) -> str:
+    """``"confidence 0.42 below min_confidence 0.9"``, with as many digits as it takes to be true.
+
+    The threshold is shown exactly as given (its shortest form: ``0.9``, ``0.9999999``) and the
+    confidence with the fewest decimals (at least 2) that show it below the threshold:
+    ``0.99989 below 0.9999``, never ``1.00 below 0.9999``.
+    """
+    shown_min = f"{min_confidence:g}"
+    if float(shown_min) != min_confidence:
+        shown_min = repr(float(min_confidence))
+    for digits in range(2, 18):
+        shown = f"{confidence:.{digits}f}"
+        if float(shown) < min_confidence:
+            return f"confidence {shown} below min_confidence {shown_min}"
+    return f"confidence {confidence!r} below min_confidence {shown_min}"
 
 
 def _details(rows: Rows, batch: CertaintyBatch, keep: npt.NDArray[np.bool_], reasons: list[str | None]) -> Any:
@@ -292,7 +306,7 @@ class _MnistModel:
         if self.min_confidence is not None and not keep.all():
             where = np.flatnonzero(np.ones(len(why), bool) if rows.valid is None else rows.valid)
             for j in np.flatnonzero(~keep):
-                why[where[j]] = _abstain_reason(float(batch.confidence[j]), self.min_confidence)
+                why[where[j]] = abstain_reason(float(batch.confidence[j]), self.min_confidence)
         return _details(rows, batch, keep, why)
 
     @daft.method.batch(return_dtype=RETURN_DTYPES["probabilities"])

@@ -15,8 +15,8 @@ hung in its first host-to-CUDA copy.
 
 from __future__ import annotations
 
+import functools
 import importlib
-import math
 import os
 import sys
 from dataclasses import dataclass
@@ -24,7 +24,17 @@ from typing import TYPE_CHECKING, TypedDict
 
 from daft_mnist._scheduling import check_schedulable
 from daft_mnist.data._files import is_remote
+from daft_mnist.data._options import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_optional_int,
+    check_optional_number,
+    option_error,
+)
 from daft_mnist.data._rules import DEFAULT_BATCH_SIZE, OnError, check_on_error
+from daft_mnist.errors import OptionError
 from daft_mnist.model._engine import PRECISIONS, ModelSpec, Precision
 from daft_mnist.model.weights import weights_text
 
@@ -144,23 +154,16 @@ class Classifier:
                 weights = os.path.abspath(os.path.expanduser(weights.removeprefix("file://")))
             object.__setattr__(self, "weights", weights)
         if not isinstance(self.device, str):
-            raise ValueError(f"device must be a string ('auto', 'cpu', 'cuda', 'cuda:N'), got {self.device!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if self.max_concurrency is not None and (not isinstance(self.max_concurrency, int) or self.max_concurrency < 1):
-            raise ValueError(f"max_concurrency must be a positive integer or None, got {self.max_concurrency!r}")
-        if not (math.isfinite(self.gpus) and (0 <= self.gpus <= 1 or float(self.gpus).is_integer())):
-            raise ValueError(f"gpus must be a fraction in [0, 1] or a whole number, got {self.gpus!r}")
-        if self.cpus is not None and not (self.cpus >= 0 and math.isfinite(self.cpus)):
-            raise ValueError(f"cpus must be a non-negative number or None, got {self.cpus!r}")
+            raise option_error("device", "a string ('auto', 'cpu', 'cuda', 'cuda:N')", self.device)
+        set_ = functools.partial(object.__setattr__, self)
+        set_("batch_size", check_int("batch_size", self.batch_size, minimum=1))
+        set_("max_concurrency", check_optional_int("max_concurrency", self.max_concurrency, minimum=1))
+        set_("gpus", _check_gpus(self.gpus))
+        set_("cpus", check_optional_number("cpus", self.cpus, above=0))
+        set_("num_threads", check_optional_int("num_threads", self.num_threads, minimum=1))
         check_on_error(self.on_error)
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {self.num_threads!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
-        m = self.min_confidence
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int | float) or not 0.0 <= m <= 1.0):
-            raise ValueError(f"min_confidence must be a number in [0, 1] or None, got {m!r}")
+        check_choice("precision", self.precision, PRECISIONS)
+        set_("min_confidence", check_optional_number("min_confidence", self.min_confidence, minimum=0, maximum=1))
 
     def _expression(self, method: str, image: Expression, *more: Expression) -> Expression:
         from daft_mnist._udf import ModelRun, UdfOptions, model_expression
@@ -224,6 +227,16 @@ class Classifier:
         return self._expression("embed", image)
 
 
+def _check_gpus(value: object) -> float:
+    try:
+        gpus = check_number("gpus", value, minimum=0)
+    except OptionError:
+        gpus = -1.0
+    if gpus < 0 or (gpus > 1 and not gpus.is_integer()):
+        raise option_error("gpus", "a fraction in [0, 1] or a whole number", value)
+    return gpus
+
+
 def classify_digit(
     image: Expression,
     *,
@@ -275,6 +288,7 @@ def classify_digit(
         ['expected 784 pixels, got 783', 'image is null before classify ']
     """
     _check_model_options(dict(options), "classify_digit")
+    details = check_bool("details", details)
     classifier = Classifier(on_error=on_error, min_confidence=min_confidence, **options)
     if details:
         return classifier.details(image, reasons=reasons)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["CacheDirError", "DaftMnistError", "DataError", "OnError", "TrainingError", "WeightsError"]
+__all__ = ["CacheDirError", "DaftMnistError", "DataError", "OnError", "OptionError", "TrainingError", "WeightsError"]
 
 OnError = Literal["raise", "null"]
 """The ``on_error=`` option: ``"raise"`` a :class:`DataError` naming the bad row, or keep it as a
@@ -30,6 +30,14 @@ class CacheDirError(DataError, WeightsError):
     """The download cache folder cannot be used (``$DAFT_MNIST_CACHE_DIR`` names a file, ...).
 
     Both a :class:`DataError` and a :class:`WeightsError`: the cache holds downloaded data and weights.
+    """
+
+
+class OptionError(DaftMnistError, ValueError, TypeError):
+    """An option has the wrong type or value: ``num_threads: expected an integer >= 1, got '2' (str)``.
+
+    Both a ``ValueError`` and a ``TypeError`` (as numpy's ``AxisError`` is both a ``ValueError``
+    and an ``IndexError``): catch whichever your code already catches.
     """
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from daft_mnist.data._options import check_bool, check_int, check_text
 from daft_mnist.data._rules import (
     DEFAULT_BATCH_SIZE,
     HEIGHT,
@@ -203,6 +204,7 @@ def add_pil_image(
     from daft_mnist.images import to_image
 
     check_on_error(on_error)
+    as_pil = check_bool("as_pil", as_pil)
     require_columns(df, [image])
     _refuse_existing(df, [output], overwrite)
     trusted = proves_valid_pixels(df.schema()[image].dtype)
@@ -297,7 +299,9 @@ def classify(
         hint = " (the image column is given as image=)" if "column" in unknown else ""
         hint += " (details=True gives the confidence and the error)" if {"confidence", "errors"} & set(unknown) else ""
         raise TypeError(f"classify() got unexpected keyword argument(s) {unknown}{hint}")
-    image = picture_column(df) if image is None else image
+    image = picture_column(df) if image is None else check_text("image", image)
+    check_text("output", output)
+    details, overwrite = check_bool("details", details), check_bool("overwrite", overwrite)
     outputs = [output, *(f"{output}_{name}" for name in DETAIL_FIELDS)] if details else [output]
     require_columns(df, [image] if reasons is None else [image, reasons])
     _refuse_existing(df, outputs, overwrite)
@@ -313,7 +317,7 @@ def classify(
     predicted = classify_digit(
         col(image), details=details, reasons=None if reasons is None else col(reasons), **options
     )
-    batched = df.into_batches(options.get("batch_size", DEFAULT_BATCH_SIZE))
+    batched = df.into_batches(check_int("batch_size", options.get("batch_size", DEFAULT_BATCH_SIZE), minimum=1))
     if not details:
         return batched.with_column(output, predicted)
     (tmp,) = fresh_names([*df.column_names, *outputs], f"__{output}_struct")  # never a user's column

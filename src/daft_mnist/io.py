@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Literal
 
 from daft_mnist.data._files import display_path, is_remote, redact_url, regular_file, same_file
 from daft_mnist.data._idx import labels_path_for, load_idx, load_idx_dir, read_idx
-from daft_mnist.data._image_files import load_images
+from daft_mnist.data._image_files import holds_pictures, load_images
 from daft_mnist.data._json import JSON_SUFFIXES, load_json_local, load_json_remote
+from daft_mnist.data._options import check_bool, check_choice, check_optional_number
 from daft_mnist.data._parquet import load_parquet, write_parquet_file
 from daft_mnist.data._rules import OnError, check_on_error
 from daft_mnist.errors import DataError
@@ -45,6 +46,7 @@ __all__ = [
     "default_source",
     "load_images",
     "load_mnist",
+    "local_data_dirs",
     "read_idx",
 ]
 
@@ -74,22 +76,55 @@ def data_dir() -> Path | None:
 
 
 def _check_split(split: str) -> None:
-    if split not in _URLS:
-        raise ValueError(f"split must be 'test' or 'train', got {split!r}")
+    check_choice("split", split, tuple(_URLS))
+
+
+def _project_root() -> Path | None:
+    """The project folder when the package runs from its source tree (an editable install), else ``None``."""
+    root = Path(__file__).resolve().parents[2]  # <root>/src/daft_mnist/io.py
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def local_data_dirs() -> list[Path]:
+    """Where :func:`default_source` looks for the MNIST files, in order.
+
+    ``$DAFT_MNIST_DATA_DIR`` when set (and then only it); else ``../shared/data`` from the
+    current folder and from the project's folder (where ``make`` points the variable), so
+    ``python`` and notebooks started in the project find the same files as ``make``.
+    """
+    d = data_dir()
+    if d is not None:
+        return [d]
+    found: list[Path] = []
+    for base in (Path.cwd(), _project_root()):
+        if base is not None:
+            candidate = Path(os.path.normpath(base.parent / "shared" / "data"))
+            if candidate not in found:
+                found.append(candidate)
+    return found
 
 
 def default_source(split: Split = "test") -> str:
     """Where ``load_mnist(split=...)`` reads from when given no source.
 
-    The file in ``$DAFT_MNIST_DATA_DIR`` if that directory holds it, else the public URL.
+    The file in the first of :func:`local_data_dirs` that holds it (``$DAFT_MNIST_DATA_DIR``,
+    else ``../shared/data``), else the public URL.
     """
     _check_split(split)
-    d = data_dir()
-    if d is not None:
+    for d in local_data_dirs():
         p = d / FILENAMES[split]
         if p.is_file():
             return str(p)
     return _URLS[split]
+
+
+def _no_local_copy(exc: DataError, split: str) -> DataError:
+    """The download of the default source failed: say where a local copy was looked for, and what to do."""
+    looked = ", ".join(str(d) for d in local_data_dirs()) or "nowhere"
+    return DataError(
+        f"{exc}; no local copy of {FILENAMES[split]} was found (looked in {looked}): set ${DATA_DIR_ENV} to the "
+        f"folder that holds it, or pass its path, e.g. load_mnist('path/to/{FILENAMES[split]}')"
+    )
 
 
 def load_mnist(
@@ -158,6 +193,8 @@ def load_mnist(
     """
     _check_split(split)
     check_on_error(on_error)
+    cache, strict_json = check_bool("cache", cache), check_bool("strict_json", strict_json)
+    timeout = check_optional_number("timeout", timeout, above=0)
     raw = default_source(split) if source is None else os.fspath(source)
     if not isinstance(raw, str):
         raise DataError(
@@ -171,10 +208,19 @@ def load_mnist(
         if parquet:
             return load_parquet([str(p) for p in parquet], io_config, on_error)
         if local.is_dir():
-            return load_idx_dir(local, split, on_error)
-        if not local.exists() and not local.is_symlink():
+            try:
+                return load_idx_dir(local, split, on_error)
+            except DataError:
+                if not holds_pictures(local):
+                    raise
             raise DataError(
-                f"MNIST source not found: {src} (expected a file, a directory of IDX or Parquet files, "
+                f"{src}: a folder of pictures, not MNIST data (load_mnist reads .json[l][.gz], .parquet or IDX "
+                "files); read pictures of digits with daft_mnist.load_images(folder)"
+            )
+        if not local.exists() and not local.is_symlink():
+            missing = "no files match" if glob.has_magic(src) else "does not exist"
+            raise DataError(
+                f"MNIST source not found: {src} {missing} (expected a file, a directory of IDX or Parquet files, "
                 "or a glob of Parquet files)"
             )
         regular_file(local, src)  # a FIFO, device or socket would block or never end
@@ -188,7 +234,12 @@ def load_mnist(
             raise DataError(f"IDX files are read from local paths only; got {redact_url(src)}")
         return load_idx(Path(src), labels_path_for(Path(src)), on_error)
     if is_remote(src):
-        return load_json_remote(src, io_config, on_error, cache, strict_json, timeout)
+        try:
+            return load_json_remote(src, io_config, on_error, cache, strict_json, timeout)
+        except DataError as exc:
+            if source is None:  # the public URL was the fallback: say how to use a local copy instead
+                raise _no_local_copy(exc, split) from None
+            raise
     if name.endswith(JSON_SUFFIXES):
         return load_json_local(Path(src), on_error, strict=strict_json)
     raise DataError(
@@ -326,6 +377,9 @@ def convert(
     """
     _check_split(split)
     check_on_error(on_error)
+    cache, strict_json = check_bool("cache", cache), check_bool("strict_json", strict_json)
+    timeout = check_optional_number("timeout", timeout, above=0)
+    overwrite = check_bool("overwrite", overwrite)
     raw = default_source(split) if source is None else os.fspath(source)
     if not isinstance(raw, str):
         raise DataError(f"source must be a str path or URL, got {type(raw).__name__} {raw!r}")

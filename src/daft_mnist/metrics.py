@@ -9,13 +9,21 @@ report ``correct + wrong == num_rows`` (the labelled rows), the per-label rows o
 ``prediction``), and :func:`misclassified` has ``wrong`` rows. Frames from
 ``load_mnist(on_error="null")`` keep bad rows with a null label: they are counted in
 ``unlabeled``, never as correct or wrong.
+
+Labels and predictions are digits 0-9 or null, in every report and in
+:func:`~daft_mnist.plot_confusion_matrix` alike: any other value (``12``, ``-1``, ``2.5``) is a
+:class:`~daft_mnist.errors.DataError` naming its rows when the report runs, never scored in
+silence. A column of nulls only (Daft's ``Null`` type) is a column of missing values.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from daft_mnist.data._rules import fresh_names, require_columns
+import numpy as np
+
+from daft_mnist.data._rules import fresh_names, label_check, require_columns, unwrap
+from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
     import daft
@@ -35,7 +43,7 @@ class _Outcome(NamedTuple):
         return cls(*fresh_names(df.column_names, "__labelled", "__correct", "__wrong"))
 
 
-def _with_outcome(df: daft.DataFrame, label: str, prediction: str, names: _Outcome) -> daft.DataFrame:
+def _with_outcome(df: daft.DataFrame, label: str, prediction: str, step: str, names: _Outcome) -> daft.DataFrame:
     """The one scoring rule, shared by every report: ``names``' labelled, correct and wrong columns (0/1).
 
     A row without a label is neither correct nor wrong; a labelled row is correct when its
@@ -44,6 +52,8 @@ def _with_outcome(df: daft.DataFrame, label: str, prediction: str, names: _Outco
     from daft import DataType, col
 
     require_columns(df, [label, prediction])
+    digits = {label: _digits(label, "label", step), prediction: _digits(prediction, "prediction", step)}
+    df = df.with_columns(digits)
     labelled = col(label).not_null()
     hit = labelled & (col(prediction) == col(label)).fill_null(False)
     return df.with_columns(
@@ -55,11 +65,50 @@ def _with_outcome(df: daft.DataFrame, label: str, prediction: str, names: _Outco
     )
 
 
-def _labelled_rows(df: daft.DataFrame, label: str, prediction: str, names: _Outcome) -> daft.DataFrame:
+_NULL_HINT = {
+    "label": "checked_labels(col({column!r}), on_error='null') keeps the rows, counted as unlabeled",
+    "prediction": "a null prediction on a labelled row counts as wrong",
+}
+
+
+def _checked_digits(series: Any, column: str, what: str, step: str) -> Any:
+    """A batch of ``column`` as ``Int64`` digits 0-9 (nulls stay null); anything else is a ``DataError``.
+
+    Raises:
+        DataError: A value that is not an integer 0-9, naming its rows and values.
+    """
+    import pyarrow as pa
+
+    raw = unwrap(series.to_arrow())
+    check = label_check(raw, column)
+    nulls = np.asarray(raw.is_null().to_numpy(zero_copy_only=False), dtype=bool) if len(raw) else np.zeros(0, bool)
+    check = check.ignoring_nulls(nulls)
+    if check.any():
+        raise DataError(
+            f"{step}: column {column!r}: {check.count} of {len(check)} {what}s are not digits 0-9 "
+            f"({check.summary().replace('integer label', f'integer {what}')}); the reports score digits 0-9 only: "
+            f"fix those values, or make them null ({_NULL_HINT[what].format(column=column)})"
+        )
+    out = np.where(nulls, 0, check.numbers).astype(np.int64)
+    return pa.array(out, type=pa.int64(), mask=nulls if nulls.any() else None)
+
+
+def _digits(column: str, what: str, step: str) -> Any:
+    import daft
+    from daft import DataType, col
+
+    @daft.func.batch(return_dtype=DataType.int64(), use_process=False)
+    def report_digits(values: daft.Series) -> Any:
+        return _checked_digits(values, column, what, step)
+
+    return report_digits(col(column))
+
+
+def _labelled_rows(df: daft.DataFrame, label: str, prediction: str, step: str, names: _Outcome) -> daft.DataFrame:
     """The rows the reports score (those with a label), with their outcome columns."""
     from daft import col, lit
 
-    return _with_outcome(df, label, prediction, names).where(col(names.labelled) == lit(1))
+    return _with_outcome(df, label, prediction, step, names).where(col(names.labelled) == lit(1))
 
 
 def _outcome_counts(frame: Any, names: _Outcome, *, unlabeled: bool) -> daft.DataFrame:
@@ -109,7 +158,7 @@ def accuracy_by_label(
     from daft import col
 
     names = _Outcome.of(df)
-    grouped = _labelled_rows(df, label, prediction, names).groupby(col(label))
+    grouped = _labelled_rows(df, label, prediction, "accuracy_by_label", names).groupby(col(label))
     return _outcome_counts(grouped, names, unlabeled=False).sort(col(label))
 
 
@@ -129,7 +178,7 @@ def overall_accuracy(
         {'num_rows': [4], 'correct': [2], 'wrong': [2], 'unlabeled': [1], 'accuracy': [0.5]}
     """
     names = _Outcome.of(df)
-    return _outcome_counts(_with_outcome(df, label, prediction, names), names, unlabeled=True)
+    return _outcome_counts(_with_outcome(df, label, prediction, "overall_accuracy", names), names, unlabeled=True)
 
 
 def confusion_matrix(
@@ -152,7 +201,7 @@ def confusion_matrix(
 
     names = _Outcome.of(df)
     return (
-        _labelled_rows(df, label, prediction, names)
+        _labelled_rows(df, label, prediction, "confusion_matrix", names)
         .groupby(col(label), col(prediction).alias("prediction"))
         .agg(col(names.labelled).sum().alias("count"))
         .sort([col(label), col("prediction")])
@@ -177,7 +226,8 @@ def misclassified(
     from daft import col, lit
 
     names = _Outcome.of(df)
-    return _labelled_rows(df, label, prediction, names).where(col(names.wrong) == lit(1)).select(*df.column_names)
+    wrong = _labelled_rows(df, label, prediction, "misclassified", names).where(col(names.wrong) == lit(1))
+    return wrong.select(*df.column_names)
 
 
 ERROR_SUFFIX = "_error"

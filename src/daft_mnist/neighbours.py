@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from daft_mnist.data._options import check_int, check_text
 from daft_mnist.data._rules import fresh_names
 
 if TYPE_CHECKING:
@@ -85,9 +86,10 @@ def nearest(
     from daft.functions import cosine_distance, monotonically_increasing_id, row_number
     from daft.window import Window
 
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    index_on = on if index_on is None else index_on
+    k = check_int("k", k, minimum=1)
+    for option, value in (("on", on), ("prefix", prefix), ("distance", distance), ("rank", rank)):
+        check_text(option, value, empty=option == "prefix")
+    index_on = on if index_on is None else check_text("index_on", index_on)
     for frame, what, name in ((queries, "queries", on), (index, "index", index_on)):
         if name not in frame.column_names:
             raise ValueError(f"{what} has no column {name!r} (columns: {frame.column_names})")

@@ -39,6 +39,7 @@ from daft_mnist._grid import (
     pair_picture,
     text_size,
 )
+from daft_mnist.data._options import check_int
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ def plot_digits(
     """
     from daft_mnist.data._rules import require_columns
 
-    check_layout(limit, columns, size)
+    limit, columns, size = check_layout(limit, columns, size)
     present = df.column_names
     if image is None:
         image = next((c for c in IMAGE_COLUMNS if c in present), None)
@@ -221,7 +222,7 @@ def plot_prepared(
     """
     from daft_mnist.data._rules import require_columns
 
-    check_layout(limit, columns, size)
+    limit, columns, size = check_layout(limit, columns, size)
     label = column_or_default(df, label, "label")
     prediction = column_or_default(df, prediction, PREDICTION_COLUMN)
     name = column_or_default(df, name, "path")
@@ -241,7 +242,7 @@ def plot_prepared(
             lines.append(("no digit", (0, 0, 0)))
         if name is not None and data[name][i] is not None:
             base = str(data[name][i]).rstrip("/").rsplit("/", 1)[-1]
-            lines.append((base if len(base) <= 24 else base[:11] + ".." + base[-11:], (0, 0, 0)))
+            lines.append((base if len(base) <= 24 else ".." + base[-22:], (0, 0, 0)))
         return lines
 
     n = len(data[original])
@@ -265,9 +266,7 @@ def _matrix_from(df: daft.DataFrame | npt.ArrayLike, label: str, prediction: str
         for t, p, c in zip(truth, pred, count, strict=True):
             if t is None or p is None:
                 continue  # null labels or predictions have no cell (accuracy_by_label counts them as wrong)
-            if not (0 <= t < _NUM_CLASSES and 0 <= p < _NUM_CLASSES):
-                raise DataError(f"expected labels and predictions 0-9, got the pair ({t}, {p})")
-            matrix[t, p] += c
+            matrix[t, p] += c  # confusion_matrix refused anything but digits 0-9
         return matrix
     arr = np.asarray(df)
     if arr.shape != (_NUM_CLASSES, _NUM_CLASSES):
@@ -315,8 +314,7 @@ def plot_confusion_matrix(
     """
     from PIL import Image, ImageDraw
 
-    if not isinstance(cell, int) or cell < 12:
-        raise ValueError(f"cell must be an integer of at least 12 pixels, got {cell!r}")
+    cell = check_int("cell", cell, minimum=12)
     matrix = _matrix_from(df, label, prediction)
     total = int(matrix.sum())
     hits = int(np.trace(matrix))

@@ -103,7 +103,11 @@ def style_series(images: daft.Series) -> Styled:
     from daft_mnist.vision._image_arrays import image_batch
     from daft_mnist.vision._prepare import finished_digit, prepare_batch, prepare_stack
 
-    batch = image_batch(images.to_arrow(), shape=picture_shape(images.datatype()))
+    arrow = images.to_arrow()
+    if str(arrow.type) == "null":  # a column of nulls only (Daft's Null type): null stays null
+        n = len(arrow)
+        return Styled(np.zeros((n, NUM_PIXELS), np.uint8), np.zeros(n, bool), np.zeros(n, bool), [None] * n)
+    batch = image_batch(arrow, shape=picture_shape(images.datatype()))
     n = len(batch.images)
     pixels = np.zeros((n, NUM_PIXELS), dtype=np.uint8)
     ok = np.zeros(n, dtype=bool)

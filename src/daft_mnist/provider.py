@@ -46,8 +46,8 @@ everything else goes to Pillow unchanged.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,8 +57,9 @@ from daft.ai.provider import Provider
 from daft.ai.typing import EmbeddingDimensions, UDFOptions
 
 from daft_mnist.data._files import is_remote
+from daft_mnist.data._options import check_choice, check_int, check_optional_int, check_text, option_error
 from daft_mnist.data._rules import DEFAULT_BATCH_SIZE, NUM_PIXELS
-from daft_mnist.errors import DataError
+from daft_mnist.errors import DataError, OptionError
 from daft_mnist.model._engine import ModelSpec, get_model
 
 if TYPE_CHECKING:
@@ -259,16 +260,25 @@ class MnistImageEmbedderDescriptor(_DescriptorBase, ImageEmbedderDescriptor):
         return MnistImageEmbedder(self.model)
 
 
-def check_labels(labels: str | Sequence[str]) -> list[str]:
-    """The ten labels, one per digit 0-9 in order; any other count is a ``ValueError``."""
-    names = [labels] if isinstance(labels, str) else list(labels)
+def check_labels(labels: Any) -> list[str]:
+    """The ten labels, one per digit 0-9 in order; anything else is an ``OptionError`` (a ``ValueError``)."""
+    expected = 'ten names, one per digit 0-9 in order (e.g. ["0", ..., "9"] or ["zero", ..., "nine"])'
+    if isinstance(labels, str):
+        names: list[Any] = [labels]
+    elif isinstance(labels, Iterable) and not isinstance(labels, bytes | bytearray | Mapping):
+        names = list(labels)
+    else:
+        raise option_error("labels", expected, labels)
     if len(names) != 10:
-        raise ValueError(
+        raise OptionError(
             f"MnistProvider classifies digits: labels must be 10 names, one per digit 0-9 in order "
             f'(e.g. ["0", ..., "9"] or ["zero", ..., "nine"]), got {len(names)} label{"s" * (len(names) != 1)}: '
             f"{names[:12]!r}"
         )
-    return names
+    for name in names:
+        if not isinstance(name, str):
+            raise option_error("labels", f"{expected}, each a str", name)
+    return [str(name) for name in names]
 
 
 class MnistImageClassifier:
@@ -343,15 +353,27 @@ class MnistProvider(Provider):
         num_threads: int | None = None,
     ) -> None:
         self._name = name or "daft_mnist"
-        self._model = _ModelOptions(_absolute(weights), sha256, device, precision, num_threads)
-        self._check(self._model)
+        if name is not None:
+            check_text("name", name)
+        self._model = self._check(_ModelOptions(_absolute(weights), sha256, device, precision, num_threads))
 
     @staticmethod
-    def _check(model: _ModelOptions) -> None:
-        if model.precision not in _PRECISIONS:
-            raise ValueError(f"precision must be one of {list(_PRECISIONS)}, got {model.precision!r}")
-        if model.num_threads is not None and model.num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {model.num_threads!r}")
+    def _check(model: _ModelOptions) -> _ModelOptions:
+        check_choice("precision", model.precision, _PRECISIONS)
+        check_text("device", model.device)
+        num_threads = check_optional_int("num_threads", model.num_threads, minimum=1)
+        return replace(model, num_threads=num_threads)
+
+    @staticmethod
+    def _check_udf(options: dict[str, Any]) -> dict[str, Any]:
+        checks: dict[str, Any] = {
+            "batch_size": lambda v: check_int("batch_size", v, minimum=1),
+            "max_retries": lambda v: check_int("max_retries", v, minimum=0),
+            "on_error": lambda v: check_choice("on_error", v, ("raise", "log", "ignore")),
+            "concurrency": lambda v: check_optional_int("concurrency", v, minimum=1),
+            "num_gpus": lambda v: check_optional_int("num_gpus", v, minimum=0),
+        }
+        return {key: checks[key](value) for key, value in options.items()}
 
     @property
     def name(self) -> str:
@@ -368,9 +390,8 @@ class MnistProvider(Provider):
             chosen["weights"] = model
         if "weights" in chosen:
             chosen["weights"] = _absolute(chosen["weights"])
-        spec = _ModelOptions(**{**self._model.__dict__, **chosen})
-        self._check(spec)
-        return spec, {k: options[k] for k in _UDF_OPTIONS if k in options}
+        spec = self._check(_ModelOptions(**{**self._model.__dict__, **chosen}))
+        return spec, self._check_udf({k: options[k] for k in _UDF_OPTIONS if k in options})
 
     def get_image_classifier(self, model: str | None = None, **options: Any) -> MnistImageClassifierDescriptor:
         """Descriptor for ``daft.functions.classify_image`` (``model``: weights path or URL)."""

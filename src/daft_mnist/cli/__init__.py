@@ -34,6 +34,7 @@ from daft_mnist.cli._checks import (
     UsageError,
     add_overwrite,
     check_device,
+    check_source,
     check_weights,
     input_paths,
     is_image_source,
@@ -123,6 +124,7 @@ def _classified(
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    check_source(args.source, "SOURCE", "evaluate", pictures=True)
     inputs, taken = input_paths(args), dict[str, Path]()
     out = functools.partial(writable, inputs=inputs, taken=taken, sources=[args.source], overwrite=args.overwrite)
     plot = out(args.plot, "--plot", IMAGE_FORMATS) if args.plot else None
@@ -184,6 +186,7 @@ def _originals_beside_prepared(wrong: daft.DataFrame) -> Any:
 def _classify(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
+    check_source(args.source, "SOURCE", "classify", pictures=True)
     output = writable(
         args.output,
         "--output",
@@ -214,16 +217,12 @@ def _classify(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    inputs, taken = input_paths(args), dict[str, Path]()
-    output = writable(args.output, "--output", (".pt",), inputs=inputs, taken=taken, overwrite=args.overwrite)
-    metrics = writable(
-        args.metrics or str(output.with_suffix(".json")),
-        "--metrics" if args.metrics else "--metrics (default: --output with .json)",
-        (".json",),
-        inputs=inputs,
-        taken=taken,
-        overwrite=args.overwrite,
-    )
+    check_source(args.source, "SOURCE", "train", pictures=False)
+    check_source(args.test, "--test", "train", pictures=False)
+    out = functools.partial(writable, inputs=input_paths(args), taken=dict[str, Path](), overwrite=args.overwrite)
+    output = out(args.output, "--output", (".pt",))
+    what = "--metrics" if args.metrics else "--metrics (default: --output with .json)"
+    metrics = out(args.metrics or str(output.with_suffix(".json")), what, (".json",))
     train_df = daft_mnist.load_mnist(args.source, split="train")
     test_df = daft_mnist.load_mnist(args.test, split="test")  # checked now, used after training
     if test_df.limit(1).count_rows() == 0:  # before the training, not after it
@@ -271,6 +270,7 @@ def _train(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from daft_mnist.io import convert
 
+    check_source(args.source, "SOURCE", "convert", pictures=False)
     out = writable(args.output, "OUT", (".parquet", ".pq"), inputs=input_paths(args), overwrite=args.overwrite)
     result = convert(args.source, out, split=args.split, on_error=args.on_error, overwrite=args.overwrite)
     print(f"wrote {result.num_rows} rows to {display_path(args.output)}")
@@ -282,8 +282,8 @@ def _convert(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--split", choices=["test", "train"], default="test", help="split read when SOURCE is omitted")
+def _add_model_options(p: argparse.ArgumentParser, split_help: str) -> None:
+    p.add_argument("--split", choices=["test", "train"], default="test", help=split_help)
     p.add_argument("--weights", default=None, help="weights path or URL (default: the bundled weights)")
     p.add_argument("--sha256", default=None, help="expected SHA-256 of --weights (required for URLs)")
     p.add_argument("--batch-size", type=positive_int, default=1024, help="rows per model call (default: 1024)")
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="MNIST data, or a folder of pictures in <label>/ folders (default: the MNIST test set)",
     )
-    _add_model_options(ev)
+    _add_model_options(ev, "split read when SOURCE is omitted or is a folder of IDX files (default: test)")
     ev.add_argument("--plot", metavar="PNG", help="write a confusion-matrix heatmap to this image file (.png, ...)")
     ev.add_argument(
         "--mistakes",
@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("source", metavar="SOURCE", help="MNIST data, or pictures (a folder, a glob, an image file)")
     cl.add_argument("--output", "-o", required=True, metavar="PATH", help="a .parquet or .csv file to write")
     cl.add_argument("--confidence", action="store_true", help="add the softmax probability of each prediction")
-    _add_model_options(cl)
+    _add_model_options(cl, "split read when SOURCE is a folder of IDX files (default: test)")
     add_overwrite(cl, "--output")
     cl.set_defaults(func=_classify)
 

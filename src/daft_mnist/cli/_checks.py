@@ -19,11 +19,13 @@ from pathlib import Path
 
 from daft_mnist.data._files import display_path, is_remote, same_file
 from daft_mnist.data._image_files import IMAGE_SUFFIXES
+from daft_mnist.errors import DataError
 
 __all__ = [
     "UsageError",
     "add_overwrite",
     "check_device",
+    "check_source",
     "check_weights",
     "input_paths",
     "is_image_source",
@@ -87,6 +89,31 @@ def is_image_source(source: str | None) -> bool:
         return False
     folder = Path(source.removeprefix("file://")).expanduser()
     return folder.is_dir() and (_has_image_file(folder) or not _has_any_file(folder))
+
+
+def check_source(source: str | None, what: str, command: str, *, pictures: bool) -> None:
+    """A SOURCE that does not exist, or pictures given to a command that reads MNIST data only.
+
+    Found before any work, and said as such: not "MNIST source not found ... IDX files" for a
+    folder name with a typo, nor "no test IDX files" for a folder of pictures.
+
+    Raises:
+        DataError: A local SOURCE (not a glob) that does not exist, or pictures where
+            ``pictures`` is false (``train``, ``convert``): missing or wrong data, exit status 1.
+    """
+    if source is None or is_remote(source):
+        return
+    path = Path(source.removeprefix("file://")).expanduser()
+    glob_like = any(c in source for c in "*?[")
+    if not glob_like and not os.path.lexists(path):
+        raise DataError(f"{what} {display_path(source)!r} does not exist (no such file or folder)")
+    if not pictures and (source.lower().endswith(IMAGE_SUFFIXES) or (path.is_dir() and _has_image_file(path))):
+        kind = "a folder of pictures" if path.is_dir() else "pictures"
+        raise DataError(
+            f"{command} reads MNIST data, not pictures: {what} {display_path(source)!r} is {kind}; {command} accepts "
+            "a .json[l][.gz] or .parquet file, an IDX file or folder, or a URL (pictures of digits are read by "
+            "'daft-mnist evaluate' and 'daft-mnist classify')"
+        )
 
 
 def local_files(source: str | None) -> list[Path]:

@@ -13,15 +13,18 @@ the caller.
 from __future__ import annotations
 
 import concurrent.futures
+import errno
+import glob
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
 from daft_mnist.data._files import is_remote, redact_url
+from daft_mnist.data._options import option_error
 from daft_mnist.data._remote import TIMEOUT_ENV, http_get, remote_timeout, short_error
 from daft_mnist.data._rules import MAX_REPORTED, NUM_CLASSES, OnError, check_on_error
 from daft_mnist.errors import DataError
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     import daft
     from daft.io import IOConfig
 
-__all__ = ["DECODE_BATCH", "IMAGE_SUFFIXES", "LOAD_ERROR", "Labels", "load_images"]
+__all__ = ["DECODE_BATCH", "IMAGE_SUFFIXES", "LOAD_ERROR", "Labels", "holds_pictures", "load_images"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm")
 """File name endings read as images (case-insensitive) when a folder or prefix is listed."""
@@ -45,6 +48,8 @@ LOAD_ERROR = "load_error"
 _MAX_THREADS = 4
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
+_DIGITS = frozenset("0123456789")
+_LABELS_EXPECTED = "'infer', a sequence of labels 0-9 (one per file), a mapping of path to label, or None"
 
 
 def load_images(
@@ -217,25 +222,30 @@ def _decode_batch(paths: list[str], data: list[bytes | None] | None, on_error: O
 def _list_files(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], io_config: IOConfig | None, seconds: float
 ) -> tuple[list[str], str]:
-    """The files to read, sorted, and how to name the source in messages."""
+    """The files to read, sorted, and how to name the source in messages.
+
+    One rule for folders and globs: files whose names end in :data:`IMAGE_SUFFIXES` and do not
+    start with ``.`` (hidden files, macOS ``._x.png`` AppleDouble files); local files are named
+    by their absolute path, links where they sit (not resolved). A list is read as given.
+    """
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if not isinstance(text, str):
             raise TypeError(f"source must be a str path, a URL or a list of them, got {type(source).__name__}")
         literal = Path(text.removeprefix("file://")).expanduser()
-        if is_remote(text) or (_GLOB_CHARS.search(text) and not literal.exists()):
-            return _glob(text, io_config, seconds), text  # a local name that exists is that file, never a glob
-        folder = Path(text.removeprefix("file://")).expanduser()
-        if folder.is_file():
-            return [str(folder.resolve())], text
-        if not folder.is_dir():
-            raise DataError(f"image source not found: {text} (expected a folder, a glob, a URL or a list of files)")
-        found = sorted(
-            str(Path(root, name).resolve())
-            for root, _, names in os.walk(folder)
-            for name in names
-            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
-        )
+        if is_remote(text):
+            return _glob_remote(text, io_config, seconds), text
+        if _GLOB_CHARS.search(text) and not os.path.lexists(literal):
+            return _glob_local(str(literal), text), text  # a local name that exists is that file, never a glob
+        if literal.is_file():
+            return [_absolute(literal)], text
+        if not literal.is_dir():
+            _check_link(str(literal))
+            raise DataError(
+                f"image source not found: {text} (no such file or folder; expected a folder, a glob, a URL "
+                "or a list of files)"
+            )
+        found = sorted(_walk_folder(literal))
         if not found:
             raise DataError(f"{text}: no image files found (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
         return found, text
@@ -247,21 +257,79 @@ def _list_files(
         raise TypeError(f"source list must hold str paths or URLs, got {type(bad[0]).__name__}")
     if not items:
         raise DataError("the list of image files is empty")
-    paths = [s if is_remote(s) else str(Path(s.removeprefix("file://")).expanduser().resolve()) for s in items]
+    paths = [s if is_remote(s) else _absolute(Path(s.removeprefix("file://")).expanduser()) for s in items]
+    for p in paths:
+        if not is_remote(p):
+            _check_link(p)
     missing = [p for p in paths if not is_remote(p) and not Path(p).is_file()]
     if missing:
         raise DataError(f"{len(missing)} of {len(paths)} image files not found (first: {missing[0]})")
-    return [str(p) for p in paths], f"a list of {len(paths)} files"
+    return paths, f"a list of {len(paths)} files"
 
 
-def _glob(pattern: str, io_config: IOConfig | None, seconds: float) -> list[str]:
+def _absolute(path: str | os.PathLike[str]) -> str:
+    """The one form of a local ``path`` column: absolute, normalized, links not resolved."""
+    return os.path.abspath(os.fspath(path))
+
+
+def _is_picture_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
+
+
+def _check_link(path: str) -> None:
+    """A link that leads nowhere (dangling, or a loop) is a :class:`DataError` naming it."""
+    if os.path.islink(path) and not os.path.exists(path):
+        try:
+            os.stat(path)
+        except OSError as exc:
+            why = (
+                "a symbolic link loop"
+                if exc.errno == errno.ELOOP
+                else f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+            )
+        else:  # pragma: no cover - exists() said no
+            why = "a symbolic link that cannot be followed"
+        raise DataError(f"{path}: {why}; remove the link or point it to an image file")
+
+
+def holds_pictures(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` holds (at any depth) a file :func:`load_images` reads, stopping at the first."""
+    return any(_is_picture_name(name) for _, _, names in os.walk(folder) for name in names)
+
+
+def _walk_folder(folder: Path) -> list[str]:
+    """The picture files under ``folder`` (recursively), absolute; a broken link among them is an error."""
+    found = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if _is_picture_name(name):
+                path = _absolute(Path(root, name))
+                _check_link(path)
+                found.append(path)
+    return found
+
+
+def _glob_local(pattern: str, shown: str) -> list[str]:
+    """Local glob matches under the folder rule (``**`` is recursive), sorted absolute paths."""
+    paths = []
+    for match in glob.glob(pattern, recursive=True):
+        if _is_picture_name(os.path.basename(match)) and not os.path.isdir(match):
+            _check_link(match)
+            paths.append(_absolute(match))
+    if not paths:
+        raise DataError(f"{shown}: no files match (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
+    return sorted(paths)
+
+
+def _glob_remote(pattern: str, io_config: IOConfig | None, seconds: float) -> list[str]:
+    """A remote glob or prefix listed by Daft within ``seconds``, under the folder rule."""
     import daft
 
-    glob = pattern + "**" if pattern.endswith("/") else pattern
-    config = io_config if io_config is not None or not is_remote(pattern) else _timed_io_config(seconds)
+    glob_pattern = pattern + "**" if pattern.endswith("/") else pattern
+    config = io_config if io_config is not None else _timed_io_config(seconds)
 
     def listing() -> list[str]:
-        return list(daft.from_glob_path(glob, io_config=config).to_pydict()["path"])
+        return list(daft.from_glob_path(glob_pattern, io_config=config).to_pydict()["path"])
 
     pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
@@ -271,13 +339,14 @@ def _glob(pattern: str, io_config: IOConfig | None, seconds: float) -> list[str]
             f"{redact_url(pattern)}: cannot list the files: no answer within {seconds:g} s (timeout= or ${TIMEOUT_ENV})"
         ) from None
     except Exception as exc:
-        raise DataError(f"{redact_url(pattern)}: cannot list the files ({short_error(exc)})") from None
+        if "MicroPartition" not in str(exc) and "No matching file" not in str(exc):
+            raise DataError(f"{redact_url(pattern)}: cannot list the files ({short_error(exc)})") from None
+        listed = []  # Daft's words for a glob that matches nothing
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    # Local matches as plain paths, like a folder's files (Daft lists them as file:// URLs).
-    paths = sorted(p.removeprefix("file://") for p in listed if p.lower().endswith(IMAGE_SUFFIXES))
+    paths = sorted(p for p in listed if _is_picture_name(p.rstrip("/").rsplit("/", 1)[-1]))
     if not paths:
-        raise DataError(f"{pattern}: no image files found (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
+        raise DataError(f"{redact_url(pattern)}: no files match (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
     return paths
 
 
@@ -286,8 +355,10 @@ def _labels_for(paths: list[str], labels: Labels, shown: str) -> list[int] | Non
         return None
     if isinstance(labels, str):
         if labels != "infer":
-            raise ValueError(f"labels must be 'infer', a sequence, a mapping or None, got {labels!r}")
+            raise option_error("labels", _LABELS_EXPECTED, labels)
         return _infer_labels(paths, shown)
+    if isinstance(labels, bytes | bytearray) or not isinstance(labels, Mapping | Iterable):
+        raise option_error("labels", _LABELS_EXPECTED, labels)
     if isinstance(labels, Mapping):
         keys = {_key(k): v for k, v in labels.items()}
         missing = [p for p in paths if _key(p) not in keys]
@@ -295,7 +366,7 @@ def _labels_for(paths: list[str], labels: Labels, shown: str) -> list[int] | Non
             raise DataError(f"labels has no entry for {len(missing)} of {len(paths)} files (first: {missing[0]})")
         values = [keys[_key(p)] for p in paths]
     else:
-        values = list(labels)
+        values = list(cast("Iterable[int]", labels))  # a list, a tuple, a numpy array, ...
         if len(values) != len(paths):
             raise DataError(f"labels has {len(values)} values for {len(paths)} files; expected one label per file")
     arr = np.asarray(values, dtype=object)
@@ -312,9 +383,9 @@ def _key(path: str) -> str:
 def _infer_labels(paths: list[str], shown: str) -> list[int] | None:
     """Labels from ``<label>/`` parent folders, or ``None`` when every file sits in one folder."""
     parents = [p.rstrip("/").rsplit("/", 2)[-2] if "/" in p else "" for p in paths]
-    if len(set(parents)) == 1 and not parents[0].isdigit():
+    if len(set(parents)) == 1 and parents[0] not in _DIGITS:
         return None  # a flat folder: no labels
-    wrong = sorted({d for d in parents if not (len(d) == 1 and d.isdigit())})
+    wrong = sorted({d for d in parents if d not in _DIGITS})  # ASCII 0-9 only: not "²", "٣" or "07"
     if wrong:
         raise DataError(
             f"{shown}: cannot infer labels: files sit in folders {wrong[:3]} that are not digits 0-9 "

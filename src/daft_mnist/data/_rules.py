@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist.data._options import check_choice
 from daft_mnist.errors import DataError, OnError
 
 if TYPE_CHECKING:
@@ -61,10 +62,11 @@ ON_ERROR_VALUES: tuple[OnError, ...] = ("raise", "null")
 
 
 def check_on_error(value: Any) -> OnError:
-    """Return ``value`` if it is a valid ``on_error`` option, else raise ``ValueError`` saying what is accepted."""
-    if value not in ON_ERROR_VALUES:
-        raise ValueError(f"on_error must be 'raise' or 'null', got {value!r}")
-    out: OnError = value
+    """Return ``value`` if it is a valid ``on_error`` option, else raise ``OptionError`` (a ``ValueError``).
+
+    The message: ``on_error: expected one of 'raise', 'null', got 'skip' (str)``.
+    """
+    out: OnError = check_choice("on_error", value, ON_ERROR_VALUES)
     return out
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from daft_mnist.data._files import display_path, write_atomically
+from daft_mnist.data._options import option_error
 from daft_mnist.errors import WeightsError
 from daft_mnist.model.network import MNIST_MEAN, MNIST_STD, TUTORIAL_PREPROCESSING, Net, Preprocessing
 
@@ -309,7 +310,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         dev = torch.device(device)
     else:
-        raise TypeError(f"device must be a str ({accepted}) or a torch.device, got {type(device).__name__}")
+        raise option_error("device", f"a str ({accepted}) or a torch.device", device)
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"unsupported device {str(dev)!r}; expected one of {accepted}")
     if dev.type == "cuda":

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from daft_mnist.data._options import check_int
 from daft_mnist.model.network import Net
 
 __all__ = [
@@ -126,6 +127,7 @@ def calibrate_int8(net: Net, pixels: npt.ArrayLike, *, chunk_size: int = 1024) -
     Raises:
         ValueError: No images, or pixels that are not uint8-compatible.
     """
+    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
     arr = np.asarray(pixels)
     if arr.ndim == 0 or arr.shape[0] == 0:
         raise ValueError("int8 calibration needs at least one image, got none")
