@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from daft_mnist.data._files import display_path, is_remote, same_file
-from daft_mnist.data._image_files import IMAGE_SUFFIXES
+from daft_mnist.data._folders import walk_files
+from daft_mnist.data._image_files import IMAGE_SUFFIXES, holds_pictures
 from daft_mnist.errors import DataError
 
 __all__ = [
@@ -62,15 +63,12 @@ def positive_float(text: str) -> float:
 
 
 def _has_image_file(folder: Path) -> bool:
-    """Whether a folder holds (at any depth) a file read as an image, stopping at the first."""
-    for _, _, names in os.walk(folder):
-        if any(n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith(".") for n in names):
-            return True
-    return False
+    """Whether a folder holds (at any depth, links followed) a file read as an image, stopping at the first."""
+    return holds_pictures(folder)
 
 
 def _has_any_file(folder: Path) -> bool:
-    return any(names for _, _, names in os.walk(folder))
+    return any(names for _, _, names in os.walk(folder, followlinks=True))
 
 
 def is_image_source(source: str | None) -> bool:
@@ -124,7 +122,10 @@ def local_files(source: str | None) -> list[Path]:
     p = Path(source.removeprefix("file://")).expanduser()
     if p.is_dir():
         if is_image_source(source):
-            return [Path(root, name) for root, _, names in os.walk(p) for name in names]
+            try:
+                return [Path(f) for f in walk_files(p)]
+            except DataError:  # a link loop: load_images names it, after the checks
+                return [Path(root, name) for root, _, names in os.walk(p) for name in names]
         return [f for f in p.iterdir() if f.is_file()]
     if not p.exists() and any(c in str(p) for c in "*?["):
         return [Path(f) for f in glob.glob(str(p), recursive=True)]
