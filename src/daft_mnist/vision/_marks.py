@@ -193,7 +193,11 @@ def find_marks(y: npt.NDArray[np.float32], *, drop_specks: bool) -> tuple[npt.ND
     marks = Marks(count, extent, _solidity(heaviest_cells))
     if not drop_specks:
         return y, marks
-    keep = np.where(ink, kept[np.minimum(lab, n * size - 1)].reshape(n, hh, ww), False)
+    # Specks are dropped by the marks as they are (not joined), as before the marks were judged.
+    raw = _label(ink).ravel()
+    raw_mass = np.bincount(raw, weights=mass.ravel(), minlength=n * size + 1)[: n * size]
+    raw_kept = raw_mass >= _SPECK_FRACTION * np.repeat(raw_mass.reshape(n, size).max(axis=1), size)
+    keep = np.where(ink, raw_kept[np.minimum(raw, n * size - 1)].reshape(n, hh, ww), False)
     full = np.repeat(np.repeat(_grow(keep), c, axis=1), c, axis=2)[:, :h, :w]
     return np.where(full, y, 0.0).astype(np.float32), marks
 
