@@ -19,7 +19,7 @@ The thresholds leave a margin from every picture of the real-digits folder (its 
 or two marks spanning 0.42 or more of the picture, at most 0.22 thick, at most 0.27 soft, 36
 grey levels or more above the paper) and from all 10,000 MNIST test digits drawn as 28x28
 pictures (at most three marks, 0.37 thick, 0.27 soft; none is refused), and keep blurred,
-low-contrast and thin-stroked digits (``scripts/robustness_suite.py``: 6 of its 2,250 distorted
+low-contrast and thin-stroked digits (``scripts/robustness_suite.py``: 3 of its 2,250 distorted
 pictures refused, small bold digits on a 3x canvas with specks); they were set on one seeded
 set of ``tests/blank_pages.py``'s pages and checked on others (``benchmarks/blank_pages.py``
 prints the false-digit rate).
