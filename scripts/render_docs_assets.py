@@ -339,6 +339,58 @@ def render_own_digits(weights: str | None, out: Path) -> None:
     write(out, "own_digits_blank.md", markdown_table(result.exclude("image").to_pydict()))
 
 
+def render_numbers(out: Path) -> None:
+    """``numbers_boxes.png`` (every real number with the boxes of the digits read),
+    ``numbers_mistakes.png`` and ``numbers_cli.md`` (``daft-mnist read`` scoring the folder)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from daft_mnist.cli import main as cli_main
+    from daft_mnist.model._engine import ModelSpec, get_model
+    from daft_mnist.model._number_reader import read_batch
+
+    folder = Path(os.environ.get("DAFT_MNIST_DATA_DIR", ROOT.parent / "shared" / "data")) / "real-numbers"
+    if not (folder / "labels.csv").is_file():
+        print(f"skipped the numbers figures: {folder / 'labels.csv'} not found")
+        write(out, "numbers_cli.md", f"(not rendered: {folder} was not found)\n")
+        return
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    pictures = [Image.open(f).convert("RGB") for f in files]
+    results = read_batch([np.asarray(p) for p in pictures], get_model(ModelSpec()))
+    cell_w, cell_h, cols = 200, 130, 6
+    grid = Image.new("RGB", (cell_w * cols, cell_h * -(-len(files) // cols)), "white")
+    draw = ImageDraw.Draw(grid)
+    for k, (pic, res) in enumerate(zip(pictures, results, strict=True)):
+        x, y = (k % cols) * cell_w, (k // cols) * cell_h
+        scale = min((cell_w - 10) / pic.width, (cell_h - 25) / pic.height)
+        grid.paste(pic.resize((max(1, round(pic.width * scale)), max(1, round(pic.height * scale)))), (x + 5, y + 20))
+        for d in res.digits if res is not None else []:
+            box = [x + 5 + d.x0 * scale, y + 20 + d.y0 * scale, x + 5 + d.x1 * scale, y + 20 + d.y1 * scale]
+            draw.rectangle(box, outline=(220, 0, 0))
+        draw.text((x + 5, y + 4), f"read: {res.number if res is not None else '-'}", fill=(0, 0, 160))
+    grid.save(out / "numbers_boxes.png")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        cli_main(
+            [
+                "read",
+                str(folder),
+                "--labels",
+                str(folder / "labels.csv"),
+                "--mistakes",
+                str(out / "numbers_mistakes.png"),
+            ]
+        )
+    printed = buf.getvalue().replace(str(out / "numbers_mistakes.png"), "mistakes.png")
+    write(
+        out,
+        "numbers_cli.md",
+        "```console\n$ daft-mnist read real-numbers/ --labels real-numbers/labels.csv --mistakes mistakes.png\n"
+        f"{printed}```\n",
+    )
+    print(f"wrote {out / 'numbers_boxes.png'}")
+
+
 def _which(weights: str | None) -> str:
     return "the bundled weights" if weights is None else f"development weights `{Path(weights).name}`"
 
@@ -351,6 +403,7 @@ def main() -> None:
     try:
         render(args.weights, args.output_dir)
         render_own_digits(args.weights, args.output_dir)
+        render_numbers(args.output_dir)
     except daft_mnist.DaftMnistError as exc:
         sys.exit(f"render_docs_assets: {exc}")
 

@@ -100,6 +100,9 @@ def test_temperature_one_is_the_identity(z: np.ndarray) -> None:
 @given(logits, st.floats(-50, 50))
 @settings(max_examples=50, deadline=None)
 def test_fit_is_deterministic_and_shift_invariant(z: np.ndarray, shift: float) -> None:
+    # On a grid of 1/1024 with a whole shift, z + shift is exact: invariance is then a property of
+    # the fit, not of rounding (1.2e-38 + 1 - 1 == 0 changed which entry was the maximum: found).
+    z, shift = np.round(z * 1024) / 1024, float(round(shift))
     assume(np.ptp(z, axis=1).max() > 1e-3)  # (uniform rows: T is undefined, 1.0 is returned)
     y = np.arange(len(z)) % 10
     t = CAL.fit_temperature(z, y)

@@ -40,6 +40,8 @@ from daft_mnist.metrics import error_counts as error_counts
 from daft_mnist.metrics import misclassified as misclassified
 from daft_mnist.metrics import overall_accuracy as overall_accuracy
 from daft_mnist.neighbours import nearest as nearest
+from daft_mnist.numbers import read_number as read_number
+from daft_mnist.numbers import read_numbers as read_numbers
 from daft_mnist.plots import plot_confusion_matrix as plot_confusion_matrix
 from daft_mnist.plots import plot_digits as plot_digits
 from daft_mnist.plots import plot_prepared as plot_prepared

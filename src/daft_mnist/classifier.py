@@ -70,7 +70,7 @@ class ClassifyOptions(ModelOptions, total=False):
     min_confidence: float | None
 
 
-def _check_model_options(options: dict[str, object], function: str) -> None:
+def check_model_options(options: dict[str, object], function: str) -> None:
     """A ``TypeError`` naming the keyword arguments that are not :class:`ModelOptions`."""
     unknown = sorted(set(options) - ModelOptions.__optional_keys__)
     if unknown:
@@ -168,13 +168,7 @@ class Classifier:
     def _expression(self, method: str, image: Expression, *more: Expression) -> Expression:
         from daft_mnist._udf import ModelRun, UdfOptions, model_expression
 
-        check_schedulable(max_concurrency=self.max_concurrency, cpus=self.cpus, gpus=float(self.gpus))
-        if "torch" not in sys.modules and _may_use_cuda(self.device, float(self.gpus)):
-            # See the module docstring: torch's first import must not happen in a UDF thread
-            # of a pipeline that uses CUDA.
-            importlib.import_module("torch")
-        weights = None if self.weights is None else os.fspath(self.weights)
-        spec = ModelSpec(weights, self.sha256, self.device, self.num_threads, self.precision)
+        spec = model_spec(self)
         m = None if self.min_confidence is None else float(self.min_confidence)
         options = UdfOptions(
             self.batch_size, None if self.cpus is None else float(self.cpus), float(self.gpus), self.max_concurrency
@@ -237,6 +231,19 @@ def _check_gpus(value: object) -> float:
     return gpus
 
 
+def model_spec(classifier: Classifier) -> ModelSpec:
+    """The weights and how to run them, for a model expression built now (``classify_digit``,
+    ``read_number``): checks that the runner can schedule the resources asked, and imports torch
+    here first where the model may use CUDA (see the module docstring: torch's first import must
+    not happen in a UDF thread of a pipeline that uses CUDA)."""
+    gpus = float(classifier.gpus)
+    check_schedulable(max_concurrency=classifier.max_concurrency, cpus=classifier.cpus, gpus=gpus)
+    if "torch" not in sys.modules and _may_use_cuda(classifier.device, gpus):
+        importlib.import_module("torch")
+    weights = None if classifier.weights is None else os.fspath(classifier.weights)
+    return ModelSpec(weights, classifier.sha256, classifier.device, classifier.num_threads, classifier.precision)
+
+
 def classify_digit(
     image: Expression,
     *,
@@ -287,7 +294,7 @@ def classify_digit(
         >>> [row["error"][:30] for row in out.to_pydict()["r"]]
         ['expected 784 pixels, got 783', 'image is null before classify ']
     """
-    _check_model_options(dict(options), "classify_digit")
+    check_model_options(dict(options), "classify_digit")
     details = check_bool("details", details)
     classifier = Classifier(on_error=on_error, min_confidence=min_confidence, **options)
     if details:
@@ -327,5 +334,5 @@ def embed_digit(image: Expression, *, on_error: OnError = "raise", **options: Un
         >>> [abs(round(d, 4)) for d in out]  # each embedding against itself
         [0.0, 0.0]
     """
-    _check_model_options(dict(options), "embed_digit")
+    check_model_options(dict(options), "embed_digit")
     return Classifier(on_error=on_error, **options).embed(image)

@@ -46,7 +46,9 @@ def _refuse_existing(df: daft.DataFrame, outputs: list[str], overwrite: bool) ->
 
 def _is_picture(dtype: daft.DataType) -> bool:
     """Whether a column of this type can hold pictures or pixels: an Image, a Tensor, or a list of integers."""
-    if dtype.is_image() or dtype.is_fixed_shape_image() or dtype.is_tensor() or dtype.is_fixed_shape_tensor():
+    from daft_mnist.data._columns import is_image_or_tensor
+
+    if is_image_or_tensor(dtype):
         return True
     if dtype.is_list() or dtype.is_fixed_size_list():
         inner = dtype.dtype

@@ -6,6 +6,7 @@ Commands:
         path, for pictures), to Parquet or CSV.
     train [SOURCE] --output PATH --epochs N: trains, writes weights and a JSON of test metrics.
     convert SOURCE OUT.parquet: the checked data written once as Parquet, for fast repeat runs.
+    read PICTURES -o numbers.csv [--labels CSV]: handwritten numbers of any length (``_read``).
 
 SOURCE is MNIST data (``load_mnist``) or pictures of digits (``load_images``, prepared
 MNIST-style): a folder of image files (``<label>/`` folders give labels), a glob, or one file.
@@ -43,6 +44,7 @@ from daft_mnist.cli._checks import (
     writable,
 )
 from daft_mnist.cli._output import collect_with_progress, print_report, save_image, write_table
+from daft_mnist.cli._read import add_read_parser
 from daft_mnist.data._files import display_path, file_sha256, redact_url, write_atomically
 
 if TYPE_CHECKING:
@@ -102,8 +104,7 @@ def _loaded(args: argparse.Namespace, source: str | None, *, need_labels: bool) 
 def _classified(
     args: argparse.Namespace, df: daft.DataFrame, *, confidence: bool = False, keep_prepared: bool = True
 ) -> daft.DataFrame:
-    """Predictions; ``keep_prepared``: pictures' prepared digits as ``image_2d`` (the mistakes grid), else
-    pictures go to the classifier as they are, which gives each row its own reason ("image is blank")."""
+    """Predictions; pictures' digits kept as ``image_2d`` or classified as they are (each row's own reason)."""
     pictures = "path" in df.column_names
     image = "image" if pictures and not keep_prepared else "image_2d"
     if image == "image_2d":
@@ -187,14 +188,8 @@ def _classify(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
     check_source(args.source, "SOURCE", "classify", pictures=True)
-    output = writable(
-        args.output,
-        "--output",
-        TABLE_FORMATS,
-        inputs=input_paths(args),
-        sources=[args.source],
-        overwrite=args.overwrite,
-    )
+    out = functools.partial(writable, inputs=input_paths(args), sources=[args.source], overwrite=args.overwrite)
+    output = out(args.output, "--output", TABLE_FORMATS)
     check_device(args.device)
     check_weights(args)
     df = _loaded(args, args.source, need_labels=False)
@@ -369,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--on-error", choices=["raise", "null"], default="raise", help="null: write bad rows as nulls")
     add_overwrite(co, "OUT")
     co.set_defaults(func=_convert)
+    add_read_parser(sub, _add_model_options)
     return parser
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "is_image_or_tensor",
     "needs_styling",
     "picture_shape",
     "apply_on_error",
@@ -401,6 +402,11 @@ def empty_frame(on_error: OnError = "raise") -> daft.DataFrame:
         }
     )
     return finish(daft.from_arrow(table), on_error)
+
+
+def is_image_or_tensor(dtype: Any) -> bool:
+    """Whether a Daft type is an ``Image`` or a ``Tensor``, of fixed shape or not."""
+    return bool(dtype.is_image() or dtype.is_fixed_shape_image() or dtype.is_tensor() or dtype.is_fixed_shape_tensor())
 
 
 def picture_shape(dtype: Any) -> tuple[int, ...] | None:

@@ -21,6 +21,7 @@ __all__ = [
     "alpha_paper",
     "axis_matrix",
     "border",
+    "close_rows",
     "downscale",
     "gray_downscaled",
     "interp_matrix",
@@ -201,25 +202,31 @@ def max_filter(y: npt.NDArray[np.float32], r: int) -> npt.NDArray[np.float32]:
     return res
 
 
-def profile_span(prof: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Span of a mass profile's significant runs: runs closer than a small gap are merged, and
-    runs holding under 10% of the heaviest run's mass (specks, edges) are dropped."""
-    n, size = prof.shape
-    peak = prof.max(axis=1, keepdims=True)
-    inky = (prof > 0.005 * peak) & (peak > 0)
-    gap = max(1, round(0.015 * size))
-    # Closing: fill gaps of up to 2 * gap pixels between inky positions.
-    pad = np.pad(inky, ((0, 0), (gap, gap)))
-    dil = np.zeros_like(inky)
+def close_rows(mask: npt.NDArray[np.bool_], gap: int) -> npt.NDArray[np.bool_]:
+    """Closing along each row of a boolean ``(n, size)`` mask: gaps of up to ``2 * gap`` pixels
+    between set pixels are filled (a dilation then an erosion by ``2 * gap + 1`` pixels)."""
+    size = mask.shape[1]
+    pad = np.pad(mask, ((0, 0), (gap, gap)))
+    dil = np.zeros_like(mask)
     for d in range(2 * gap + 1):
         dil |= pad[:, d : d + size]
     pad = np.pad(dil, ((0, 0), (gap, gap)), constant_values=True)
     closed = dil.copy()
     for d in range(2 * gap + 1):
         closed &= pad[:, d : d + size]
-    closed |= inky
+    out: npt.NDArray[np.bool_] = closed | mask
+    return out
+
+
+def profile_span(prof: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Span of a mass profile's significant runs: runs closer than a small gap are merged, and
+    runs holding under 10% of the heaviest run's mass (specks, edges) are dropped."""
+    n, size = prof.shape
+    peak = prof.max(axis=1, keepdims=True)
+    inky = (prof > 0.005 * peak) & (peak > 0)
+    closed = close_rows(inky, max(1, round(0.015 * size)))
     starts = closed & ~np.pad(closed, ((0, 0), (1, 0)))[:, :size]
-    label = np.cumsum(starts, axis=1) * closed  # 1.. per run, 0 outside
+    label = np.where(closed, np.cumsum(starts, axis=1), 0)  # 1.. per run, 0 outside
     nruns = int(label.max()) + 1
     flat = (label + np.arange(n)[:, None] * nruns).ravel()
     mass = np.bincount(flat, weights=(prof * closed).ravel(), minlength=n * nruns).reshape(n, nruns)

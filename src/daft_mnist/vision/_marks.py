@@ -34,7 +34,10 @@ import numpy.typing as npt
 
 from daft_mnist.vision._image_ops import stroke_width
 
-__all__ = ["Marks", "find_marks", "no_digit_reasons"]
+__all__ = ["SCATTERED_REASON", "Marks", "find_marks", "ink_features", "no_digit_reasons"]
+
+SCATTERED_REASON = "image has no digit: only scattered specks"
+"""The start of the reason of :data:`SCATTERED` marks (a number's digits are several marks too)."""
 
 MIN_MARK = 0.12
 """The heaviest mark must span at least this fraction of the picture's longer side."""
@@ -245,7 +248,7 @@ def no_digit_reasons(marks: Marks, features: dict[str, npt.NDArray[np.float64]])
         if extent < MIN_MARK:
             reasons.append(f"image has no digit: only a small mark ({extent:.0%} of the picture's size)")
         elif (count >= SCATTERED[0] and extent < SCATTERED[1]) or count >= SCATTERED[2]:
-            reasons.append(f"image has no digit: only scattered specks ({count} marks)")
+            reasons.append(f"{SCATTERED_REASON} ({count} marks)")
         elif (
             thick > MAX_THICKNESS
             or (thick > BOLD[0] and fill > BOLD[1] and extent < BOLD[2])

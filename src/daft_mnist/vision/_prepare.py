@@ -31,8 +31,9 @@ the same steps, made robust to what real pictures bring:
 An MNIST image goes through (almost) unchanged. Pictures without a usable digit get a reason
 instead of pixels, by one rule: a canvas too small to hold a digit (under 3 px on a side, or 5 on
 the longer one); a blank picture (no contrast at all: no channel, and not the composited grey,
-varies by :data:`_MIN_CONTRAST` levels); no clear digit (ink not above the noise, none standing out
-from the background, or ink everywhere).
+varies by :data:`MIN_CONTRAST` levels); no clear digit (ink not above the noise, none standing out
+from the background, or ink everywhere); several digits side by side (see
+:func:`~daft_mnist.vision._components.clear_digit_count`: a number is read with ``read_number``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist.vision._components import clear_digit_count, column_gap
 from daft_mnist.vision._image_ops import (
     BOX,
     FRAME,
@@ -56,22 +58,39 @@ from daft_mnist.vision._image_ops import (
     resample,
     stroke_width,
 )
-from daft_mnist.vision._marks import find_marks, ink_features, no_digit_reasons
+from daft_mnist.vision._marks import SCATTERED_REASON, find_marks, ink_features, no_digit_reasons
 
-__all__ = ["FRAME", "BOX", "WORK_MAX", "PreparedBatch", "finished_digit", "prepare_batch", "prepare_stack"]
+__all__ = [
+    "BOX",
+    "CLEAN_FRACTION",
+    "FRAME",
+    "MAX_COVERAGE",
+    "MIN_CONTRAST",
+    "MIN_SNR",
+    "WORK_MAX",
+    "PreparedBatch",
+    "check_image",
+    "finished_digit",
+    "ink_bright",
+    "prepare_batch",
+    "prepare_stack",
+    "size_reason",
+    "stretch",
+    "uneven_background_removed",
+]
 
-_MIN_CONTRAST = 16.0
+MIN_CONTRAST = 16.0
 """Ink that differs from the background by less than this many grey levels is no ink."""
 _MIN_SIDE = 3
 _MIN_LONG_SIDE = 5
 """A canvas with a side under :data:`_MIN_SIDE` pixels, or a longer side under
 :data:`_MIN_LONG_SIDE`, cannot hold a digit: the smallest legible bitmap digits are 3x5 pixels;
 a thinner canvas is a line (resampled, a 1xN strip would become a 20 px long sliver)."""
-_MIN_SNR = 6.0
+MIN_SNR = 6.0
 """Typical ink must exceed this many times the background's noise (random noise: about 4)."""
-_MAX_COVERAGE = 0.5
+MAX_COVERAGE = 0.5
 """Ink covering more than this fraction of the picture is not a digit on a background."""
-_CLEAN_FRACTION = 0.4
+CLEAN_FRACTION = 0.4
 """A picture is 'clean' (digital drawing, MNIST) when at least this fraction of its pixels is
 exactly at the border's level: photos and scans have noise, drawings a flat background."""
 _TARGET_STROKE = 2.6
@@ -119,9 +138,9 @@ def prepare_batch(images: Sequence[npt.ArrayLike]) -> PreparedBatch:
     groups: dict[tuple[int, ...], list[int]] = {}
     arrays: list[npt.NDArray[np.uint8]] = []
     for i, img in enumerate(images):
-        arr = _check_image(np.asarray(img), f"image {i}")
+        arr = check_image(np.asarray(img), f"image {i}")
         arrays.append(arr)
-        reasons[i] = _shape_reason(arr.shape[0], arr.shape[1])
+        reasons[i] = size_reason(arr.shape[0], arr.shape[1])
         if reasons[i] is not None:
             continue
         groups.setdefault(arr.shape, []).append(i)
@@ -151,7 +170,7 @@ def prepare_stack(arr: npt.ArrayLike) -> PreparedBatch:
     if a.ndim != 4 or a.shape[3] not in (1, 3, 4):
         raise ValueError(f"expected a stack of shape (N, H, W) or (N, H, W, 1|3|4), got {a.shape}")
     n, h, w = a.shape[:3]
-    shape_reason = _shape_reason(h, w)
+    shape_reason = size_reason(h, w)
     if shape_reason is not None:
         return PreparedBatch(np.zeros((n, FRAME, FRAME), dtype=np.uint8), [shape_reason] * n)
     step = max(1, _CHUNK_PIXELS // (h * w))
@@ -193,7 +212,7 @@ def finished_digit(img: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
 # --- steps -----------------------------------------------------------------------------
 
 
-def _shape_reason(h: int, w: int) -> str | None:
+def size_reason(h: int, w: int) -> str | None:
     """Why an ``h`` x ``w`` canvas cannot hold a digit, whatever its pixels; ``None`` if it can."""
     if h == 0 or w == 0:
         return f"image is empty ({h}x{w} pixels)"
@@ -202,7 +221,7 @@ def _shape_reason(h: int, w: int) -> str | None:
     return None
 
 
-def _check_image(arr: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uint8]:
+def check_image(arr: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uint8]:
     if arr.dtype != np.uint8:
         raise TypeError(f"{where}: expected uint8 pixels, got dtype {arr.dtype}")
     out = np.asarray(arr, dtype=np.uint8)
@@ -222,37 +241,43 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
         [a[..., c].max(axis=(1, 2)).astype(np.int16) - a[..., c].min(axis=(1, 2)) for c in range(a.shape[3])], axis=0
     )
     gray = gray_downscaled(a)  # large pictures a strip at a time: never a float copy of the whole
-    ink = _ink_bright(gray)
+    ink = ink_bright(gray)
     contrast = np.minimum(ink.max(axis=(1, 2)) - ink.min(axis=(1, 2)), channel_range)
     level = np.median(border(ink), axis=1).astype(np.float32)
-    clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= _CLEAN_FRACTION
+    clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= CLEAN_FRACTION
     x = _remove_background(ink, level, clean)
-    y, coverage, snr = _stretch(x, clean)
+    y, coverage, snr = stretch(x, clean)
     y, marks = find_marks(y, drop_specks=min(y.shape[1:]) >= 48)  # small pictures keep every mark
     marks_say = no_digit_reasons(marks, ink_features(y, x, _ink_box(y)))
+    # Several digits side by side are not one digit (28x28 inputs are digits by contract).
+    several = [0] * len(y)
+    for i in np.flatnonzero(column_gap(y)).tolist() if y.shape[1:] != (FRAME, FRAME) else []:
+        several[i] = clear_digit_count(y[i])
     y = _normalize_strokes(y)
     y0, y1, x0, x1 = _ink_box(y)
     out = resample(y, y0, y1, x0, x1)
     reasons: list[str | None] = []
     for i in range(len(a)):
         reason: str | None = None
-        if contrast[i] < _MIN_CONTRAST:
+        if contrast[i] < MIN_CONTRAST:
             reason = "image is blank (no ink)"
-        elif snr[i] < _MIN_SNR and min(y.shape[1:]) >= 48:  # small pictures keep shading: no judge
+        elif snr[i] < MIN_SNR and min(y.shape[1:]) >= 48:  # small pictures keep shading: no judge
             reason = f"image has no clear digit: the ink is only {snr[i]:.1f}x the background's noise"
         elif y1[i] <= y0[i]:
             reason = "image has no clear digit: no ink stands out from the background"
-        elif coverage[i] > _MAX_COVERAGE:
+        elif coverage[i] > MAX_COVERAGE:
             reason = f"image has no clear digit: ink covers {coverage[i]:.0%} of the picture"
-        else:
-            reason = marks_say[i]  # the ink must look like pen strokes (vision/_marks.py)
+        elif (say := marks_say[i]) is not None and not (several[i] > 1 and say.startswith(SCATTERED_REASON)):
+            reason = say  # the ink must look like pen strokes (vision/_marks.py)
+        elif several[i] > 1:  # (several digits are several marks: not scattered specks)
+            reason = f"{several[i]} digits found: read it with read_number"
         reasons.append(reason)
     bad = np.array([r is not None for r in reasons], dtype=bool)
     out[bad] = 0
     return out, reasons
 
 
-def _ink_bright(g: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def ink_bright(g: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Invert the pictures whose background is the light level, so that ink is bright."""
     n = g.shape[0]
     flat = g.reshape(n, -1)
@@ -277,7 +302,7 @@ def _remove_background(
     h, w = x.shape[1:]
     out = np.asarray(np.maximum(x - level[:, None, None], 0.0), dtype=np.float32)
     if min(h, w) >= 48 and not clean.all():  # (small pictures keep their shading)
-        out[~clean] = _uneven_background_removed(x[~clean])
+        out[~clean] = uneven_background_removed(x[~clean])
     # Straight grid or ruling lines, and dark picture edges, at any size: what a whole row or
     # column has in common (its 5th percentile: a digit's stroke, even in a tight crop, leaves
     # some of a row dark; MNIST digits leave most of it, so they go through unchanged).
@@ -286,7 +311,7 @@ def _remove_background(
     return np.asarray(out, dtype=np.float32)
 
 
-def _uneven_background_removed(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def uneven_background_removed(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """``x`` less a smooth background: each of 8x8 blocks' 25th percentile, median-smoothed over
     neighbouring blocks (blocks full of ink do not count), interpolated bilinearly."""
     n, h, w = x.shape
@@ -301,7 +326,7 @@ def _uneven_background_removed(x: npt.NDArray[np.float32]) -> npt.NDArray[np.flo
     return np.asarray(np.maximum(x - surface, 0.0), dtype=np.float32)
 
 
-def _stretch(
+def stretch(
     x: npt.NDArray[np.float32],
     clean: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.float64]]:

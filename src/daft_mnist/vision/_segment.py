@@ -1,0 +1,355 @@
+"""Finding the digits of a handwritten number, in numpy: over-segmentation and decoding.
+
+A picture of a number becomes digit candidates in four steps, each generalizing the
+single-digit preparation (:mod:`daft_mnist.vision._prepare`) to a line of digits:
+
+1. **ink** (:func:`~daft_mnist.vision._ink.find_ink`): polarity, background, whole-row
+   lines, contrast, at a working resolution that keeps a wide number's digits large;
+2. **clean-up** (:mod:`~daft_mnist.vision._components`): ink by hysteresis (light pencil
+   strokes stay whole), then long thin straight strokes removed (underlines, ruled baselines,
+   ruling lines, the fringe of a page edge: longer than 1.5 digit heights), then specks, dots
+   and commas (small components that sit beside the digits, not over or under one of them);
+3. **atoms**: the remaining components, each wide one (at least 0.75 digit heights) cut further
+   along top-to-bottom paths that cross the least ink (touching digits); an atom is a piece
+   that belongs to one digit;
+4. **candidates**: every run of 1 to :data:`MAX_ATOMS` consecutive atoms (left to right) is a
+   candidate digit (parts of a broken digit: a 5's flag, a 7's bar), cropped and prepared
+   MNIST-style like any picture, with a geometric prior (width, height, inner gaps, cuts).
+
+:func:`decode` then picks the segmentation (a path through the atoms) whose digits the
+classifier finds most probable, by dynamic programming: the score of a digit is its
+log-probability plus its prior, the score of a number the sum of its digits' and cuts'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from daft_mnist.vision._components import Components, components, hysteresis, mean_stroke, thin_lines
+from daft_mnist.vision._ink import find_ink
+
+__all__ = ["MAX_ATOMS", "Candidates", "Reading", "Weights", "candidates", "decode"]
+
+MAX_ATOMS = 4
+"""A digit is made of at most this many atoms."""
+_CANVAS = 44
+"""Side of the square canvas each candidate is drawn on before preparation (under 48: no
+speck removal, the candidate is already clean)."""
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The weights of :func:`decode`'s score (log-probability units)."""
+
+    digit: float = 0.0
+    """Added per digit: above 0 favours more, shorter digits."""
+    wide: float = 4.0
+    """Per digit height of width beyond :attr:`max_width`."""
+    max_width: float = 1.0
+    short: float = 8.0
+    """Per digit height of height under :attr:`min_height`."""
+    min_height: float = 0.55
+    gap: float = 3.0
+    """Per digit height of empty columns inside a digit made of several atoms."""
+    cut: float = 1.0
+    """Per stroke crossed by a cut that separates two digits."""
+    shape: float = 1.0
+    """Weight of the whole-digit score (log-probability that a candidate is one whole digit)."""
+
+
+@dataclass
+class Candidates:
+    """The digit candidates of one picture.
+
+    Attributes:
+        reason: Why the picture has nothing to read (then there are no candidates).
+        atoms: How many atoms.
+        spans: ``(M, 2)``: candidate ``m`` is atoms ``spans[m, 0]`` to ``spans[m, 1] - 1``.
+        crops: uint8 ``(M, S, S)``: each candidate's ink alone, bright on black, centred.
+        boxes: ``(M, 4)``: ``x0, y0, x1, y1`` (end-exclusive) in the picture's pixels.
+        geometry: ``(M, 3)``: width and height in digit heights, empty inner columns in digit heights.
+        cut_cost: ``(atoms,)``: strokes crossed by the cut before each atom (0 between components).
+        masks: With ``candidates(..., masks=True)``: each candidate's pixels at working
+            resolution (``factor`` x ``factor`` blocks of the picture); else empty.
+        factor: Working pixels per picture pixel, per side.
+    """
+
+    reason: str | None
+    atoms: int = 0
+    spans: IntArray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    crops: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros((0, _CANVAS, _CANVAS), np.uint8))
+    boxes: IntArray = field(default_factory=lambda: np.zeros((0, 4), np.int64))
+    geometry: FloatArray = field(default_factory=lambda: np.zeros((0, 3)))
+    cut_cost: FloatArray = field(default_factory=lambda: np.zeros(0))
+    masks: list[npt.NDArray[np.bool_]] = field(default_factory=list)
+    factor: int = 1
+
+
+@dataclass
+class Reading:
+    """A decoded number.
+
+    Attributes:
+        candidates: Which candidate each digit is, left to right.
+        digits: The digits.
+        confidences: Each digit's probability.
+        score: The path's total score.
+    """
+
+    candidates: list[int]
+    digits: list[int]
+    confidences: list[float]
+    score: float
+
+
+# --- candidates ------------------------------------------------------------------------
+
+
+def candidates(image: npt.ArrayLike, *, masks: bool = False) -> Candidates:
+    """The digit candidates of a picture of a number (any size, ``HxW[xC]`` uint8)."""
+    found = find_ink(image)
+    if found.reason is not None:
+        return Candidates(found.reason)
+    ink = found.ink
+    atoms, hd, cuts = _atoms(ink)
+    n = int(atoms.max()) + 1 if atoms.size else 0
+    if n == 0:
+        return Candidates("image has no clear digit: no ink stands out from the background")
+    spans, boxes, geometry, pixels = [], [], [], []
+    for i in range(n):
+        for j in range(i + 1, min(n, i + MAX_ATOMS) + 1):
+            mask = (atoms >= i) & (atoms < j)
+            ys, xs = np.nonzero(mask)
+            x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+            if j > i + 1 and x1 - x0 > 1.8 * hd:
+                continue
+            empty = int((~mask[:, x0:x1].any(axis=0)).sum())
+            spans.append((i, j))
+            boxes.append((x0, y0, x1, y1))
+            geometry.append(((x1 - x0) / hd, (y1 - y0) / hd, empty / hd))
+            pixels.append(mask)
+    box = np.asarray(boxes, dtype=np.int64)
+    k = found.factor
+    height, width = np.shape(image)[:2]
+    return Candidates(
+        None,
+        n,
+        np.asarray(spans, dtype=np.int64),
+        _crops(ink, pixels, box),
+        np.minimum(box * k, np.asarray([width, height, width, height], dtype=np.int64)),
+        np.asarray(geometry, dtype=np.float64),
+        cuts,
+        pixels if masks else [],
+        k,
+    )
+
+
+def _crops(ink: npt.NDArray[np.float32], masks: list[npt.NDArray[np.bool_]], boxes: IntArray) -> npt.NDArray[np.uint8]:
+    """Each candidate's ink, scaled so that its longest side fits the canvas, centred."""
+    out = np.zeros((len(masks), _CANVAS, _CANVAS), dtype=np.uint8)
+    inner = _CANVAS - 4
+    for m, (mask, (x0, y0, x1, y1)) in enumerate(zip(masks, boxes.tolist(), strict=True)):
+        crop = (ink * mask)[y0:y1, x0:x1]
+        h, w = crop.shape
+        scale = min(1.0, inner / max(h, w))
+        if scale < 1.0:
+            crop = _area_resize(crop, max(1, round(h * scale)), max(1, round(w * scale)))
+            h, w = crop.shape
+        oy, ox = (_CANVAS - h) // 2, (_CANVAS - w) // 2
+        out[m, oy : oy + h, ox : ox + w] = np.clip(np.rint(crop * 255.0), 0, 255).astype(np.uint8)
+    return out
+
+
+def _area_resize(a: npt.NDArray[np.float32], h: int, w: int) -> npt.NDArray[np.float32]:
+    """Area-average ``a`` to ``h`` x ``w`` (shrinking only)."""
+
+    def matrix(size_in: int, size_out: int) -> npt.NDArray[np.float32]:
+        edges = np.linspace(0.0, size_in, size_out + 1)
+        i = np.arange(size_in)
+        lo, hi = edges[:-1, None], edges[1:, None]
+        weights = np.clip(np.minimum(i + 1, hi) - np.maximum(i, lo), 0.0, None)
+        return np.asarray(weights / weights.sum(axis=1, keepdims=True), dtype=np.float32)
+
+    return np.asarray(matrix(a.shape[0], h) @ a @ matrix(a.shape[1], w).T, dtype=np.float32)
+
+
+def _atoms(ink: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int32], float, FloatArray]:
+    """Atom index per pixel (``-1``: none), left to right; the digit height; each atom's cut cost."""
+    mask = hysteresis(ink)
+    comp = components(mask)
+    if not comp.count:
+        return np.full(ink.shape, -1, np.int32), 1.0, np.zeros(0)
+    hd = max(comp.digit_height(), 1.0)
+    stroke = mean_stroke(mask)
+    lines = thin_lines(mask, hd, stroke, 1) | thin_lines(mask, hd, stroke, 0)
+    if lines.any():
+        mask &= ~lines
+        comp = components(mask)
+        if not comp.count:
+            return np.full(ink.shape, -1, np.int32), 1.0, np.zeros(0)
+        hd = max(comp.digit_height(), 1.0)
+    keep = _not_specks(comp, hd)
+    h, w = mask.shape
+    pieces: list[tuple[float, npt.NDArray[np.bool_], int, float]] = []
+    cols = np.arange(w)[None, :]
+    for c in np.flatnonzero(keep).tolist():
+        part = comp.labels == c
+        y0, y1, x0, x1 = int(comp.y0[c]), int(comp.y1[c]), int(comp.x0[c]), int(comp.x1[c])
+        paths = _cut_paths(part[y0:y1, x0:x1], hd, stroke) if x1 - x0 >= 0.55 * hd else []
+        left_of_prev = np.zeros((h, w), dtype=bool)
+        cost_before = 0.0
+        for cost, path in [*paths, (0.0, None)]:
+            if path is None:
+                left = np.ones((h, w), dtype=bool)
+            else:
+                full = np.empty(h, dtype=np.int64)
+                full[y0:y1] = path + x0
+                full[:y0], full[y1:] = full[y0], full[y1 - 1]
+                left = cols < full[:, None]
+            piece = part & left & ~left_of_prev
+            if piece.any():
+                pieces.append((float(np.nonzero(piece)[1].mean()), piece, c, cost_before))
+            left_of_prev = left
+            cost_before = cost
+    pieces.sort(key=lambda t: t[0])
+    atoms = np.full((h, w), -1, dtype=np.int32)
+    cut_cost = np.zeros(len(pieces))
+    for i, (_, piece, c, cost) in enumerate(pieces):
+        atoms[piece] = i
+        if i and pieces[i - 1][2] == c:
+            cut_cost[i] = cost
+    return atoms, hd, cut_cost
+
+
+def _not_specks(comp: Components, hd: float) -> npt.NDArray[np.bool_]:
+    """Components that are (parts of) digits.
+
+    Not far taller than the digits (page edges, what is left of a thick margin line), not slabs
+    (a stroke width over 2.5 times the typical one: a black page edge, a smudge), not small ones
+    beside the digits (specks, dots, commas). A small component over or under a big one (at
+    least 30 % of its width shared) is kept: a broken stroke of that digit, the atoms may join it.
+    """
+    small = (comp.height < 0.5 * hd) & (comp.width < 0.5 * hd)
+    big = ~small
+    keep = comp.height <= 1.8 * hd
+    strokes = np.asarray(
+        [
+            mean_stroke(comp.labels[y0:y1, x0:x1] == i)
+            for i, (y0, y1, x0, x1) in enumerate(
+                zip(comp.y0.tolist(), comp.y1.tolist(), comp.x0.tolist(), comp.x1.tolist(), strict=True)
+            )
+        ]
+    )
+    typical = float(np.median(strokes[keep & big])) if (keep & big).any() else float(np.median(strokes))
+    keep &= strokes <= 2.5 * typical
+    heaviest = float(comp.area[keep].max()) if keep.any() else 0.0
+    for i in np.flatnonzero(small).tolist():
+        shared = np.minimum(comp.x1[i], comp.x1[big]) - np.maximum(comp.x0[i], comp.x0[big])
+        if not (shared > 0.3 * max(int(comp.width[i]), 1)).any() or comp.area[i] < 0.04 * heaviest:
+            keep[i] = False
+    return keep
+
+
+def _cut_paths(part: npt.NDArray[np.bool_], hd: float, stroke: float, most: int = 6) -> list[tuple[float, IntArray]]:
+    """Top-to-bottom paths through a component's box that cross the least ink.
+
+    Returns:
+        Up to ``most`` non-crossing cuts, left to right: (strokes crossed, column per row).
+    """
+    h, w = part.shape
+    cost = part.astype(np.float64) + 0.02
+    total = np.empty((h, w))
+    step = np.zeros((h, w), dtype=np.int64)
+    total[0] = cost[0]
+    inf = np.array([np.inf])
+    cols = np.arange(w)
+    for r in range(1, h):
+        prev = total[r - 1]
+        options = np.stack([np.concatenate((inf, prev[:-1])) + 0.3, prev, np.concatenate((prev[1:], inf)) + 0.3])
+        k = options.argmin(axis=0)
+        total[r] = cost[r] + options[k, cols]
+        step[r] = k - 1
+    end = total[-1]
+    margin = max(2, int(0.2 * hd))
+    ends = [c for c in range(margin, w - margin) if end[c] <= end[max(0, c - 2) : c + 3].min() + 1e-9]
+    ends.sort(key=lambda c: float(end[c]))
+    out: list[tuple[float, IntArray]] = []
+    rows = np.arange(h)
+    for c in ends:
+        path = np.empty(h, dtype=np.int64)
+        path[-1] = c
+        for r in range(h - 1, 0, -1):
+            path[r - 1] = path[r] + step[r, path[r]]
+        strokes = float(part[rows, path].sum()) / stroke
+        if strokes > 3.5 or any(np.abs(path - p).mean() < margin for _, p in out):
+            continue
+        left = part & (cols[None, :] < path[:, None])
+        right = part & ~left
+        if not left.any() or not right.any():
+            continue
+        lx, rx = np.nonzero(left)[1], np.nonzero(right)[1]
+        if lx.max() - lx.min() + 1 < 0.15 * hd or rx.max() - rx.min() + 1 < 0.15 * hd:
+            continue
+        out.append((strokes, path))
+        if len(out) >= most:
+            break
+    out.sort(key=lambda t: float(t[1].mean()))
+    for i in range(1, len(out)):
+        out[i] = (out[i][0], np.maximum(out[i][1], out[i - 1][1]))
+    return out
+
+
+# --- decoding --------------------------------------------------------------------------
+
+
+def decode(
+    cands: Candidates,
+    log_probabilities: npt.ArrayLike,
+    whole: npt.ArrayLike | None = None,
+    weights: Weights = Weights(),
+) -> Reading:
+    """The most probable segmentation and its digits, by dynamic programming over the atoms.
+
+    Args:
+        cands: From :func:`candidates` (with at least one atom).
+        log_probabilities: ``(M, 10)`` calibrated log-probabilities of each candidate's digit.
+        whole: ``(M,)`` log-probability that each candidate is one whole digit (or ``None``).
+        weights: The score's weights.
+    """
+    logp = np.asarray(log_probabilities, dtype=np.float64)
+    geo = cands.geometry
+    score = logp.max(axis=1) + weights.digit
+    score -= weights.wide * np.maximum(0.0, geo[:, 0] - weights.max_width)
+    score -= weights.short * np.maximum(0.0, weights.min_height - geo[:, 1])
+    score -= weights.gap * geo[:, 2] * (cands.spans[:, 1] - cands.spans[:, 0] > 1)
+    if whole is not None:
+        score += weights.shape * np.asarray(whole, dtype=np.float64)
+    n = cands.atoms
+    best = np.full(n + 1, -np.inf)
+    back = np.full(n + 1, -1, dtype=np.int64)
+    best[0] = 0.0
+    ends: dict[int, list[int]] = {}
+    for m, (_, j) in enumerate(cands.spans.tolist()):
+        ends.setdefault(j, []).append(m)
+    for j in range(1, n + 1):
+        for m in ends.get(j, []):
+            i = int(cands.spans[m, 0])
+            total = best[i] + score[m] - weights.cut * cands.cut_cost[i] * (i > 0)
+            if total > best[j]:
+                best[j], back[j] = total, m
+    chosen: list[int] = []
+    j = n
+    while j > 0:
+        m = int(back[j])
+        chosen.append(m)
+        j = int(cands.spans[m, 0])
+    chosen.reverse()
+    digits = [int(logp[m].argmax()) for m in chosen]
+    conf = [float(np.exp(logp[m].max())) for m in chosen]
+    return Reading(chosen, digits, conf, float(best[n]))

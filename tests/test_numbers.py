@@ -1,0 +1,335 @@
+"""Reading handwritten numbers: ``read_number`` / ``read_numbers``, the reader's properties on
+numbers composed from MNIST test digits, the real numbers of ``$DAFT_MNIST_DATA_DIR/real-numbers``
+(never copied into the repository), ``classify`` on several digits, and ``daft-mnist read``."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from collections import defaultdict
+from functools import cache
+from pathlib import Path
+
+import daft
+import numpy as np
+import pytest
+from daft import col
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from daft_mnist.classifier import classify_digit
+from daft_mnist.model._engine import ModelSpec, get_model
+from daft_mnist.model._number_reader import read_batch, score_numbers
+from daft_mnist.numbers import read_number, read_numbers
+from daft_mnist.vision._compose import compose_number
+from daft_mnist.vision._prepare import prepare_batch
+
+from .conftest import data_dir
+
+REAL_NUMBERS = data_dir() / "real-numbers"
+REAL_DIGITS = data_dir() / "real-digits"
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@cache
+def model() -> object:
+    return get_model(ModelSpec())
+
+
+@cache
+def clear_digits() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST test digits (the first 600) that the model reads alone with confidence >= 0.99:
+    the properties are about finding digits, not about reading ambiguous ones."""
+    images, labels = [], []
+    with gzip.open(data_dir() / "mnist_handwritten_test.json.gz", "rt") as f:
+        for i, line in enumerate(f):
+            if i >= 600:
+                break
+            row = json.loads(line)
+            images.append(row["image"])
+            labels.append(row["label"])
+    x = np.asarray(images, np.uint8).reshape(-1, 28, 28)
+    y = np.asarray(labels)
+    lp = get_model(ModelSpec()).log_probabilities(x.reshape(len(x), -1)).numpy()
+    keep = (lp.argmax(1) == y) & (np.exp(lp.max(1)) >= 0.99)
+    return x[keep], y[keep]
+
+
+def image_frame(pictures: list[np.ndarray | None]) -> daft.DataFrame:
+    """A frame with an ``Image[L]`` column ``image`` of these grey pictures (``None``: a null row)."""
+    rows = [None if p is None else p[..., None] for p in pictures]
+    return daft.from_pydict({"image": rows}).with_column("image", col("image").cast(daft.DataType.image("L")))
+
+
+def read(pictures: list[np.ndarray]) -> list[str | None]:
+    return [r.number if r is not None else None for r in read_batch(pictures, model())]  # type: ignore[arg-type]
+
+
+def composed(idx: list[int], **layout: object) -> tuple[np.ndarray, str]:
+    x, y = clear_digits()
+    c = compose_number([x[i % len(x)] for i in idx], **layout)  # type: ignore[arg-type]
+    return 255 - c.picture, "".join(str(y[i % len(x)]) for i in idx)
+
+
+numbers = st.lists(st.integers(0, 10_000), min_size=2, max_size=6)
+
+
+@SETTINGS
+@given(
+    idx=numbers,
+    data=st.data(),
+)
+def test_digits_side_by_side_are_read_in_order(idx: list[int], data: st.DataObject) -> None:
+    k = len(idx)
+    gaps = data.draw(st.lists(st.floats(0.15, 0.6), min_size=k - 1, max_size=k - 1))
+    scales = data.draw(st.lists(st.floats(0.9, 1.1), min_size=k, max_size=k))
+    shifts = data.draw(st.lists(st.floats(-0.05, 0.05), min_size=k, max_size=k))
+    height = data.draw(st.integers(28, 64))
+    pic, truth = composed(idx, height=height, gaps=gaps, scales=scales, shifts=shifts)
+    assert read([pic]) == [truth]
+
+
+def test_touching_neighbours_within_tolerance() -> None:
+    """Numbers whose every pair of neighbours touches or overlaps (gaps of -0.12 to 0 digit
+    heights), 60 seeded numbers of 2-5 digits. The stated tolerance (measured: 65 % exact, 15.9 %
+    digit errors): at least 60 % read exactly and at most 20 % digit errors. Touching digits
+    are the reader's weak spot; the benchmark has the figures by length."""
+    rng = np.random.default_rng(7)
+    pictures, truths = [], []
+    for _ in range(60):
+        k = int(rng.integers(2, 6))
+        pic, truth = composed(
+            rng.integers(0, 10_000, k).tolist(),
+            height=int(rng.integers(28, 56)),
+            gaps=rng.uniform(-0.12, 0.0, k - 1).tolist(),
+        )
+        pictures.append(pic)
+        truths.append(truth)
+    s = score_numbers(truths, read(pictures))
+    print(f"touching: exact {s.exact_rate:.1%}, digit error rate {s.digit_error_rate:.1%}")
+    assert s.exact_rate >= 0.6
+    assert s.digit_error_rate <= 0.2
+
+
+@SETTINGS
+@given(idx=numbers, pad=st.integers(0, 60), side=st.sampled_from(["top", "left", "all"]))
+def test_padding_and_polarity_do_not_change_the_reading(idx: list[int], pad: int, side: str) -> None:
+    pic, _ = composed(idx, gaps=[0.3] * (len(idx) - 1))
+    widths = {"top": ((pad, 0), (0, 0)), "left": ((0, 0), (pad, 0)), "all": ((pad, pad), (pad, pad))}[side]
+    padded = np.pad(pic, widths, constant_values=255)
+    plain, *changed = read([pic, padded, 255 - padded])
+    assert changed == [plain] * 2
+
+
+@SETTINGS
+@given(idx=numbers, kind=st.sampled_from(["underline", "ruled", "baseline"]), offset=st.integers(1, 6))
+def test_a_ruled_line_or_underline_does_not_change_the_reading(idx: list[int], kind: str, offset: int) -> None:
+    pic, _ = composed(idx, gaps=[0.3] * (len(idx) - 1), height=40)
+    out = pic.copy()
+    rows, cols = np.nonzero(pic < 128)
+    y = min(out.shape[0] - 2, rows.max() + offset)
+    if kind == "underline":  # under the number only
+        out[y : y + 2, max(0, cols.min() - 4) : cols.max() + 5] = 20
+    elif kind == "ruled":  # across the whole picture
+        out[y : y + 2, :] = 60
+    else:  # a baseline the digits sit on
+        out[rows.max() - 1 : rows.max() + 1, :] = 30
+    assert read([out]) == read([pic])
+
+
+def test_register_pages_edges_and_ruling_lines_are_not_digits() -> None:
+    """Small numbers on a ruled register page: a black page edge at the left, vertical ruling
+    lines, horizontal rules above and below, an underline (40 seeded pages, each with some of
+    them). Stated tolerance: at least 85 % read exactly (measured: 57 of 60 on another seed)."""
+    rng = np.random.default_rng(21)
+    x, y = clear_digits()
+    pictures, truths = [], []
+    for trial in range(40):
+        k = int(rng.integers(2, 6))
+        pick = rng.integers(len(x), size=k)
+        c = compose_number(list(x[pick]), height=int(rng.integers(16, 30)), gaps=rng.uniform(0.1, 0.4, k - 1).tolist())
+        number = 255 - c.picture
+        h, w = number.shape[0] * 3, number.shape[1] + 120
+        page = (235 + rng.integers(0, 15, (h, w))).astype(np.uint8)
+        oy, ox = h // 3, 60
+        region = page[oy : oy + number.shape[0], ox : ox + number.shape[1]]
+        np.minimum(region, number, out=region)
+        if trial % 4 in (0, 3):
+            page[:, :18] = 15  # the page edge
+        if trial % 4 in (1, 3):
+            page[:, 40:42] = 90  # ruling lines
+            page[:, w - 30 : w - 28] = 90
+        if trial % 2 == 0:
+            bottom = oy + int(c.boxes[:, 3].max()) + 2
+            page[bottom : bottom + 2, ox - 5 : ox + number.shape[1] + 5] = 40
+        if trial % 3 == 0:
+            page[oy - 8, :] = 120
+            page[oy + number.shape[0] + 10, :] = 120
+        pictures.append(page)
+        truths.append("".join(str(d) for d in y[pick]))
+    s = score_numbers(truths, read(pictures))
+    print(f"register pages: exact {s.exact_rate:.1%}, digit error rate {s.digit_error_rate:.1%}")
+    assert s.exact_rate >= 0.85
+
+
+def test_blank_and_inkless_pictures_are_null_with_their_reason() -> None:
+    results = read_batch([np.full((40, 120), 255, np.uint8), np.zeros((30, 30, 3), np.uint8)], model())  # type: ignore[arg-type]
+    assert [(r.number, r.error) for r in results if r is not None] == [
+        (None, "image is blank (no ink)"),
+        (None, "image is blank (no ink)"),
+    ]
+
+
+def test_a_single_digit_reads_as_classify_answers() -> None:
+    files = sorted(REAL_DIGITS.glob("*/*.*g"))[::5]
+    if not files:
+        pytest.skip("real-digits not found")
+    pictures = [np.asarray(Image.open(f).convert("RGBA")) for f in files]
+    prepared = prepare_batch(pictures)
+    answers = get_model(ModelSpec()).predict(prepared.pixels.reshape(len(files), -1))
+    got = read(pictures)
+    assert got == [str(int(a)) for a in answers]
+
+
+def test_read_number_expression_and_details() -> None:
+    pic, truth = composed([1, 2, 3], gaps=[0.3, 0.3])
+    df = image_frame([pic, np.full((30, 60), 255, np.uint8)])
+    out = df.select(
+        read_number(col("image"), on_error="null").alias("n"),
+        read_number(col("image"), details=True, on_error="null").alias("d"),
+    ).to_pydict()
+    assert out["n"] == [truth, None]
+    d = out["d"][0]
+    assert d["number"] == truth
+    assert d["error"] is None
+    assert len(d["digits"]) == 3
+    assert d["confidence"] == pytest.approx(np.prod([x["confidence"] for x in d["digits"]]) ** 1.5)
+    x0s = [x["x0"] for x in d["digits"]]
+    assert x0s == sorted(x0s)
+    assert all(0 <= x["x0"] < x["x1"] <= pic.shape[1] for x in d["digits"])
+    assert len(d["alternatives"]) == 3
+    assert all(a["number"] != truth for a in d["alternatives"])
+    assert out["d"][1]["error"] == "image is blank (no ink)"
+
+
+def test_read_numbers_adds_the_number_and_its_error_and_abstains() -> None:
+    pic, truth = composed([4, 5], gaps=[0.3])
+    df = image_frame([pic, None])
+    out = read_numbers(df, on_error="null").to_pydict()
+    assert out["number"] == [truth, None]
+    assert out["number_error"] == [
+        None,
+        "image is null before read_number (pass reasons= the column holding the earlier step's reason)",
+    ]
+    with_reason = df.with_column("load_error", daft.lit("not an image file"))
+    out = read_numbers(with_reason, reasons="load_error").to_pydict()  # a null picture: null whatever on_error
+    assert out["number_error"] == [None, "not an image file"]
+    out = read_numbers(df, on_error="null", min_confidence=1.0).to_pydict()
+    assert out["number"] == [None, None]
+    assert out["number_error"][0].startswith("confidence ")
+
+
+def test_mnist_rows_are_checked_by_the_data_rules() -> None:
+    """Lists of 784 pixels go through the classifier's one row check: its reasons, its errors."""
+    from daft_mnist.errors import DataError
+
+    x, y = clear_digits()
+    over = x[1].reshape(-1).tolist()
+    over[100] = 300
+    rows = [x[0].reshape(-1).tolist(), None, over, x[2].reshape(-1).tolist()[:783]]
+    df = daft.from_pydict({"image": rows})
+    out = read_numbers(df, on_error="null").to_pydict()
+    assert out["number"] == [str(y[0]), None, None, None]
+    assert out["number_error"][1:] == [
+        "image is null before read_number (pass reasons= the column holding the earlier step's reason)",
+        "pixel value 300 is not an integer in 0-255",
+        "expected 784 pixels, got 783",
+    ]
+    with pytest.raises(DataError, match=r"read_number: .*row 2 of a 4-row batch: pixel value 300"):
+        read_numbers(df).collect()
+
+
+def test_classify_names_several_digits() -> None:
+    pic, _ = composed([1, 2, 3], gaps=[0.4, 0.4])
+    df = image_frame([pic])
+    out = df.select(classify_digit(col("image"), details=True, on_error="null").alias("r")).to_pydict()["r"][0]
+    assert out["prediction"] is None
+    assert out["error"] == "3 digits found: read it with read_number"
+
+
+def test_single_digits_as_pictures_are_never_several() -> None:
+    """MNIST test digits drawn as 56x56 pictures (dark on light) and the real-digits folder never
+    get the several-digits reason (measured on all 10,000 test digits: none)."""
+    with gzip.open(data_dir() / "mnist_handwritten_test.json.gz", "rt") as f:
+        rows = [json.loads(line)["image"] for _, line in zip(range(1000), f, strict=False)]
+    x = np.asarray(rows, np.uint8).reshape(-1, 28, 28)
+    pictures = 255 - np.kron(x, np.ones((2, 2), np.uint8))
+    reasons = prepare_batch(list(pictures)).reasons
+    reasons += prepare_batch(
+        [np.asarray(Image.open(f).convert("RGBA")) for f in sorted(REAL_DIGITS.glob("*/*.*g"))]
+    ).reasons
+    assert not [r for r in reasons if r is not None and "digits found" in r]
+
+
+def test_real_numbers_by_source() -> None:
+    """At least 95 % of the real numbers read exactly (the per-source table is printed)."""
+    if not (REAL_NUMBERS / "labels.csv").is_file():
+        pytest.skip("real-numbers not found")
+    with (REAL_NUMBERS / "labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    got = read([np.asarray(Image.open(REAL_NUMBERS / r["file"]).convert("RGB")) for r in rows])
+    groups: dict[str, tuple[list[str], list[str | None]]] = defaultdict(lambda: ([], []))
+    for r, g in zip(rows, got, strict=True):
+        for key in (r["source_repo"], "all"):
+            groups[key][0].append(r["number"])
+            groups[key][1].append(g)
+    for key, (truth, read_) in groups.items():
+        s = score_numbers(truth, read_)
+        print(f"{key:70s} {s.count:3d} exact {s.exact_rate:6.1%} digit errors {s.digit_error_rate:5.1%}")
+    assert score_numbers(*groups["all"]).exact_rate >= 0.95
+
+
+def test_cli_read_writes_numbers_and_scores_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from daft_mnist.cli import main
+
+    folder = tmp_path / "numbers"
+    folder.mkdir()
+    lines = ["file,number"]
+    for k, idx in enumerate([[1, 2], [3, 4, 5], [6, 7, 8, 9]]):
+        pic, truth = composed(idx, gaps=[0.3] * (len(idx) - 1))
+        Image.fromarray(pic).save(folder / f"n{k}.png")
+        lines.append(f"n{k}.png,{truth}")
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "numbers.csv"
+    code = main(["read", str(folder), "-o", str(out), "--labels", str(tmp_path / "labels.csv")])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "exact: 100.0%" in text
+    assert "digit error rate: 0.0%" in text
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["number"] for r in rows] == [line.split(",")[1] for line in lines[1:]]
+    assert main(["read", str(folder)]) == 2  # neither --output nor --labels
+
+
+def test_read_number_checks_its_options_as_classify_digit_does() -> None:
+    from daft_mnist.errors import OptionError
+
+    with pytest.raises(TypeError, match=r"read_number\(\) got unexpected keyword argument\(s\) \['confidence'\]"):
+        read_number(col("image"), confidence=True)  # type: ignore[call-arg]
+    with pytest.raises(OptionError, match="details: expected True or False, got 'yes'"):
+        read_number(col("image"), details="yes")  # type: ignore[arg-type]
+
+
+def test_an_abstained_number_shows_its_confidence_below_the_threshold() -> None:
+    """The reason of an abstention is written as classify_digit writes it: never ``1.00 below 0.9999``."""
+    pic, _ = composed([4, 5], gaps=[0.3])
+    df = image_frame([pic])
+    confidence = read_numbers(df, details=True).to_pydict()["number"][0]["confidence"]
+    threshold = float(f"{confidence + (1 - confidence) / 2:.12g}")  # just above: its first digits are the same
+    why = read_numbers(df, min_confidence=threshold).to_pydict()["number_error"][0]
+    shown, _, limit = why.removeprefix("confidence ").partition(" below min_confidence ")
+    assert float(shown) < threshold
+    assert float(limit) == threshold
