@@ -40,9 +40,7 @@ def main() -> int:
 
     def builders() -> daft.DataFrame:
         df = load_mnist(source)
-        return df.with_column("image_2d", image_2d(col("image"))).with_column(
-            "pil_image", to_image(col("image_2d"))
-        )
+        return df.with_column("image_2d", image_2d(col("image"))).with_column("pil_image", to_image(col("image_2d")))
 
     def full_check() -> Any:
         # Turn off both type tests, so every step scans every row again (the old behaviour).

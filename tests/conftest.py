@@ -171,9 +171,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def cached_files(cache: Path) -> list[Path]:
     """The files in the download cache, without lock files."""
-    return sorted(
-        p for p in cache.rglob("*") if p.is_file() and not p.name.endswith((".lock", ".meta"))
-    )
+    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.endswith((".lock", ".meta")))
 
 
 @pytest.fixture

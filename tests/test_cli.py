@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image
 
 import daft_mnist
-from daft_mnist.cli import main
+from daft_mnist.cli import build_parser, main
 from daft_mnist.model import load_model
 from daft_mnist.network import Net
 
@@ -90,6 +91,7 @@ def test_evaluate_max_mistakes_limits_the_grid(
                 str(path),
                 "--max-mistakes",
                 str(k),
+                "--overwrite",
             ]
         )
         assert rc == 0
@@ -443,7 +445,8 @@ def test_outputs_are_written_atomically(
         raise OSError("disk full")
 
     monkeypatch.setattr(pq, "write_table", broken_write)
-    assert main(["classify", str(source), "-o", str(output), "--weights", str(random_weights)]) == 1
+    argv = ["classify", str(source), "-o", str(output), "--weights", str(random_weights), "--overwrite"]
+    assert main(argv) == 1
     assert output.read_bytes() == b"previous results"
     monkeypatch.undo()
     from PIL import Image as PILImage
@@ -557,9 +560,13 @@ def test_evaluate_a_labelled_folder_of_pictures(
     assert int(rows["all"][1]) >= 29, "MNIST digits drawn as dark-on-light pictures are recognized"
     for digit in np.unique(labels):
         assert rows[str(digit)][0] == str(int((labels == digit).sum()))
-    assert "misclassified digits to" in out
-    with Image.open(mistakes) as picture:
-        assert picture.format == "PNG"
+    if rows["all"][2] == "0":  # the bundled weights get all 30 right: nothing to show
+        assert f"no mistakes: every labelled digit was classified right; {mistakes} was not written" in out
+        assert not mistakes.exists()
+    else:
+        assert "misclassified digits to" in out
+        with Image.open(mistakes) as picture:
+            assert picture.format == "PNG"
 
 
 def test_evaluate_mistakes_show_originals_beside_prepared_digits(
@@ -584,7 +591,17 @@ def test_evaluate_mistakes_show_originals_beside_prepared_digits(
         assert picture.mode == "RGB", "originals in colour beside the prepared digits"
         width = picture.width
     main(
-        ["evaluate", str(folder), "--weights", str(random_weights), "--mistakes", str(mistakes), "--max-mistakes", "1"]
+        [
+            "evaluate",
+            str(folder),
+            "--weights",
+            str(random_weights),
+            "--mistakes",
+            str(mistakes),
+            "--max-mistakes",
+            "1",
+            "--overwrite",
+        ]
     )
     with Image.open(mistakes) as picture:
         assert picture.width < width or wrong == 1
@@ -659,7 +676,7 @@ def test_blank_and_broken_pictures_in_a_folder(
     broken = folder / "5" / "broken.png"
     broken.parent.mkdir()
     broken.write_text("not a picture")
-    assert main(["classify", str(folder), "-o", str(output), "--weights", str(random_weights)]) == 1
+    assert main(["classify", str(folder), "-o", str(output), "--weights", str(random_weights), "--overwrite"]) == 1
     line = _one_error_line(capsys.readouterr().err)
     assert "broken.png" in line
     assert "not readable images" in line
@@ -673,6 +690,10 @@ def test_blank_and_broken_pictures_in_a_folder(
         (["evaluate", "{glob}", "--plot", "{dir}/3/digit00.png"], "is an input of this command"),
         (["classify", "{dir}", "-o", "{tmp}/preds.txt"], "--output must end with one of"),
         (["classify", "{dir}", "-o", "{tmp}/p.csv", "--device", "tpu"], "--device"),
+        (["evaluate", "{dir}", "--mistakes", "{dir}/wrong.png"], "is inside the pictures SOURCE"),
+        (["evaluate", "{dir}", "--plot", "{dir}/3/cm.jpg"], "the next run would read it as a picture"),
+        (["evaluate", "{glob}", "--mistakes", "{dir}/3/wrong.png"], "is inside the pictures SOURCE"),
+        (["evaluate", "{dir}", "--mistakes", "{dir}/../pictures/3/w.png"], "is inside the pictures SOURCE"),
     ],
 )
 def test_picture_options_are_checked_before_any_work(
@@ -714,3 +735,132 @@ def test_on_error_null_keeps_bad_rows_with_their_reason(
     assert table["model_classification"][1] is None
     assert main(["evaluate", str(source), "--weights", str(random_weights), "--on-error", "null"]) == 0
     assert "1 rows were not valid MNIST (a null prediction, counted as wrong)" in capsys.readouterr().out
+
+
+# --- outputs (issue 19): one rule for every command that writes ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["classify", "{src}", "-o", "{out}.csv"], "--output"),
+        (["classify", "{src}", "-o", "{out}.parquet"], "--output"),
+        (["evaluate", "{src}", "--plot", "{out}.png"], "--plot"),
+        (["evaluate", "{src}", "--mistakes", "{out}.png"], "--mistakes"),
+        (["train", "{src}", "-o", "{out}.pt", "--metrics", "{tmp}/fresh.json"], "--output"),
+        (["train", "{src}", "-o", "{tmp}/fresh.pt", "--metrics", "{out}.json"], "--metrics"),
+        (["train", "{src}", "-o", "{tmp}/other.pt"], "--metrics (default: --output with .json)"),
+        (["convert", "{src}", "{out}.parquet"], "OUT"),
+    ],
+)
+def test_an_existing_output_is_replaced_only_with_overwrite(
+    argv: list[str],
+    what: str,
+    tiny_json: TinyJson,
+    random_weights: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_work: None,
+) -> None:
+    source, _, _ = tiny_json(n=4)
+    fill = {"src": str(source), "out": str(tmp_path / "existing"), "tmp": str(tmp_path)}
+    args = [a.format(**fill) for a in argv]
+    existing = {tmp_path / f"existing{suffix}" for suffix in (".csv", ".parquet", ".png", ".pt", ".json")}
+    existing.add(tmp_path / "other.json")
+    for path in existing:
+        path.write_bytes(b"the user's file")
+    if argv[0] != "convert":
+        args += ["--weights", str(random_weights)] if argv[0] != "train" else []
+    assert main(args) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{what} '" in line
+    assert "already exists; pass --overwrite to replace it" in line
+    assert all(p.read_bytes() == b"the user's file" for p in existing)
+    assert build_parser().parse_args([*args, "--overwrite"]).overwrite is True
+
+
+def test_an_output_folder_that_cannot_be_written_fails_before_any_work(
+    tiny_json: TinyJson, random_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_work: None
+) -> None:
+    source, _, _ = tiny_json(n=4)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    folders = [f for f in (locked, Path("/sys")) if f.is_dir() and not _can_create_in(f)]  # /sys: even for root
+    if not folders:
+        pytest.skip("no folder this user cannot write")
+    for folder in folders:
+        for argv in (
+            ["classify", str(source), "-o", str(folder / "p.csv"), "--weights", str(random_weights)],
+            ["evaluate", str(source), "--plot", str(folder / "cm.png"), "--weights", str(random_weights)],
+            ["train", str(source), "-o", str(folder / "w.pt")],
+            ["convert", str(source), str(folder / "d.parquet")],
+        ):
+            assert main(argv) == 2
+            line = _one_error_line(capsys.readouterr().err)
+            assert f"folder '{folder}' cannot be written" in line
+            assert ".part" not in line
+    locked.chmod(0o700)
+
+
+def _can_create_in(folder: Path) -> bool:
+    try:
+        (folder / ".probe").write_bytes(b"")
+    except OSError:
+        return False
+    (folder / ".probe").unlink()
+    return True
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_outputs_are_written_with_the_users_umask(
+    umask: int, tiny_json: TinyJson, random_weights: Path, tmp_path: Path
+) -> None:
+    source, _, _ = tiny_json(n=4)
+    out = tmp_path / "p.csv"
+    old = os.umask(umask)
+    try:
+        assert main(["classify", str(source), "-o", str(out), "--weights", str(random_weights)]) == 0
+        assert main(["convert", str(source), str(tmp_path / "d.parquet")]) == 0
+    finally:
+        os.umask(old)
+    for path in (out, tmp_path / "d.parquet"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+    out.chmod(0o640)  # a file replaced keeps its mode
+    assert main(["classify", str(source), "-o", str(out), "--weights", str(random_weights), "--overwrite"]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_mistakes_with_no_mistakes_says_so_instead_of_writing_a_picture(
+    mnist_digits: tuple[np.ndarray, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digits, labels = mnist_digits
+    folder = tmp_path / "pictures"
+    write_pictures(folder, digits[:5], labels[:5])
+    mistakes = tmp_path / "wrong.png"
+    assert main(["evaluate", str(folder), "--mistakes", str(mistakes)]) == 0
+    out = capsys.readouterr().out
+    assert _table_rows(out)["all"][2] == "0", "the bundled weights read these five MNIST digits right"
+    assert f"no mistakes: every labelled digit was classified right; {mistakes} was not written" in out
+    assert not mistakes.exists()
+
+
+def test_every_rows_own_reason_reaches_the_error_column(
+    mnist_digits: tuple[np.ndarray, np.ndarray], random_weights: Path, tmp_path: Path
+) -> None:
+    """classify --on-error null: a blank picture says it is blank, a broken file says why it is broken."""
+    folder = tmp_path / "pictures"
+    write_pictures(folder, mnist_digits[0][:2], mnist_digits[1][:2])
+    (folder / "4").mkdir(exist_ok=True)
+    Image.new("RGB", (60, 60), (250, 250, 250)).save(folder / "4" / "blank.png")
+    (folder / "5").mkdir(exist_ok=True)
+    (folder / "5" / "broken.png").write_text("not a picture")
+    output = tmp_path / "preds.csv"
+    argv = ["classify", str(folder), "-o", str(output), "--weights", str(random_weights), "--on-error", "null"]
+    assert main(argv) == 0
+    table = pa_csv.read_csv(output).to_pydict()
+    reasons = {Path(p).name: why for p, why in zip(table["path"], table["model_classification_error"], strict=True)}
+    assert reasons["blank.png"] == "image is blank (no ink)"
+    assert reasons["broken.png"].startswith("not an image file"), reasons["broken.png"]
+    assert "see the step that produced it" not in reasons["blank.png"]
+    assert all(not why for name, why in reasons.items() if name not in ("blank.png", "broken.png")), reasons

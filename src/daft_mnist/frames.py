@@ -17,6 +17,7 @@ from daft_mnist.data._rules import (
     WIDTH,
     OnError,
     check_on_error,
+    fresh_names,
     require_columns,
 )
 
@@ -321,6 +322,6 @@ def classify(
     batched = df.into_batches(check_int("batch_size", options.get("batch_size", DEFAULT_BATCH_SIZE), minimum=1))
     if not details:
         return batched.with_column(output, predicted)
-    tmp = f"__{output}_struct"
+    (tmp,) = fresh_names([*df.column_names, *outputs], f"__{output}_struct")  # never a user's column
     fields = {output: col(tmp)["prediction"], **{f"{output}_{name}": col(tmp)[name] for name in DETAIL_FIELDS}}
     return batched.with_column(tmp, predicted).with_columns(fields).exclude(tmp)

@@ -18,11 +18,11 @@ silence. A column of nulls only (Daft's ``Null`` type) is a column of missing va
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from daft_mnist.data._rules import label_check, require_columns, unwrap
+from daft_mnist.data._rules import fresh_names, label_check, require_columns, unwrap
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
@@ -30,13 +30,21 @@ if TYPE_CHECKING:
 
 __all__ = ["ERROR_SUFFIX", "accuracy_by_label", "confusion_matrix", "error_counts", "misclassified", "overall_accuracy"]
 
-_LABELLED = "__labelled"
-_CORRECT = "__correct"
-_WRONG = "__wrong"
+
+class _Outcome(NamedTuple):
+    """The names of the scoring columns added to one frame: fresh names, never a user's column."""
+
+    labelled: str
+    correct: str
+    wrong: str
+
+    @classmethod
+    def of(cls, df: daft.DataFrame) -> _Outcome:
+        return cls(*fresh_names(df.column_names, "__labelled", "__correct", "__wrong"))
 
 
-def _with_outcome(df: daft.DataFrame, label: str, prediction: str, step: str) -> daft.DataFrame:
-    """The one scoring rule, shared by every report: ``__labelled``, ``__correct``, ``__wrong`` (0/1).
+def _with_outcome(df: daft.DataFrame, label: str, prediction: str, step: str, names: _Outcome) -> daft.DataFrame:
+    """The one scoring rule, shared by every report: ``names``' labelled, correct and wrong columns (0/1).
 
     A row without a label is neither correct nor wrong; a labelled row is correct when its
     prediction equals the label, and wrong otherwise (a null prediction included).
@@ -50,9 +58,9 @@ def _with_outcome(df: daft.DataFrame, label: str, prediction: str, step: str) ->
     hit = labelled & (col(prediction) == col(label)).fill_null(False)
     return df.with_columns(
         {
-            _LABELLED: labelled.cast(DataType.int64()),
-            _CORRECT: hit.cast(DataType.int64()),
-            _WRONG: (labelled & ~hit).cast(DataType.int64()),
+            names.labelled: labelled.cast(DataType.int64()),
+            names.correct: hit.cast(DataType.int64()),
+            names.wrong: (labelled & ~hit).cast(DataType.int64()),
         }
     )
 
@@ -96,25 +104,25 @@ def _digits(column: str, what: str, step: str) -> Any:
     return report_digits(col(column))
 
 
-def _labelled_rows(df: daft.DataFrame, label: str, prediction: str, step: str) -> daft.DataFrame:
+def _labelled_rows(df: daft.DataFrame, label: str, prediction: str, step: str, names: _Outcome) -> daft.DataFrame:
     """The rows the reports score (those with a label), with their outcome columns."""
     from daft import col, lit
 
-    return _with_outcome(df, label, prediction, step).where(col(_LABELLED) == lit(1))
+    return _with_outcome(df, label, prediction, step, names).where(col(names.labelled) == lit(1))
 
 
-def _outcome_counts(frame: Any, *, unlabeled: bool) -> daft.DataFrame:
+def _outcome_counts(frame: Any, names: _Outcome, *, unlabeled: bool) -> daft.DataFrame:
     """``num_rows, correct, wrong, accuracy`` (and ``unlabeled``) of a :func:`_with_outcome` frame or its groups."""
     from daft import DataType, col, lit
     from daft.functions import when
 
     aggs = [
-        col(_LABELLED).sum().fill_null(0).alias("num_rows"),
-        col(_CORRECT).sum().fill_null(0).alias("correct"),
-        col(_WRONG).sum().fill_null(0).alias("wrong"),
+        col(names.labelled).sum().fill_null(0).alias("num_rows"),
+        col(names.correct).sum().fill_null(0).alias("correct"),
+        col(names.wrong).sum().fill_null(0).alias("wrong"),
     ]
     if unlabeled:
-        aggs.append((1 - col(_LABELLED)).sum().fill_null(0).alias("unlabeled"))
+        aggs.append((1 - col(names.labelled)).sum().fill_null(0).alias("unlabeled"))
     counts: daft.DataFrame = frame.agg(*aggs)
     rate = col("correct").cast(DataType.float64()) / col("num_rows").cast(DataType.float64())
     # No labelled rows: the accuracy is unknown (null), not NaN.
@@ -149,8 +157,9 @@ def accuracy_by_label(
     """
     from daft import col
 
-    grouped = _labelled_rows(df, label, prediction, "accuracy_by_label").groupby(col(label))
-    return _outcome_counts(grouped, unlabeled=False).sort(col(label))
+    names = _Outcome.of(df)
+    grouped = _labelled_rows(df, label, prediction, "accuracy_by_label", names).groupby(col(label))
+    return _outcome_counts(grouped, names, unlabeled=False).sort(col(label))
 
 
 def overall_accuracy(
@@ -168,7 +177,8 @@ def overall_accuracy(
         >>> overall_accuracy(df).to_pydict()
         {'num_rows': [4], 'correct': [2], 'wrong': [2], 'unlabeled': [1], 'accuracy': [0.5]}
     """
-    return _outcome_counts(_with_outcome(df, label, prediction, "overall_accuracy"), unlabeled=True)
+    names = _Outcome.of(df)
+    return _outcome_counts(_with_outcome(df, label, prediction, "overall_accuracy", names), names, unlabeled=True)
 
 
 def confusion_matrix(
@@ -189,10 +199,11 @@ def confusion_matrix(
     """
     from daft import col
 
+    names = _Outcome.of(df)
     return (
-        _labelled_rows(df, label, prediction, "confusion_matrix")
+        _labelled_rows(df, label, prediction, "confusion_matrix", names)
         .groupby(col(label), col(prediction).alias("prediction"))
-        .agg(col(_LABELLED).sum().alias("count"))
+        .agg(col(names.labelled).sum().alias("count"))
         .sort([col(label), col("prediction")])
     )
 
@@ -214,7 +225,9 @@ def misclassified(
     """
     from daft import col, lit
 
-    return _labelled_rows(df, label, prediction, "misclassified").where(col(_WRONG) == lit(1)).select(*df.column_names)
+    names = _Outcome.of(df)
+    wrong = _labelled_rows(df, label, prediction, "misclassified", names).where(col(names.wrong) == lit(1))
+    return wrong.select(*df.column_names)
 
 
 ERROR_SUFFIX = "_error"

@@ -11,16 +11,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from daft_mnist.data._options import check_int, check_text
+from daft_mnist.data._rules import fresh_names
 
 if TYPE_CHECKING:
     import daft
 
 __all__ = ["nearest"]
 
-_QUERY_ID = "__daft_mnist_query_id"
-_INDEX_ID = "__daft_mnist_index_id"
-_QUERY_VECTOR = "__daft_mnist_query_vector"
-_INDEX_VECTOR = "__daft_mnist_index_vector"
+_TEMPORARY = (
+    "__daft_mnist_query_id",
+    "__daft_mnist_index_id",
+    "__daft_mnist_query_vector",
+    "__daft_mnist_index_vector",
+)
+"""The join's own columns, named afresh for each call (never a column of the frames or the result)."""
 _INDEX_BATCH = 1024
 
 
@@ -94,18 +98,20 @@ def nearest(
     if len(set(names)) != len(names):
         raise ValueError(f"the result would repeat a column name ({names}); pass another prefix, distance or rank")
 
-    q = queries.with_column(_QUERY_ID, monotonically_increasing_id()).collect()
-    i = index.with_column(_INDEX_ID, monotonically_increasing_id()).collect()
+    taken = [*queries.column_names, *index.column_names, *names]
+    query_id, index_id, query_vector, index_vector = fresh_names(taken, *_TEMPORARY)
+    q = queries.with_column(query_id, monotonically_increasing_id()).collect()
+    i = index.with_column(index_id, monotonically_increasing_id()).collect()
     # The index side streams in small batches: each joins every query, so the product never
     # holds more than 1,024 index rows' pairs at once (else the whole product is materialized).
-    pairs = q.select(_QUERY_ID, col(on).alias(_QUERY_VECTOR)).join(
-        i.select(_INDEX_ID, col(index_on).alias(_INDEX_VECTOR)).into_batches(_INDEX_BATCH), how="cross"
+    pairs = q.select(query_id, col(on).alias(query_vector)).join(
+        i.select(index_id, col(index_on).alias(index_vector)).into_batches(_INDEX_BATCH), how="cross"
     )
     pairs = pairs.select(
-        _QUERY_ID, _INDEX_ID, cosine_distance(col(_QUERY_VECTOR), col(_INDEX_VECTOR)).alias(distance)
+        query_id, index_id, cosine_distance(col(query_vector), col(index_vector)).alias(distance)
     ).where(col(distance).not_null() & ~col(distance).is_nan())
-    window = Window().partition_by(_QUERY_ID).order_by(col(distance), col(_INDEX_ID))
+    window = Window().partition_by(query_id).order_by(col(distance), col(index_id))
     top = pairs.with_column(rank, row_number().over(window)).where(col(rank).between(1, k))
-    index_cols = i.select(_INDEX_ID, *(col(c).alias(r) for c, r in zip(index.column_names, renamed, strict=True)))
-    out = q.join(top, on=_QUERY_ID).join(index_cols, on=_INDEX_ID)
-    return out.sort([_QUERY_ID, rank]).select(*names)
+    index_cols = i.select(index_id, *(col(c).alias(r) for c, r in zip(index.column_names, renamed, strict=True)))
+    out = q.join(top, on=query_id).join(index_cols, on=index_id)
+    return out.sort([query_id, rank]).select(*names)

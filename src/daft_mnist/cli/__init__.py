@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import sys
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import daft_mnist
 from daft_mnist.cli._checks import (
     UsageError,
+    add_overwrite,
     check_device,
     check_source,
     check_weights,
@@ -99,12 +101,18 @@ def _loaded(args: argparse.Namespace, source: str | None, *, need_labels: bool) 
     return df
 
 
-def _classified(args: argparse.Namespace, df: daft.DataFrame, *, confidence: bool = False) -> daft.DataFrame:
-    df = daft_mnist.add_image_2d(df)  # pictures of any size are prepared MNIST-style
+def _classified(
+    args: argparse.Namespace, df: daft.DataFrame, *, confidence: bool = False, keep_prepared: bool = True
+) -> daft.DataFrame:
+    """Predictions; pictures' digits kept as ``image_2d`` or classified as they are (each row's own reason)."""
+    pictures = "path" in df.column_names
+    image = "image" if pictures and not keep_prepared else "image_2d"
+    if image == "image_2d":
+        df = daft_mnist.add_image_2d(df)
     details = confidence or args.on_error == "null"
     return daft_mnist.classify(
         df,
-        image="image_2d",
+        image=image,
         details=details,
         reasons="load_error" if details and "load_error" in df.column_names else None,
         weights=args.weights,
@@ -119,10 +127,9 @@ def _classified(args: argparse.Namespace, df: daft.DataFrame, *, confidence: boo
 def _evaluate(args: argparse.Namespace) -> int:
     check_source(args.source, "SOURCE", "evaluate", pictures=True)
     inputs, taken = input_paths(args), dict[str, Path]()
-    plot = writable(args.plot, "--plot", IMAGE_FORMATS, inputs=inputs, taken=taken) if args.plot else None
-    mistakes = (
-        writable(args.mistakes, "--mistakes", IMAGE_FORMATS, inputs=inputs, taken=taken) if args.mistakes else None
-    )
+    out = functools.partial(writable, inputs=inputs, taken=taken, sources=[args.source], overwrite=args.overwrite)
+    plot = out(args.plot, "--plot", IMAGE_FORMATS) if args.plot else None
+    mistakes = out(args.mistakes, "--mistakes", IMAGE_FORMATS) if args.mistakes else None
     check_device(args.device)
     check_weights(args)
     pictures = is_image_source(args.source)
@@ -146,7 +153,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if plot is not None:
         save_image(daft_mnist.plot_confusion_matrix(df), plot)
         print(f"wrote confusion matrix to {plot}")
-    if mistakes is not None:
+    if mistakes is not None and not overall["wrong"]:
+        print(f"no mistakes: every labelled digit was classified right; {mistakes} was not written")
+    elif mistakes is not None:
         wrong = daft_mnist.misclassified(df)
         if pictures:
             picture = _originals_beside_prepared(wrong.limit(args.max_mistakes))
@@ -179,7 +188,8 @@ def _classify(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
     check_source(args.source, "SOURCE", "classify", pictures=True)
-    output = writable(args.output, "--output", TABLE_FORMATS, inputs=input_paths(args))
+    out = functools.partial(writable, inputs=input_paths(args), sources=[args.source], overwrite=args.overwrite)
+    output = out(args.output, "--output", TABLE_FORMATS)
     check_device(args.device)
     check_weights(args)
     df = _loaded(args, args.source, need_labels=False)
@@ -190,7 +200,7 @@ def _classify(args: argparse.Namespace) -> int:
         names.append("model_classification_confidence")
     if args.on_error == "null":
         names.append("model_classification_error")
-    classified = _classified(args, df, confidence=args.confidence).select(*names)
+    classified = _classified(args, df, confidence=args.confidence, keep_prepared=False).select(*names)
     table = collect_with_progress(classified) if pictures else classified.to_arrow()
     if not pictures:  # rows keep the source's order, so the id is the row's position in SOURCE
         table = table.add_column(0, "id", pa.array(range(table.num_rows), type=pa.int64()))
@@ -204,15 +214,10 @@ def _train(args: argparse.Namespace) -> int:
 
     check_source(args.source, "SOURCE", "train", pictures=False)
     check_source(args.test, "--test", "train", pictures=False)
-    inputs, taken = input_paths(args), dict[str, Path]()
-    output = writable(args.output, "--output", (".pt",), inputs=inputs, taken=taken)
-    metrics = writable(
-        args.metrics or str(output.with_suffix(".json")),
-        "--metrics" if args.metrics else "--metrics (default: --output with .json)",
-        (".json",),
-        inputs=inputs,
-        taken=taken,
-    )
+    out = functools.partial(writable, inputs=input_paths(args), taken=dict[str, Path](), overwrite=args.overwrite)
+    output = out(args.output, "--output", (".pt",))
+    what = "--metrics" if args.metrics else "--metrics (default: --output with .json)"
+    metrics = out(args.metrics or str(output.with_suffix(".json")), what, (".json",))
     train_df = daft_mnist.load_mnist(args.source, split="train")
     test_df = daft_mnist.load_mnist(args.test, split="test")  # checked now, used after training
     if test_df.limit(1).count_rows() == 0:  # before the training, not after it
@@ -261,9 +266,7 @@ def _convert(args: argparse.Namespace) -> int:
     from daft_mnist.io import convert
 
     check_source(args.source, "SOURCE", "convert", pictures=False)
-    out = writable(args.output, "OUT", (".parquet", ".pq"), inputs=input_paths(args))
-    if (out.exists() or out.is_symlink()) and not args.overwrite:
-        raise UsageError(f"OUT {display_path(args.output)!r} already exists; pass --overwrite to replace it")
+    out = writable(args.output, "OUT", (".parquet", ".pq"), inputs=input_paths(args), overwrite=args.overwrite)
     result = convert(args.source, out, split=args.split, on_error=args.on_error, overwrite=args.overwrite)
     print(f"wrote {result.num_rows} rows to {display_path(args.output)}")
     if result.null_images or result.null_labels:
@@ -327,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--max-mistakes", type=positive_int, default=100, help="digits in the --mistakes grid (default: 100)"
     )
+    add_overwrite(ev, "--plot and --mistakes")
     ev.set_defaults(func=_evaluate)
 
     cl = sub.add_parser(
@@ -336,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--output", "-o", required=True, metavar="PATH", help="a .parquet or .csv file to write")
     cl.add_argument("--confidence", action="store_true", help="add the softmax probability of each prediction")
     _add_model_options(cl, "split read when SOURCE is a folder of IDX files (default: test)")
+    add_overwrite(cl, "--output")
     cl.set_defaults(func=_classify)
 
     tr = sub.add_parser("train", help="train the CNN, write its weights and a JSON of its test metrics")
@@ -349,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--learning-rate", type=positive_float, default=3e-3, help="peak learning rate (default: 0.003)")
     tr.add_argument("--no-augment", action="store_true", help="train without random affine augmentation")
     tr.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all CPUs)")
+    add_overwrite(tr, "--output and --metrics")
     tr.set_defaults(func=_train)
 
     co = sub.add_parser("convert", help="write the checked data once as Parquet, for fast repeat runs")
@@ -356,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("output", metavar="OUT", help="the .parquet (or .pq) file to write")
     co.add_argument("--split", choices=["test", "train"], default="test", help="split read from an IDX folder")
     co.add_argument("--on-error", choices=["raise", "null"], default="raise", help="null: write bad rows as nulls")
-    co.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (never an input)")
+    add_overwrite(co, "OUT")
     co.set_defaults(func=_convert)
     add_read_parser(sub, _add_model_options)
     return parser

@@ -9,18 +9,22 @@ nor another output), the device, the weights (loaded once), and what kind of SOU
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import glob
 import math
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from daft_mnist.data._files import display_path, is_remote, same_file
-from daft_mnist.data._image_files import IMAGE_SUFFIXES
+from daft_mnist.data._folders import walk_files
+from daft_mnist.data._image_files import IMAGE_SUFFIXES, holds_pictures
 from daft_mnist.errors import DataError
 
 __all__ = [
     "UsageError",
+    "add_overwrite",
     "check_device",
     "check_source",
     "check_weights",
@@ -29,6 +33,7 @@ __all__ = [
     "local_files",
     "positive_float",
     "positive_int",
+    "reads_as_picture",
     "writable",
 ]
 
@@ -58,15 +63,12 @@ def positive_float(text: str) -> float:
 
 
 def _has_image_file(folder: Path) -> bool:
-    """Whether a folder holds (at any depth) a file read as an image, stopping at the first."""
-    for _, _, names in os.walk(folder):
-        if any(n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith(".") for n in names):
-            return True
-    return False
+    """Whether a folder holds (at any depth, links followed) a file read as an image, stopping at the first."""
+    return holds_pictures(folder)
 
 
 def _has_any_file(folder: Path) -> bool:
-    return any(names for _, _, names in os.walk(folder))
+    return any(names for _, _, names in os.walk(folder, followlinks=True))
 
 
 def is_image_source(source: str | None) -> bool:
@@ -120,7 +122,10 @@ def local_files(source: str | None) -> list[Path]:
     p = Path(source.removeprefix("file://")).expanduser()
     if p.is_dir():
         if is_image_source(source):
-            return [Path(root, name) for root, _, names in os.walk(p) for name in names]
+            try:
+                return [Path(f) for f in walk_files(p)]
+            except DataError:  # a link loop: load_images names it, after the checks
+                return [Path(root, name) for root, _, names in os.walk(p) for name in names]
         return [f for f in p.iterdir() if f.is_file()]
     if not p.exists() and any(c in str(p) for c in "*?["):
         return [Path(f) for f in glob.glob(str(p), recursive=True)]
@@ -146,12 +151,17 @@ def writable(
     *,
     inputs: Sequence[Path] = (),
     taken: dict[str, Path] | None = None,
+    sources: Sequence[str | None] = (),
+    overwrite: bool = False,
 ) -> Path:
-    """Check before the long work that ``path`` can be written.
+    """Check before the long work that ``path`` can be written; the one rule of every command that writes.
 
-    Its suffix is known, its folder exists, it is not a directory, it is not one of the
-    command's ``inputs`` (same path once resolved, through symlinks, or the same file
-    through a hard link), and not another output of the command (``taken``, which it joins).
+    Its suffix is known, its folder exists and can be written (a file is created and removed
+    there), it is not a directory, it does not exist unless ``overwrite`` (``--overwrite``), it
+    is not one of the command's ``inputs`` (same path once resolved, through symlinks, or the
+    same file through a hard link), not a file a picture SOURCE of ``sources`` would read on
+    the next run (a picture written inside the picture folder), and not another output of the
+    command (``taken``, which it joins).
     """
     p = Path(path).expanduser()
     shown = display_path(path)
@@ -167,12 +177,59 @@ def writable(
                 f"{what} {shown!r} is an input of this command ({display_path(str(source))}); "
                 "refusing to write over it: choose another output path"
             )
+    for picture_source in sources:
+        if picture_source is not None and reads_as_picture(picture_source, p):
+            raise UsageError(
+                f"{what} {shown!r} is inside the pictures SOURCE {display_path(picture_source)!r}: the next run "
+                "would read it as a picture; write it outside that folder"
+            )
     if taken is not None:
         for other, q in taken.items():
             if same_file(p, q):
                 raise UsageError(f"{what} {shown!r} is also given as {other}; expected a different path for each")
         taken[what] = p
+    if (p.exists() or p.is_symlink()) and not overwrite:
+        raise UsageError(f"{what} {shown!r} already exists; pass --overwrite to replace it")
+    _check_folder_writable(p.parent, what, shown)
     return p
+
+
+def _check_folder_writable(folder: Path, what: str, shown: str) -> None:
+    """Create and remove a file in ``folder``: permissions, read-only file systems, ACLs all tell."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".daft-mnist-write-check.", dir=folder)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(
+            f"{what} {shown!r}: folder {display_path(str(folder))!r} cannot be written ({reason}); "
+            "choose a folder you can write to"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def reads_as_picture(source: str, path: Path) -> bool:
+    """Whether the pictures SOURCE (a local folder or glob) would read ``path`` as a picture."""
+    if is_remote(source) or not is_image_source(source) or not path.name.lower().endswith(IMAGE_SUFFIXES):
+        return False
+    if path.name.startswith("."):
+        return False
+    src = Path(source.removeprefix("file://")).expanduser()
+    target = Path(os.path.realpath(path.parent)) / path.name
+    if src.is_dir():
+        return target.is_relative_to(os.path.realpath(src))
+    if any(c in str(src) for c in "*?["):
+        return fnmatch.fnmatchcase(str(target), os.path.join(os.path.realpath(src.parent), src.name)) or (
+            fnmatch.fnmatchcase(str(path.absolute()), str(src.absolute()))
+        )
+    return False
+
+
+def add_overwrite(p: argparse.ArgumentParser, outputs: str) -> None:
+    """The one rule of every command that writes: an existing output is replaced only when asked."""
+    p.add_argument(
+        "--overwrite", action="store_true", help=f"replace {outputs} if they exist (never an input); default: refuse"
+    )
 
 
 def check_device(device: str) -> None:

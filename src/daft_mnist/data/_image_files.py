@@ -13,7 +13,6 @@ the caller.
 from __future__ import annotations
 
 import concurrent.futures
-import errno
 import glob
 import os
 import re
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 
 from daft_mnist.data._files import is_remote, redact_url
+from daft_mnist.data._folders import link_problem, walk_files
 from daft_mnist.data._options import option_error
 from daft_mnist.data._remote import TIMEOUT_ENV, http_get, remote_timeout, short_error
 from daft_mnist.data._rules import MAX_REPORTED, NUM_CLASSES, OnError, check_on_error
@@ -118,7 +118,7 @@ def load_images(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     seconds = remote_timeout(timeout)
-    paths, shown = _list_files(source, io_config, seconds)
+    paths, shown = _list_files(source, io_config, seconds, on_error)
     label_values = _labels_for(paths, labels, shown)
     columns: dict[str, Any] = {"path": paths}
     if label_values is not None:
@@ -175,6 +175,9 @@ def _decode_one(path: str, data: bytes | None, downloaded: bool, seconds: float)
     if downloaded and data is None:
         why = f"not downloaded: missing, refused, or no answer within {seconds:g} s (timeout= or ${TIMEOUT_ENV})"
         return None, why
+    broken = None if data is not None or is_remote(path) else link_problem(path)
+    if broken is not None:
+        return None, f"{broken}; remove the link or point it to an image file"
     try:
         if data is None and _is_http(path):
             data = http_get(path, seconds)
@@ -220,7 +223,10 @@ def _decode_batch(paths: list[str], data: list[bytes | None] | None, on_error: O
 
 
 def _list_files(
-    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], io_config: IOConfig | None, seconds: float
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    io_config: IOConfig | None,
+    seconds: float,
+    on_error: OnError = "raise",
 ) -> tuple[list[str], str]:
     """The files to read, sorted, and how to name the source in messages.
 
@@ -236,7 +242,9 @@ def _list_files(
         if is_remote(text):
             return _glob_remote(text, io_config, seconds), text
         if _GLOB_CHARS.search(text) and not os.path.lexists(literal):
-            return _glob_local(str(literal), text), text  # a local name that exists is that file, never a glob
+            return _glob_local(
+                str(literal), text, on_error
+            ), text  # a local name that exists is that file, never a glob
         if literal.is_file():
             return [_absolute(literal)], text
         if not literal.is_dir():
@@ -245,7 +253,7 @@ def _list_files(
                 f"image source not found: {text} (no such file or folder; expected a folder, a glob, a URL "
                 "or a list of files)"
             )
-        found = sorted(_walk_folder(literal))
+        found = sorted(_walk_folder(literal, on_error))
         if not found:
             raise DataError(f"{text}: no image files found (expected files ending in {', '.join(IMAGE_SUFFIXES)})")
         return found, text
@@ -259,9 +267,9 @@ def _list_files(
         raise DataError("the list of image files is empty")
     paths = [s if is_remote(s) else _absolute(Path(s.removeprefix("file://")).expanduser()) for s in items]
     for p in paths:
-        if not is_remote(p):
+        if not is_remote(p) and on_error == "raise":
             _check_link(p)
-    missing = [p for p in paths if not is_remote(p) and not Path(p).is_file()]
+    missing = [p for p in paths if not is_remote(p) and not Path(p).is_file() and link_problem(p) is None]
     if missing:
         raise DataError(f"{len(missing)} of {len(paths)} image files not found (first: {missing[0]})")
     return paths, f"a list of {len(paths)} files"
@@ -278,43 +286,42 @@ def _is_picture_name(name: str) -> bool:
 
 def _check_link(path: str) -> None:
     """A link that leads nowhere (dangling, or a loop) is a :class:`DataError` naming it."""
-    if os.path.islink(path) and not os.path.exists(path):
-        try:
-            os.stat(path)
-        except OSError as exc:
-            why = (
-                "a symbolic link loop"
-                if exc.errno == errno.ELOOP
-                else f"a symbolic link to {os.readlink(path)!r}, which does not exist"
-            )
-        else:  # pragma: no cover - exists() said no
-            why = "a symbolic link that cannot be followed"
+    why = link_problem(path)
+    if why is not None:
         raise DataError(f"{path}: {why}; remove the link or point it to an image file")
 
 
 def holds_pictures(folder: str | os.PathLike[str]) -> bool:
-    """Whether ``folder`` holds (at any depth) a file :func:`load_images` reads, stopping at the first."""
-    return any(_is_picture_name(name) for _, _, names in os.walk(folder) for name in names)
+    """Whether ``folder`` holds (at any depth, links followed) a file :func:`load_images` reads."""
+    try:
+        return any(_is_picture_name(os.path.basename(path)) for path in walk_files(folder))
+    except DataError:  # a loop: load_images says so
+        return True
 
 
-def _walk_folder(folder: Path) -> list[str]:
-    """The picture files under ``folder`` (recursively), absolute; a broken link among them is an error."""
+def _walk_folder(folder: Path, on_error: OnError) -> list[str]:
+    """The picture files under ``folder`` (recursively, symbolic links followed and named where they
+    sit), absolute. A broken link among them is an error, or under ``on_error="null"`` a row whose
+    reason says what is wrong with it; a broken link to a folder, or a loop, is always an error."""
     found = []
-    for root, _, names in os.walk(folder):
-        for name in names:
-            if _is_picture_name(name):
-                path = _absolute(Path(root, name))
+    for path in walk_files(folder):
+        name = os.path.basename(path)
+        if _is_picture_name(name):
+            if on_error == "raise":
                 _check_link(path)
-                found.append(path)
+            found.append(_absolute(path))
+        elif not os.path.splitext(name)[1] and not name.startswith("."):
+            _check_link(path)  # a <label>/ folder that is a broken link: no file to make a row of
     return found
 
 
-def _glob_local(pattern: str, shown: str) -> list[str]:
+def _glob_local(pattern: str, shown: str, on_error: OnError) -> list[str]:
     """Local glob matches under the folder rule (``**`` is recursive), sorted absolute paths."""
     paths = []
     for match in glob.glob(pattern, recursive=True):
         if _is_picture_name(os.path.basename(match)) and not os.path.isdir(match):
-            _check_link(match)
+            if on_error == "raise":
+                _check_link(match)
             paths.append(_absolute(match))
     if not paths:
         raise DataError(f"{shown}: no files match (expected files ending in {', '.join(IMAGE_SUFFIXES)})")

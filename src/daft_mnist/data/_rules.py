@@ -37,6 +37,7 @@ __all__ = [
     "RowSource",
     "check_on_error",
     "fmt_value",
+    "fresh_names",
     "label_check",
     "pixel_check",
     "pixels_to_numpy",
@@ -401,6 +402,24 @@ def label_check(arr: pa.Array | pa.ChunkedArray, column: str) -> LabelCheck:
         bad = nulls | ~((values >= 0) & (values <= NUM_CLASSES - 1) & (values == np.floor(values)))
     code = np.where(nulls, NULL_LABEL, np.where(bad, BAD_LABEL, GOOD)).astype(np.int8)
     return LabelCheck(bad, code, np.arange(n, dtype=np.int64), values)
+
+
+def fresh_names(taken: Iterable[str], *bases: str) -> list[str]:
+    """A name for each of ``bases`` that is none of ``taken`` nor another's: ``base``, else ``base_1``, ...
+
+    The library's temporary columns are named this way from the frame's own schema, so a user's
+    column of the same name is never read, replaced or dropped by them.
+    """
+    used = set(taken)
+    names = []
+    for base in bases:
+        name, k = base, 0
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        names.append(name)
+    return names
 
 
 def require_columns(df: daft.DataFrame, names: Iterable[str]) -> None:

@@ -14,20 +14,24 @@ torch is imported when a model is built, never when this module is imported.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
+import os
+import stat
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist.data._files import file_sha256, is_remote
 from daft_mnist.data._rules import NUM_CLASSES
 from daft_mnist.errors import WeightsError
+from daft_mnist.model._torch_settings import ieee_float32, torch_threads
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +47,8 @@ __all__ = [
     "Precision",
     "choose_precision",
     "get_model",
+    "torch_threads",
+    "weights_identity",
     "ieee_float32",
     "model_build_count",
 ]
@@ -65,30 +71,6 @@ class ModelSpec:
     device: str = "auto"
     num_threads: int | None = None
     precision: str = "auto"
-
-
-@contextlib.contextmanager
-def ieee_float32(torch: Any) -> Iterator[None]:
-    """Switch TF32 off for CUDA convolutions and matmuls inside the block, then restore.
-
-    cuDNN convolutions default to TF32 on Ampere and newer GPUs (10-bit mantissa), which
-    moves MNIST probabilities by about 4e-4; the library promises float32 results. Uses
-    the ``fp32_precision`` settings where torch has them (2.9+), else ``allow_tf32``.
-    """
-    settings: list[tuple[Any, str, object]]
-    conv = getattr(torch.backends.cudnn, "conv", None)
-    if conv is not None and hasattr(conv, "fp32_precision"):
-        settings = [(conv, "fp32_precision", "ieee"), (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
-    else:  # pragma: no cover - torch < 2.9
-        settings = [(torch.backends.cudnn, "allow_tf32", False), (torch.backends.cuda.matmul, "allow_tf32", False)]
-    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in settings]
-    try:
-        for obj, name, value in settings:
-            setattr(obj, name, value)
-        yield
-    finally:
-        for obj, name, value in saved:
-            setattr(obj, name, value)
 
 
 def _chunked(
@@ -293,7 +275,8 @@ class LoadedModel:
         self.temperature: float = self._read_temperature()
         """The checkpoint's softmax temperature (``metadata["temperature"]``), ``1.0`` when it has none."""
         self.precision: Precision = choose_precision(spec.precision, self.device, self.calibration)
-        self._runner = self._build_runner()
+        with torch.random.fork_rng(devices=[]):  # modules built on the way draw initial weights
+            self._runner = self._build_runner()
         self.compiled: bool = self._runner.compiled
         """Whether the float32 CPU runner uses the traced, inference-optimized graph."""
         self._lock = threading.Lock()
@@ -351,7 +334,7 @@ class LoadedModel:
         """Run the CNN on uint8 ``(N, 784)`` pixels; returns a CPU float32 tensor ``(N, 10)``."""
         import torch
 
-        with self._lock, torch.inference_mode():
+        with self._lock, torch_threads(self.spec.num_threads), torch.inference_mode():
             return self._runner.log_probabilities(pixels)
 
     def predict(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
@@ -366,31 +349,67 @@ class LoadedModel:
 
         if len(pixels) == 0:
             return np.empty((0, EMBEDDING_SIZE), dtype=np.float32)
-        with self._lock, torch.inference_mode():
+        with self._lock, torch_threads(self.spec.num_threads), torch.inference_mode():
             return np.asarray(self._runner.embed(pixels).numpy(), dtype=np.float32)
 
 
-_cache: dict[ModelSpec, LoadedModel] = {}
+_cache: dict[ModelSpec, tuple[object, LoadedModel]] = {}
 _cache_lock = threading.Lock()
 _builds = 0
+_HASH_LIMIT = 256 << 20
+"""Files up to this size are hashed to identify them; larger ones by size, time and inode."""
+
+
+def weights_identity(spec: ModelSpec) -> object:
+    """What identifies the content of ``spec``'s weights now, so a file changed in place is read again.
+
+    A local file (or the bundled one) is identified by its SHA-256 (a few milliseconds for the
+    tutorial's 4.8 MB) together with its size, modification time and inode; a remote URL by
+    the SHA-256 it must be given with. ``None`` when the file cannot be read: building the
+    model then gives the error that says why.
+    """
+    if spec.weights is not None and is_remote(spec.weights):
+        return spec.sha256
+    try:
+        if spec.weights is None:
+            from daft_mnist.model.weights import bundled_weights_path
+
+            path = bundled_weights_path()
+        else:
+            path = Path(os.path.expanduser(spec.weights.removeprefix("file://")))
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        digest = file_sha256(path) if st.st_size <= _HASH_LIMIT else None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest)
+    except (OSError, WeightsError):
+        return None
 
 
 def get_model(spec: ModelSpec) -> LoadedModel:
-    """The process-wide model for ``spec``, built on first use and reused afterwards."""
-    global _builds
-    model = _cache.get(spec)
-    if model is not None:
-        return model
-    with _cache_lock:
-        model = _cache.get(spec)
-        if model is None:
-            if spec.num_threads is not None:
-                import torch
+    """The process-wide model for ``spec``, built on first use and reused while its weights are unchanged.
 
-                torch.set_num_threads(spec.num_threads)
+    The cache is keyed by the spec *and* by what the weights file holds (:func:`weights_identity`):
+    weights saved again to the same path (a retrain in a notebook) are loaded again, never
+    answered with the old model. One model is kept per spec.
+    """
+    global _builds
+    identity = weights_identity(spec)
+    cached = _cache.get(spec)
+    if cached is not None and identity is not None and cached[0] == identity:
+        return cached[1]
+    with _cache_lock:
+        cached = _cache.get(spec)
+        if cached is not None and identity is not None and cached[0] == identity:
+            return cached[1]
+        with torch_threads(spec.num_threads):  # tracing runs on the threads the model will use
             model = LoadedModel(spec)
-            _cache[spec] = model
-            _builds += 1
+        _builds += 1
+        # A file replaced while it was being read is not cached under either identity.
+        if identity is not None and weights_identity(spec) == identity:
+            _cache[spec] = (identity, model)
+        else:
+            _cache.pop(spec, None)
         return model
 
 

@@ -66,7 +66,13 @@ class Checkpoint:
 
 
 def _expected_shapes() -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in Net().state_dict().items()}
+    return {k: tuple(v.shape) for k, v in _blank_net().state_dict().items()}
+
+
+def _blank_net() -> Net:
+    """A :class:`Net` whose random initialization leaves torch's global RNG as it was (its weights are replaced)."""
+    with torch.random.fork_rng(devices=[]):
+        return Net()
 
 
 def _describe(obj: Any) -> str:
@@ -342,7 +348,7 @@ def load_model(
 
     dev = resolve_device(device)  # an unknown device fails before any file is read
     ckpt = load_checkpoint(resolve_weights(weights, sha256=sha256))
-    model = Net()
+    model = _blank_net()
     model.load_state_dict(ckpt.state_dict)
     model.preprocessing = ckpt.preprocessing  # plain attribute: not part of the state dict
     model.metadata = ckpt.metadata

@@ -19,6 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 from daft_mnist.errors import DataError, TrainingError
+from daft_mnist.training._inputs import (
+    check_hyperparameters,
+    check_options,
+    checked_arrays,
+    frame_to_arrays,
+)
 
 if TYPE_CHECKING:
     import daft
@@ -60,22 +66,6 @@ class TrainResult:
         from daft_mnist.model.checkpoint import save_checkpoint
 
         save_checkpoint(path, self.model, self.preprocessing, self.metadata)
-
-
-def _frame_to_arrays(df: daft.DataFrame, image: str, label: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    from daft_mnist.data._rules import require_columns
-    from daft_mnist.images import pixels_to_numpy
-
-    require_columns(df, [image, label])
-    table = df.select(image, label).to_arrow()
-    pixels = pixels_to_numpy(table.column(image), column=image)
-    labels_arr = table.column(label)
-    if labels_arr.null_count:
-        raise DataError(
-            f"column {label!r}: expected an integer label 0-9 on every row, got {labels_arr.null_count} nulls"
-        )
-    labels = np.asarray(labels_arr.to_numpy(), dtype=np.int64)
-    return pixels, labels
 
 
 def train(
@@ -126,9 +116,18 @@ def train(
         TrainingError: The loss or the weights became NaN or infinite (training diverged);
             the message names the epoch and step and suggests a lower learning rate.
     """
-    _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
-    pixels, labels = _frame_to_arrays(df, image, label)
-    eval_arrays = _frame_to_arrays(eval_df, image, label) if eval_df is not None else None
+    check_hyperparameters(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        num_threads=num_threads,
+    )
+    check_options(augment=augment, seed=seed, progress=progress)
+    if image == label:
+        raise ValueError(f"image and label must name two different columns, got {image!r} for both")
+    pixels, labels = frame_to_arrays(df, image, label)
+    eval_arrays = frame_to_arrays(eval_df, image, label, what="eval_df") if eval_df is not None else None
     return train_arrays(
         pixels,
         labels,
@@ -198,26 +197,61 @@ def train_arrays(
         TrainingError: See :func:`train`.
     """
     import torch
+
+    from daft_mnist.model._engine import torch_threads
+
+    check_hyperparameters(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        num_threads=num_threads,
+    )
+    check_options(augment=augment, seed=seed, progress=progress)
+    pixels, labels = checked_arrays(pixels, labels, "training data")
+    if eval_arrays is not None:
+        eval_arrays = checked_arrays(*eval_arrays, "eval data")
+    # Seeds and thread counts are set for this run only: torch's global RNG state and thread
+    # count are restored afterwards, so the caller's own torch code runs as before.
+    with torch_threads(num_threads), torch.random.fork_rng(devices=[]):
+        return _train(
+            pixels,
+            labels,
+            epochs=epochs,
+            seed=seed,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            augment=augment,
+            initial_weights=initial_weights,
+            eval_arrays=eval_arrays,
+            progress=progress,
+        )
+
+
+def _train(
+    pixels: npt.NDArray[np.uint8],
+    labels: npt.NDArray[np.int64],
+    *,
+    epochs: int,
+    seed: int,
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    augment: Augment,
+    initial_weights: str | os.PathLike[str] | None,
+    eval_arrays: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None,
+    progress: Callable[[EpochStats], None] | None,
+) -> TrainResult:
+    import torch
     import torch.nn.functional as F
 
     from daft_mnist.model.checkpoint import non_finite_tensors
     from daft_mnist.model.network import TUTORIAL_PREPROCESSING, Net
     from daft_mnist.training._strokes import augment_strokes
 
-    _check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
-    if augment not in (True, False, "strokes"):
-        raise ValueError(f"augment must be True, False or 'strokes', got {augment!r}")
     n = int(pixels.shape[0])
-    if n == 0:
-        raise DataError("cannot train on an empty frame: expected at least one image, got 0 rows")
-    if labels.shape != (n,):
-        raise DataError(f"expected one label per image ({n}), got labels of shape {labels.shape}")
-    if labels.min() < 0 or labels.max() > 9:
-        raise DataError(f"expected labels 0-9, got values from {labels.min()} to {labels.max()}")
-
     prep = TUTORIAL_PREPROCESSING
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
 
@@ -322,18 +356,6 @@ def _recipe(augment: Augment, initial_weights: str | os.PathLike[str] | None) ->
     if initial_weights is not None:
         recipe += f", fine-tuned from {os.path.basename(os.fspath(initial_weights))}"
     return recipe
-
-
-def _check_hyperparameters(*, epochs: int, batch_size: int, learning_rate: float, weight_decay: float) -> None:
-    """Refuse settings that cannot train before any data is read."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if not isinstance(learning_rate, (int, float)) or not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    if not isinstance(weight_decay, (int, float)) or not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
 
 
 def _diverged(what: str, epoch: int, step: int, steps: int, learning_rate: float) -> TrainingError:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist.vision._image_ops import downscale, stroke_width
+from daft_mnist.vision._image_ops import close_rows, downscale, stroke_width
 
 __all__ = [
     "Components",
@@ -154,20 +154,6 @@ def run_lengths(mask: Mask, axis: int) -> npt.NDArray[np.int32]:
     return out if axis == 1 else out.T
 
 
-def _close(m: Mask, gap: int) -> Mask:
-    """Fill gaps of up to ``gap`` pixels between set pixels of each row."""
-    w = m.shape[1]
-    pad = np.pad(m, ((0, 0), (gap, gap)))
-    dil = np.zeros_like(m)
-    for d in range(2 * gap + 1):
-        dil |= pad[:, d : d + w]
-    pad = np.pad(dil, ((0, 0), (gap, gap)), constant_values=True)
-    ero = dil.copy()
-    for d in range(2 * gap + 1):
-        ero &= pad[:, d : d + w]
-    return ero | m
-
-
 def thin_lines(mask: Mask, digit_height: float, stroke: float, axis: int) -> Mask:
     """Pixels of long, thin, straight strokes along ``axis`` (1: horizontal, 0: vertical).
 
@@ -187,9 +173,9 @@ def thin_lines(mask: Mask, digit_height: float, stroke: float, axis: int) -> Mas
     # Crossing strokes bridge the line, background does not (two digits' strokes in a row are
     # not a line). A vertical line also bridges gaps of two pixels: where the ink finding removed
     # a whole-row line that crossed it.
-    along = _close(slant, gap) & (slant | m)
+    along = close_rows(slant, gap) & (slant | m)
     if axis == 0:
-        along |= _close(slant, 2)
+        along |= close_rows(slant, 2)
     long = run_lengths(along, 1) >= max(1.5 * digit_height, 8.0 * stroke)
     line = t & long
     return line if axis == 1 else line.T

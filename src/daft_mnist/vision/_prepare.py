@@ -58,6 +58,7 @@ from daft_mnist.vision._image_ops import (
     resample,
     stroke_width,
 )
+from daft_mnist.vision._marks import SCATTERED_REASON, find_marks, ink_features, no_digit_reasons
 
 __all__ = [
     "BOX",
@@ -246,7 +247,8 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
     clean = (np.abs(ink - level[:, None, None]) <= 0.5).mean(axis=(1, 2)) >= CLEAN_FRACTION
     x = _remove_background(ink, level, clean)
     y, coverage, snr = stretch(x, clean)
-    y = _drop_specks(y)
+    y, marks = find_marks(y, drop_specks=min(y.shape[1:]) >= 48)  # small pictures keep every mark
+    marks_say = no_digit_reasons(marks, ink_features(y, x, _ink_box(y)))
     # Several digits side by side are not one digit (28x28 inputs are digits by contract).
     several = [0] * len(y)
     for i in np.flatnonzero(column_gap(y)).tolist() if y.shape[1:] != (FRAME, FRAME) else []:
@@ -265,7 +267,9 @@ def _prepare_chunk(a: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], lis
             reason = "image has no clear digit: no ink stands out from the background"
         elif coverage[i] > MAX_COVERAGE:
             reason = f"image has no clear digit: ink covers {coverage[i]:.0%} of the picture"
-        elif several[i] > 1:
+        elif (say := marks_say[i]) is not None and not (several[i] > 1 and say.startswith(SCATTERED_REASON)):
+            reason = say  # the ink must look like pen strokes (vision/_marks.py)
+        elif several[i] > 1:  # (several digits are several marks: not scattered specks)
             reason = f"{several[i]} digits found: read it with read_number"
         reasons.append(reason)
     bad = np.array([r is not None for r in reasons], dtype=bool)
@@ -364,49 +368,6 @@ def stretch(
     np.clip(y, 0.0, 1.0, out=y)
     coverage = (y > 0.5).reshape(n, p).mean(axis=1)
     return y.astype(np.float32, copy=False), coverage, snr
-
-
-def _drop_specks(y: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Erase ink components (on a grid of cells about 1/64 of the picture) with under 10% of
-    the heaviest component's mass: specks, dust, stray marks. Small pictures are left alone."""
-    n, h, w = y.shape
-    if min(h, w) < 48:
-        return y
-    c = max(1, round(max(h, w) / 64))
-    hh, ww = -(-h // c), -(-w // c)
-    padded = np.pad(y, ((0, 0), (0, hh * c - h), (0, ww * c - w)))
-    cells = padded.reshape(n, hh, c, ww, c)
-    mass = cells.sum(axis=(2, 4))
-    ink = (cells > 0.5).any(axis=(2, 4))
-    size = hh * ww
-    big = np.int64(n * size + 1)
-    label = np.where(ink, np.arange(n * size).reshape(n, hh, ww), big)
-    for _ in range(4 * (hh + ww)):
-        p = np.pad(label, ((0, 0), (1, 1), (1, 1)), constant_values=big)
-        nb = label.copy()
-        for dy in range(3):
-            for dx in range(3):
-                np.minimum(nb, p[:, dy : dy + hh, dx : dx + ww], out=nb)
-        nb = np.where(ink, nb, big)
-        flat = nb.ravel()
-        jumped = np.where(ink, flat[np.minimum(flat, n * size - 1)].reshape(nb.shape), big)
-        jumped = np.minimum(jumped, nb)
-        if np.array_equal(jumped, label):
-            break
-        label = jumped
-    lab = np.where(ink, label, n * size).ravel()
-    comp = np.bincount(lab, weights=mass.ravel(), minlength=n * size + 1)[: n * size]
-    heaviest = comp.reshape(n, size).max(axis=1)
-    keep_comp = comp >= 0.1 * np.repeat(heaviest, size)
-    keep = np.where(ink, keep_comp[np.minimum(lab, n * size - 1)].reshape(n, hh, ww), False)
-    # Grow by one cell, so that the grey edges of kept strokes stay.
-    kp = np.pad(keep, ((0, 0), (1, 1), (1, 1)))
-    grown = np.zeros_like(keep)
-    for dy in range(3):
-        for dx in range(3):
-            grown |= kp[:, dy : dy + hh, dx : dx + ww]
-    full = np.repeat(np.repeat(grown, c, axis=1), c, axis=2)[:, :h, :w]
-    return np.where(full, y, 0.0).astype(np.float32)
 
 
 def _normalize_strokes(y: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
