@@ -54,7 +54,8 @@ def main() -> int:
     false = collections.defaultdict(list)
     for i, conf in zip(kept, confidence, strict=True):
         false[pages[i][0]].append(float(conf))
-    reasons = collections.Counter(re.sub(r" \(.*", "", re.sub(r"[0-9.]+x", "Nx", why)) for why in prepared.reasons if why is not None)
+    shown = (re.sub(r" \(.*", "", re.sub(r"[0-9.]+x", "Nx", why)) for why in prepared.reasons if why is not None)
+    reasons = collections.Counter(shown)
     rules = "without the stroke rules" if args.without_stroke_rules else "with the stroke rules"
     print(f"false-digit rate on generated blank pages ({args.per_kind} per kind, seed {args.seed}, {rules})")
     for kind in KINDS:

@@ -94,8 +94,8 @@ def test_integral_float_labels_are_labels(monkeypatch: pytest.MonkeyPatch) -> No
         ({"eval_df": "BAD_PIXELS"}, DataError, "pixel value 300 is not an integer in 0-255"),
         ({"eval_df": [1, 2]}, TypeError, "eval_df must be a daft.DataFrame, got list"),
         ({"progress": "print"}, TypeError, "progress must be a callable"),
-        ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
-        ({"augment": "yes"}, ValueError, "augment must be True, False or 'strokes'"),
+        ({"seed": -1}, ValueError, "seed: expected an integer >= 0, got -1 (int)"),
+        ({"augment": "yes"}, ValueError, "augment: expected one of True, False, 'strokes', got 'yes' (str)"),
         ({"image": "label"}, ValueError, "image and label must name two different columns"),
     ],
 )
@@ -186,12 +186,16 @@ def test_weights_that_become_nan_after_the_last_step_are_caught(monkeypatch: pyt
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0, got nan"),
-        ({"learning_rate": float("inf")}, "learning_rate must be a finite number > 0, got inf"),
-        ({"learning_rate": 0.0}, "learning_rate must be a finite number > 0, got 0.0"),
-        ({"weight_decay": -1.0}, "weight_decay must be a finite number >= 0, got -1.0"),
-        ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
-        ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+        ({"learning_rate": float("nan")}, "learning_rate: expected a finite number > 0, got nan (float)"),
+        ({"learning_rate": float("inf")}, "learning_rate: expected a finite number > 0, got inf (float)"),
+        ({"learning_rate": 0.0}, "learning_rate: expected a finite number > 0, got 0.0 (float)"),
+        ({"weight_decay": -1.0}, "weight_decay: expected a finite number >= 0, got -1.0 (float)"),
+        ({"epochs": 0}, "epochs: expected an integer >= 1, got 0 (int)"),
+        ({"epochs": True}, "epochs: expected an integer >= 1, got True (bool)"),
+        ({"batch_size": 0}, "batch_size: expected an integer >= 1, got 0 (int)"),
+        ({"num_threads": 1.5}, "num_threads: expected an integer >= 1 or None, got 1.5 (float)"),
+        ({"num_threads": 0}, "num_threads: expected an integer >= 1 or None, got 0 (int)"),
+        ({"learning_rate": "0.1"}, "learning_rate: expected a finite number > 0, got '0.1' (str)"),
     ],
 )
 def test_settings_that_cannot_train_are_refused_before_reading(kwargs: dict[str, float], message: str) -> None:
@@ -243,5 +247,5 @@ def test_train_with_stroke_augmentation_and_initial_weights(tmp_path: Path) -> N
     # started from the base weights: a small learning rate stays close to them
     drift = max(float((a.model.state_dict()[k] - v).abs().max()) for k, v in base.model.state_dict().items())
     assert drift < 0.05
-    with pytest.raises(ValueError, match="augment must be"):
+    with pytest.raises(ValueError, match=r"augment: expected one of True, False, .strokes., got .wobble."):
         train(small_frame(), epochs=1, augment="wobble")  # type: ignore[arg-type]

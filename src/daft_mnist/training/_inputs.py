@@ -8,12 +8,12 @@ wrong kind are refused before any training work.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from daft_mnist.data._options import check_choice, check_int, check_number, check_optional_int
 from daft_mnist.errors import DataError
 
 if TYPE_CHECKING:
@@ -104,23 +104,20 @@ def checked_arrays(
     return flat, checked
 
 
-def check_hyperparameters(*, epochs: int, batch_size: int, learning_rate: float, weight_decay: float) -> None:
-    """Refuse settings that cannot train before any data is read."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if not isinstance(learning_rate, (int, float)) or not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    if not isinstance(weight_decay, (int, float)) or not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+def check_hyperparameters(
+    *, epochs: Any, batch_size: Any, learning_rate: Any, weight_decay: Any, num_threads: Any = None
+) -> None:
+    """Refuse settings that cannot train before any data is read (the one option check)."""
+    check_int("epochs", epochs, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_number("learning_rate", learning_rate, above=0)
+    check_number("weight_decay", weight_decay, minimum=0)
+    check_optional_int("num_threads", num_threads, minimum=1)
 
 
 def check_options(*, augment: object, seed: object, progress: object) -> None:
     """Refuse options of the wrong kind before any data is read."""
-    if augment not in (True, False, "strokes") or not isinstance(augment, bool | str):
-        raise ValueError(f"augment must be True, False or 'strokes', got {augment!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    check_choice("augment", augment, (True, False, "strokes"))
+    check_int("seed", seed, minimum=0)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable taking an EpochStats, or None, got {type(progress).__name__}")

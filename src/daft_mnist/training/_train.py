@@ -116,7 +116,13 @@ def train(
         TrainingError: The loss or the weights became NaN or infinite (training diverged);
             the message names the epoch and step and suggests a lower learning rate.
     """
-    check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
+    check_hyperparameters(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        num_threads=num_threads,
+    )
     check_options(augment=augment, seed=seed, progress=progress)
     if image == label:
         raise ValueError(f"image and label must name two different columns, got {image!r} for both")
@@ -194,7 +200,13 @@ def train_arrays(
 
     from daft_mnist.model._engine import torch_threads
 
-    check_hyperparameters(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
+    check_hyperparameters(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        num_threads=num_threads,
+    )
     check_options(augment=augment, seed=seed, progress=progress)
     pixels, labels = checked_arrays(pixels, labels, "training data")
     if eval_arrays is not None:
