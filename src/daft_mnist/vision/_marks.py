@@ -201,7 +201,14 @@ def find_marks(y: npt.NDArray[np.float32], *, drop_specks: bool) -> tuple[npt.ND
     raw_mass = np.bincount(raw, weights=mass.ravel(), minlength=n * size + 1)[: n * size]
     raw_kept = raw_mass >= _SPECK_FRACTION * np.repeat(raw_mass.reshape(n, size).max(axis=1), size)
     keep = np.where(ink, raw_kept[np.minimum(raw, n * size - 1)].reshape(n, hh, ww), False)
-    full = np.repeat(np.repeat(_grow(keep), c, axis=1), c, axis=2)[:, :h, :w]
+    # The ring: one cell, then on through cells holding some ink, as far as a stroke's grey edge
+    # reaches. That edge is about one MNIST pixel (max(h, w) / 28 picture pixels) wide whatever
+    # the picture's size: a fixed one-cell ring cut the grey ends of thin strokes off pictures
+    # enlarged 2-3x (cells of 1 px), and the digit's box shrank with them.
+    ring = _grow(keep)
+    for _ in range(max(1, round(max(h, w) / (28 * c))) - 1):
+        ring |= _grow(ring) & (mass > 0)
+    full = np.repeat(np.repeat(ring, c, axis=1), c, axis=2)[:, :h, :w]
     return np.where(full, y, 0.0).astype(np.float32), marks
 
 
