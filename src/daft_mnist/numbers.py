@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from daft_mnist.classifier import Classifier, check_model_options, model_spec
-from daft_mnist.data._options import check_bool
+from daft_mnist.data._options import check_bool, check_text
 from daft_mnist.data._rules import OnError
 
 if TYPE_CHECKING:
@@ -223,6 +223,9 @@ def read_numbers(
 
     from daft_mnist.data._rules import require_columns
 
+    check_text("image", image)
+    check_text("output", output)
+    details = check_bool("details", details)
     require_columns(df, [image] if reasons is None else [image, reasons])
     struct = read_number(col(image), details=True, reasons=None if reasons is None else col(reasons), **options)
     if details:
