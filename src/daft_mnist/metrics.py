@@ -80,13 +80,13 @@ def _checked_digits(series: Any, column: str, what: str, step: str) -> Any:
     import pyarrow as pa
 
     raw = unwrap(series.to_arrow())
-    check = label_check(raw, column)
+    check = label_check(raw, column, noun=what)
     nulls = np.asarray(raw.is_null().to_numpy(zero_copy_only=False), dtype=bool) if len(raw) else np.zeros(0, bool)
     check = check.ignoring_nulls(nulls)
     if check.any():
         raise DataError(
             f"{step}: column {column!r}: {check.count} of {len(check)} {what}s are not digits 0-9 "
-            f"({check.summary().replace('integer label', f'integer {what}')}); the reports score digits 0-9 only: "
+            f"({check.summary()}); the reports score digits 0-9 only: "
             f"fix those values, or make them null ({_NULL_HINT[what].format(column=column)})"
         )
     out = np.where(nulls, 0, check.numbers).astype(np.int64)

@@ -167,6 +167,7 @@ class RowCheck:
             the offending value (bad pixel or label); unused otherwise.
         numbers: The values that ``detail`` points into (flat pixels, or labels).
         expected: Pixels per image the check asked for.
+        noun: What a label check's values are called in its reasons (``label``, ``prediction``).
     """
 
     bad: npt.NDArray[np.bool_]
@@ -174,6 +175,7 @@ class RowCheck:
     detail: npt.NDArray[np.int64]
     numbers: npt.NDArray[Any]
     expected: int = NUM_PIXELS
+    noun: str = "label"
 
     def __len__(self) -> int:
         return len(self.bad)
@@ -206,8 +208,8 @@ class RowCheck:
         if code == BAD_PIXEL:
             return f"pixel value {fmt_value(self.numbers[self.detail[i]])} is not an integer in 0-255"
         if code == NULL_LABEL:
-            return "expected an integer label 0-9, got null, missing or not a number"
-        return f"expected an integer label 0-9, got {fmt_value(self.numbers[self.detail[i]])}"
+            return f"expected an integer {self.noun} 0-9, got null, missing or not a number"
+        return f"expected an integer {self.noun} 0-9, got {fmt_value(self.numbers[self.detail[i]])}"
 
     def reasons(self, rows: Iterable[int] | None = None) -> list[str | None]:
         """:meth:`reason` of each of ``rows`` (default: every row)."""
@@ -341,7 +343,7 @@ def pixel_check(arr: pa.Array, column: str, expected: int = NUM_PIXELS) -> Pixel
         rows, first = rows[free], first[free]
         code[rows] = BAD_PIXEL if vnull is None else np.where(vnull[first], null_code, BAD_PIXEL)
         detail[rows] = first
-    return PixelCheck(code != GOOD, code, detail, numbers, expected, values, lengths)
+    return PixelCheck(code != GOOD, code, detail, numbers, expected, values=values, lengths=lengths)
 
 
 def pixels_to_numpy(arr: pa.Array | pa.ChunkedArray, *, column: str = "image") -> npt.NDArray[np.uint8]:
@@ -370,7 +372,7 @@ def pixels_to_numpy(arr: pa.Array | pa.ChunkedArray, *, column: str = "image") -
     return np.ascontiguousarray(check.rows())
 
 
-def label_check(arr: pa.Array | pa.ChunkedArray, column: str) -> LabelCheck:
+def label_check(arr: pa.Array | pa.ChunkedArray, column: str, *, noun: str = "label") -> LabelCheck:
     """Vectorized check of a label column: which rows are not an integer 0-9, and why.
 
     A label is good when it is an integer 0-9 (given as an int or an integral float).
@@ -401,7 +403,7 @@ def label_check(arr: pa.Array | pa.ChunkedArray, column: str) -> LabelCheck:
     with np.errstate(invalid="ignore"):
         bad = nulls | ~((values >= 0) & (values <= NUM_CLASSES - 1) & (values == np.floor(values)))
     code = np.where(nulls, NULL_LABEL, np.where(bad, BAD_LABEL, GOOD)).astype(np.int8)
-    return LabelCheck(bad, code, np.arange(n, dtype=np.int64), values)
+    return LabelCheck(bad, code, np.arange(n, dtype=np.int64), values, noun=noun)
 
 
 def fresh_names(taken: Iterable[str], *bases: str) -> list[str]:
