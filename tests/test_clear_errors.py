@@ -228,7 +228,8 @@ def test_every_report_refuses_values_that_are_not_digits_naming_the_rows(
     df = daft.from_pydict(values)
     what = "labels" if column == "label" else "predictions"
     step = "confusion_matrix" if report == "plot_confusion_matrix" else report
-    pattern = rf"{step}: column '{column}': 1 of 6 {what} are not digits 0-9 \(row {where} .*got "
+    reason = rf"expected an integer {what[:-1]} 0-9, got "
+    pattern = rf"{step}: column '{column}': 1 of 6 {what} are not digits 0-9 \(row {where} .*: {reason}"
     with pytest.raises(DataError, match=pattern):
         _run_report(report, df)
 
