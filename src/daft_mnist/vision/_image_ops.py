@@ -30,6 +30,7 @@ __all__ = [
     "otsu",
     "profile_span",
     "resample",
+    "resize_matrix",
     "shift_boxes",
     "stroke_width",
     "to_gray",
@@ -200,6 +201,25 @@ def max_filter(y: npt.NDArray[np.float32], r: int) -> npt.NDArray[np.float32]:
     for d in range(2 * r + 1):
         np.maximum(res, p[:, :, d : d + y.shape[2]], out=res)
     return res
+
+
+def resize_matrix(size_in: int, size_out: int) -> npt.NDArray[np.float32]:
+    """``(size_out, size_in)`` weights resizing one axis: bilinear when enlarging, area averaging when shrinking.
+
+    ``M_rows @ a @ M_cols.T`` resizes a 2-D array.
+    """
+    if size_out >= size_in:
+        pos = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, size_in - 1)
+        m = np.zeros((size_out, size_in), dtype=np.float32)
+        np.add.at(m, (np.arange(size_out), lo), 1.0 - (pos - lo))
+        np.add.at(m, (np.arange(size_out), hi), pos - lo)
+        return m
+    edges = np.linspace(0.0, size_in, size_out + 1)
+    i = np.arange(size_in)
+    w = np.clip(np.minimum(i + 1, edges[1:, None]) - np.maximum(i, edges[:-1, None]), 0.0, None)
+    return np.asarray(w / w.sum(axis=1, keepdims=True), dtype=np.float32)
 
 
 def close_rows(mask: npt.NDArray[np.bool_], gap: int) -> npt.NDArray[np.bool_]:
