@@ -6,7 +6,9 @@
    pair overlapping by 0.02-0.15 digit heights, the others tight); either polarity, random
    heights (28-60 px), sizes (+-10 %) and baseline shifts. Seeded.
 2. The real numbers of ``real-numbers/`` (``labels.csv``), by source repository.
-3. Calibration of the numbers' confidence (expected calibration error, 10 bins) on 1, and
+3. The same real numbers small in a 12-megapixel photo: each scaled to 120, 200 or 400 px high
+   and laid on a 3000x4000 sheet of noisy paper (seeded), as a phone photo of a page.
+4. Calibration of the numbers' confidence (expected calibration error, 10 bins) on 1, and
    numbers/s: the reader on numpy pictures, and ``read_number`` through Daft.
 
 Usage::
@@ -83,6 +85,21 @@ def generated(
     return out
 
 
+def in_a_photo(pic: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarray:
+    """``pic`` (RGB) scaled to ``height`` px high on a 3000x4000 sheet of noisy paper."""
+    from PIL import Image
+
+    im = Image.fromarray(pic)
+    im = im.resize((max(1, round(im.width * height / im.height)), height), Image.Resampling.LANCZOS)
+    a = np.asarray(im)
+    paper = np.percentile(a.reshape(-1, 3), 90, axis=0)
+    photo = np.clip(paper * 0.97 + rng.normal(0, 4, (3000, 4000, 1)), 0, 255).astype(np.uint8)
+    y = int(rng.integers(100, 3000 - a.shape[0] - 100))
+    x = int(rng.integers(100, max(101, 4000 - a.shape[1] - 100)))
+    np.minimum(photo[y : y + a.shape[0], x : x + a.shape[1]], a, out=photo[y : y + a.shape[0], x : x + a.shape[1]])
+    return photo
+
+
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(confidence, edges) - 1, 0, bins - 1)
@@ -148,6 +165,18 @@ def main() -> None:
             real[key][0].append(r["number"])
             real[key][1].append(res.number if res is not None else None)
     table(f"real-numbers by source: {len(rows)} numbers, {len(rows) / seconds:.1f} numbers/s", real)
+    photos: dict[str, tuple[list[str], list[str | None]]] = defaultdict(lambda: ([], []))
+    prng = np.random.default_rng(12)
+    seconds = 0.0
+    for height in (120, 200, 400):
+        for r, pic in zip(rows, pics, strict=True):
+            photo = in_a_photo(pic, height, prng)
+            t0 = time.perf_counter()
+            res = read_batch([photo], model)[0]
+            seconds += time.perf_counter() - t0
+            photos[f"{height} px high"][0].append(r["number"])
+            photos[f"{height} px high"][1].append(res.number if res is not None else None)
+    table(f"real-numbers in 3000x4000 photos: {3 * len(rows) / seconds:.1f} photos/s", photos)
     if args.daft:
         import daft
 

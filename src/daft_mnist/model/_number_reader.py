@@ -3,7 +3,8 @@
 :func:`read_batch` finds every picture's digit candidates
 (:func:`daft_mnist.vision._segment.candidates`), prepares all candidates of the batch
 MNIST-style in one vectorized call, runs the classifier and the whole-digit scorer once each
-on them, and decodes each picture's best segmentation (:func:`~daft_mnist.vision._segment.decode`).
+on them, the touching-pair reader once on the candidates that may be two touching digits, and
+decodes each picture's best segmentation (:func:`~daft_mnist.vision._reading.decode`).
 A picture read as one digit gets exactly what ``classify_digit`` answers for it (the same
 preparation of the whole picture, the same model call).
 """
@@ -19,9 +20,11 @@ import numpy.typing as npt
 
 from daft_mnist.model._certainty import scaled_log_probabilities
 from daft_mnist.model._engine import LoadedModel
+from daft_mnist.model._pair import pair_scores
 from daft_mnist.model._whole import whole_digit_scores
 from daft_mnist.vision._prepare import prepare_batch, prepare_stack
-from daft_mnist.vision._segment import Candidates, candidates, decode
+from daft_mnist.vision._reading import decode
+from daft_mnist.vision._segment import Candidates, candidates
 
 __all__ = [
     "ALTERNATIVES",
@@ -125,14 +128,16 @@ def _alternatives(logp: npt.NDArray[np.float64], best: list[int], k: int) -> lis
 def read_batch(images: Sequence[npt.NDArray[np.uint8] | None], model: LoadedModel) -> list[NumberResult | None]:
     """Read each picture (``None`` stays ``None``: the caller gives it its reason)."""
     found: list[Candidates | None] = [None if img is None else candidates(as_picture(img)) for img in images]
-    crops = [c.crops for c in found if c is not None and c.reason is None]
-    if crops:
-        pixels = prepare_stack(np.concatenate(crops)).pixels.reshape(-1, 784)
+    ok = [c for c in found if c is not None and c.reason is None]
+    if ok:
+        pixels = prepare_stack(np.concatenate([c.crops for c in ok])).pixels.reshape(-1, 784)
         raw = model.log_probabilities(pixels).numpy()
         logp_all = scaled_log_probabilities(raw, model.temperature)
         whole_all = whole_digit_scores(pixels)
+        is_pair_all, pair_digits_all = pair_scores(np.concatenate([c.pair_crops for c in ok]))
     out: list[NumberResult | None] = []
     start = 0
+    pair_start = 0
     single: list[int] = []
     for i, c in enumerate(found):
         if c is None:
@@ -141,14 +146,18 @@ def read_batch(images: Sequence[npt.NDArray[np.uint8] | None], model: LoadedMode
         if c.reason is not None:
             out.append(NumberResult(None, error=c.reason))
             continue
-        m = len(c.crops)
+        m, p = len(c.crops), len(c.pairs)
         logp, whole = logp_all[start : start + m], whole_all[start : start + m]
         start += m
-        reading = decode(c, logp, whole)
-        chosen = logp[reading.candidates]
+        is_pair, pair_digits = is_pair_all[pair_start : pair_start + p], pair_digits_all[pair_start : pair_start + p]
+        pair_start += p
+        reading = decode(c, logp, whole, pair=is_pair, pair_digits=pair_digits)
+        pair_of = {int(k): q for q, k in enumerate(c.pairs.tolist())}
         digits = [
-            Digit(d, conf, *(int(v) for v in c.boxes[k]))
-            for d, conf, k in zip(reading.digits, reading.confidences, reading.candidates, strict=True)
+            Digit(d, conf, *(int(v) for v in (c.boxes[k] if part == 0 else c.pair_boxes[pair_of[k], part - 1])))
+            for d, conf, k, part in zip(
+                reading.digits, reading.confidences, reading.candidates, reading.parts, strict=True
+            )
         ]
         number = "".join(map(str, reading.digits))
         out.append(
@@ -156,7 +165,7 @@ def read_batch(images: Sequence[npt.NDArray[np.uint8] | None], model: LoadedMode
                 number,
                 float(np.prod(reading.confidences)) ** CONFIDENCE_POWER,
                 digits,
-                _alternatives(chosen, reading.digits, ALTERNATIVES),
+                _alternatives(reading.log_probabilities, reading.digits, ALTERNATIVES),
             )
         )
         if len(digits) == 1:

@@ -22,6 +22,7 @@ __all__ = [
     "hysteresis",
     "mean_stroke",
     "run_lengths",
+    "solid_edges",
     "thin_lines",
 ]
 
@@ -179,6 +180,34 @@ def thin_lines(mask: Mask, digit_height: float, stroke: float, axis: int) -> Mas
     long = run_lengths(along, 1) >= max(1.5 * digit_height, 8.0 * stroke)
     line = t & long
     return line if axis == 1 else line.T
+
+
+def solid_edges(mask: Mask, digit_height: float) -> Mask:
+    """Solid bands along the picture's sides: a black page edge, a dark scanner margin.
+
+    A band is a run of at least 0.35 digit heights of columns (or rows) each inked over at least
+    60 % of its length, in the outer quarter of the picture, in a picture at least 1.5 digit
+    heights across the band (a tight crop's ``1`` is neither that wide nor in such a picture).
+    The background removal may break a band into digit-sized pieces, so the whole band goes,
+    with a margin of 0.15 digit heights for its fringe. Returns its pixels.
+    """
+    out = np.zeros(mask.shape, dtype=bool)
+    pad = max(2, round(0.15 * digit_height))
+    for axis in (0, 1):  # 0: columns (left and right edges), 1: rows (top and bottom)
+        across = mask.shape[axis]
+        length = mask.shape[1 - axis]
+        if across < 1.5 * digit_height:
+            continue
+        high = mask.mean(axis=axis) >= 0.6
+        starts, ends = _runs(high)
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            if e - s >= 0.35 * digit_height and (s <= 0.25 * length or e >= 0.75 * length):
+                lo, hi = max(0, s - pad), min(length, e + pad)
+                if axis == 0:
+                    out[:, lo:hi] = True
+                else:
+                    out[lo:hi, :] = True
+    return out & mask
 
 
 def mean_stroke(mask: Mask) -> float:

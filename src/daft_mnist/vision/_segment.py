@@ -1,4 +1,4 @@
-"""Finding the digits of a handwritten number, in numpy: over-segmentation and decoding.
+"""Finding the digits of a handwritten number, in numpy: over-segmentation into candidates.
 
 A picture of a number becomes digit candidates in four steps, each generalizing the
 single-digit preparation (:mod:`daft_mnist.vision._prepare`) to a line of digits:
@@ -16,9 +16,7 @@ single-digit preparation (:mod:`daft_mnist.vision._prepare`) to a line of digits
    candidate digit (parts of a broken digit: a 5's flag, a 7's bar), cropped and prepared
    MNIST-style like any picture, with a geometric prior (width, height, inner gaps, cuts).
 
-:func:`decode` then picks the segmentation (a path through the atoms) whose digits the
-classifier finds most probable, by dynamic programming: the score of a digit is its
-log-probability plus its prior, the score of a number the sum of its digits' and cuts'.
+:func:`daft_mnist.vision._reading.decode` then picks the most probable segmentation.
 """
 
 from __future__ import annotations
@@ -28,39 +26,36 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from daft_mnist.vision._components import Components, components, hysteresis, mean_stroke, thin_lines
+from daft_mnist.vision._components import (
+    Components,
+    components,
+    hysteresis,
+    mean_stroke,
+    solid_edges,
+    thin_lines,
+)
+from daft_mnist.vision._image_ops import max_filter, resize_matrix, stroke_width
 from daft_mnist.vision._ink import find_ink
 
-__all__ = ["MAX_ATOMS", "Candidates", "Reading", "Weights", "candidates", "decode"]
+__all__ = ["MAX_ATOMS", "PAIR_SHAPE", "Candidates", "candidates"]
 
 MAX_ATOMS = 4
 """A digit is made of at most this many atoms."""
+_WORK_HEIGHT, _WORK_WIDTH = 160, 1024
+"""The largest working resolution (:func:`~daft_mnist.vision._ink.find_ink`'s default)."""
 _CANVAS = 44
 """Side of the square canvas each candidate is drawn on before preparation (under 48: no
 speck removal, the candidate is already clean)."""
 
+PAIR_SHAPE = (32, 64)
+"""Height and width of a touching-pair candidate's picture (:attr:`Candidates.pair_crops`)."""
+_PAIR_INNER = (24, 58)
+"""The pair's ink is scaled to fit this box (as MNIST fits a digit in 20 of 28 pixels)."""
+_PAIR_STROKE = 2.6
+"""Strokes thinner than this (pixels of the pair's picture) are thickened to it, MNIST's width at that scale."""
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class Weights:
-    """The weights of :func:`decode`'s score (log-probability units)."""
-
-    digit: float = 0.0
-    """Added per digit: above 0 favours more, shorter digits."""
-    wide: float = 4.0
-    """Per digit height of width beyond :attr:`max_width`."""
-    max_width: float = 1.0
-    short: float = 8.0
-    """Per digit height of height under :attr:`min_height`."""
-    min_height: float = 0.55
-    gap: float = 3.0
-    """Per digit height of empty columns inside a digit made of several atoms."""
-    cut: float = 1.0
-    """Per stroke crossed by a cut that separates two digits."""
-    shape: float = 1.0
-    """Weight of the whole-digit score (log-probability that a candidate is one whole digit)."""
 
 
 @dataclass
@@ -78,6 +73,14 @@ class Candidates:
         masks: With ``candidates(..., masks=True)``: each candidate's pixels at working
             resolution (``factor`` x ``factor`` blocks of the picture); else empty.
         factor: Working pixels per picture pixel, per side.
+        pairs: ``(P,)``: the candidates that may be two touching digits (0.45 to 2 digit
+            heights wide, one atom or atoms cut from one stroke): the pair reader reads them.
+        pair_crops: uint8 ``(P, *PAIR_SHAPE)``: each such candidate's ink, bright on black,
+            scaled to fit :data:`_PAIR_INNER`, centred, strokes thickened to MNIST's width.
+        pair_boxes: ``(P, 2, 4)``: the left and the right digit's boxes in the picture's pixels
+            (split at the least ink near the middle).
+        origin: ``(x, y)``: the picture pixel where the working pixels start (not ``(0, 0)``
+            when a small number in a large picture was zoomed into).
     """
 
     reason: str | None
@@ -89,31 +92,22 @@ class Candidates:
     cut_cost: FloatArray = field(default_factory=lambda: np.zeros(0))
     masks: list[npt.NDArray[np.bool_]] = field(default_factory=list)
     factor: int = 1
+    pairs: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pair_crops: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros((0, *PAIR_SHAPE), np.uint8))
+    pair_boxes: IntArray = field(default_factory=lambda: np.zeros((0, 2, 4), np.int64))
+    origin: tuple[int, int] = (0, 0)
 
 
-@dataclass
-class Reading:
-    """A decoded number.
+def candidates(image: npt.ArrayLike, *, masks: bool = False, zoom: bool = True) -> Candidates:
+    """The digit candidates of a picture of a number (any size, ``HxW[xC]`` uint8).
 
-    Attributes:
-        candidates: Which candidate each digit is, left to right.
-        digits: The digits.
-        confidences: Each digit's probability.
-        score: The path's total score.
+    A number small in a large picture (a phone photo of a page) is first found at the working
+    resolution, then read again from the picture's pixels around it (``zoom``), so that its
+    digits keep their detail: a number 200 px high in a 12-megapixel photo is about 10
+    working pixels high at first, about 100 after zooming.
     """
-
-    candidates: list[int]
-    digits: list[int]
-    confidences: list[float]
-    score: float
-
-
-# --- candidates ------------------------------------------------------------------------
-
-
-def candidates(image: npt.ArrayLike, *, masks: bool = False) -> Candidates:
-    """The digit candidates of a picture of a number (any size, ``HxW[xC]`` uint8)."""
-    found = find_ink(image)
+    arr = np.asarray(image)
+    found = find_ink(arr)
     if found.reason is not None:
         return Candidates(found.reason)
     ink = found.ink
@@ -121,6 +115,10 @@ def candidates(image: npt.ArrayLike, *, masks: bool = False) -> Candidates:
     n = int(atoms.max()) + 1 if atoms.size else 0
     if n == 0:
         return Candidates("image has no clear digit: no ink stands out from the background")
+    if zoom and found.factor > 1:
+        closer = _zoomed(arr, atoms, hd, found.factor, masks)
+        if closer is not None:
+            return closer
     spans, boxes, geometry, pixels = [], [], [], []
     for i in range(n):
         for j in range(i + 1, min(n, i + MAX_ATOMS) + 1):
@@ -137,16 +135,29 @@ def candidates(image: npt.ArrayLike, *, masks: bool = False) -> Candidates:
     box = np.asarray(boxes, dtype=np.int64)
     k = found.factor
     height, width = np.shape(image)[:2]
+    limit = np.asarray([width, height, width, height], dtype=np.int64)
+    pairs = np.asarray(
+        [
+            m
+            for m, ((i, j), (w, _, _)) in enumerate(zip(spans, geometry, strict=True))
+            if 0.45 <= w <= 2.0 and (j == i + 1 or bool((cuts[i + 1 : j] > 0).any()))
+        ],
+        dtype=np.int64,
+    )
+    pair_crops, pair_boxes = _pair_crops(ink, [pixels[m] for m in pairs.tolist()], box[pairs])
     return Candidates(
         None,
         n,
         np.asarray(spans, dtype=np.int64),
         _crops(ink, pixels, box),
-        np.minimum(box * k, np.asarray([width, height, width, height], dtype=np.int64)),
+        np.minimum(box * k, limit),
         np.asarray(geometry, dtype=np.float64),
         cuts,
         pixels if masks else [],
         k,
+        pairs,
+        pair_crops,
+        np.minimum(pair_boxes * k, limit),
     )
 
 
@@ -159,24 +170,73 @@ def _crops(ink: npt.NDArray[np.float32], masks: list[npt.NDArray[np.bool_]], box
         h, w = crop.shape
         scale = min(1.0, inner / max(h, w))
         if scale < 1.0:
-            crop = _area_resize(crop, max(1, round(h * scale)), max(1, round(w * scale)))
+            rows, cols = resize_matrix(h, max(1, round(h * scale))), resize_matrix(w, max(1, round(w * scale)))
+            crop = np.asarray(rows @ crop @ cols.T, dtype=np.float32)
             h, w = crop.shape
         oy, ox = (_CANVAS - h) // 2, (_CANVAS - w) // 2
         out[m, oy : oy + h, ox : ox + w] = np.clip(np.rint(crop * 255.0), 0, 255).astype(np.uint8)
     return out
 
 
-def _area_resize(a: npt.NDArray[np.float32], h: int, w: int) -> npt.NDArray[np.float32]:
-    """Area-average ``a`` to ``h`` x ``w`` (shrinking only)."""
+def _zoomed(
+    arr: npt.NDArray[np.generic], atoms: npt.NDArray[np.int32], hd: float, factor: int, masks: bool
+) -> Candidates | None:
+    """The candidates of the part of ``arr`` around the atoms, when reading it alone gains at
+    least 1.5 times the working resolution (else, or when it reads as nothing, ``None``)."""
+    ys, xs = np.nonzero(atoms >= 0)
+    # Generous margins: at the first, coarse look a digit's faint end may have been lost.
+    px, py = 2.0 + 1.5 * hd, 1.0 + 0.4 * hd
+    height, width = arr.shape[:2]
+    x0, x1 = max(0, int((xs.min() - px) * factor)), min(width, int((xs.max() + 1 + px) * factor))
+    y0, y1 = max(0, int((ys.min() - py) * factor)), min(height, int((ys.max() + 1 + py) * factor))
+    finer = max(1, -(-(y1 - y0) // _WORK_HEIGHT), -(-(x1 - x0) // _WORK_WIDTH))
+    if factor < 1.5 * finer:
+        return None
+    inner = candidates(arr[y0:y1, x0:x1], masks=masks, zoom=False)
+    if inner.reason is not None:
+        return None
+    shift = np.asarray([x0, y0, x0, y0], dtype=np.int64)
+    inner.boxes = inner.boxes + shift
+    inner.pair_boxes = inner.pair_boxes + shift
+    inner.origin = (x0, y0)
+    return inner
 
-    def matrix(size_in: int, size_out: int) -> npt.NDArray[np.float32]:
-        edges = np.linspace(0.0, size_in, size_out + 1)
-        i = np.arange(size_in)
-        lo, hi = edges[:-1, None], edges[1:, None]
-        weights = np.clip(np.minimum(i + 1, hi) - np.maximum(i, lo), 0.0, None)
-        return np.asarray(weights / weights.sum(axis=1, keepdims=True), dtype=np.float32)
 
-    return np.asarray(matrix(a.shape[0], h) @ a @ matrix(a.shape[1], w).T, dtype=np.float32)
+def _pair_crops(
+    ink: npt.NDArray[np.float32], masks: list[npt.NDArray[np.bool_]], boxes: IntArray
+) -> tuple[npt.NDArray[np.uint8], IntArray]:
+    """Each possible pair's picture (see :attr:`Candidates.pair_crops`) and its two digits' boxes."""
+    out = np.zeros((len(masks), *PAIR_SHAPE), dtype=np.float32)
+    halves = np.zeros((len(masks), 2, 4), dtype=np.int64)
+    for m, (mask, (x0, y0, x1, y1)) in enumerate(zip(masks, boxes.tolist(), strict=True)):
+        crop = (ink * mask)[y0:y1, x0:x1]
+        h, w = crop.shape
+        scale = min(_PAIR_INNER[0] / h, _PAIR_INNER[1] / w)
+        th, tw = max(1, round(h * scale)), max(1, round(w * scale))
+        oy, ox = (PAIR_SHAPE[0] - th) // 2, (PAIR_SHAPE[1] - tw) // 2
+        out[m, oy : oy + th, ox : ox + tw] = resize_matrix(h, th) @ crop @ resize_matrix(w, tw).T
+        inside = mask[y0:y1, x0:x1]
+        profile = inside.sum(axis=0).astype(np.float64)
+        middle = np.arange(w)
+        window = (middle >= 0.3 * w) & (middle <= 0.7 * w)
+        if window.any() and w >= 2:
+            cost = np.where(window, profile + 1e-3 * np.abs(middle - w / 2), np.inf)
+            split = max(1, min(w - 1, int(np.argmin(cost))))
+        else:
+            split = max(1, w // 2)
+        for side, cols in enumerate((slice(0, split), slice(split, w))):
+            ys, xs = np.nonzero(inside[:, cols])
+            start = 0 if side == 0 else split
+            if ys.size:
+                halves[m, side] = (x0 + start + xs.min(), y0 + ys.min(), x0 + start + xs.max() + 1, y0 + ys.max() + 1)
+            else:
+                halves[m, side] = (x0 + start, y0, x0 + (split if side == 0 else w), y1)
+    width = stroke_width(out > 0.5)
+    thin = (width < _PAIR_STROKE) & (out.max(axis=(1, 2)) > 0)
+    if thin.any():
+        grow = np.clip((_PAIR_STROKE - width[thin]) / 2, 0.0, 1.0).astype(np.float32)[:, None, None]
+        out[thin] = np.maximum(out[thin], grow * max_filter(out[thin], 1))
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8), halves
 
 
 def _atoms(ink: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int32], float, FloatArray]:
@@ -186,6 +246,13 @@ def _atoms(ink: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int32], float, 
     if not comp.count:
         return np.full(ink.shape, -1, np.int32), 1.0, np.zeros(0)
     hd = max(comp.digit_height(), 1.0)
+    edges = solid_edges(mask, hd)
+    if edges.any():
+        mask &= ~edges
+        comp = components(mask)
+        if not comp.count:
+            return np.full(ink.shape, -1, np.int32), 1.0, np.zeros(0)
+        hd = max(comp.digit_height(), 1.0)
     stroke = mean_stroke(mask)
     lines = thin_lines(mask, hd, stroke, 1) | thin_lines(mask, hd, stroke, 0)
     if lines.any():
@@ -328,53 +395,3 @@ def _projection_cuts(part: npt.NDArray[np.bool_], hd: float, stroke: float, marg
     ]
     found.sort()
     return [np.full(h, c, dtype=np.int64) for _, c in found]
-
-
-# --- decoding --------------------------------------------------------------------------
-
-
-def decode(
-    cands: Candidates,
-    log_probabilities: npt.ArrayLike,
-    whole: npt.ArrayLike | None = None,
-    weights: Weights = Weights(),
-) -> Reading:
-    """The most probable segmentation and its digits, by dynamic programming over the atoms.
-
-    Args:
-        cands: From :func:`candidates` (with at least one atom).
-        log_probabilities: ``(M, 10)`` calibrated log-probabilities of each candidate's digit.
-        whole: ``(M,)`` log-probability that each candidate is one whole digit (or ``None``).
-        weights: The score's weights.
-    """
-    logp = np.asarray(log_probabilities, dtype=np.float64)
-    geo = cands.geometry
-    score = logp.max(axis=1) + weights.digit
-    score -= weights.wide * np.maximum(0.0, geo[:, 0] - weights.max_width)
-    score -= weights.short * np.maximum(0.0, weights.min_height - geo[:, 1])
-    score -= weights.gap * geo[:, 2] * (cands.spans[:, 1] - cands.spans[:, 0] > 1)
-    if whole is not None:
-        score += weights.shape * np.asarray(whole, dtype=np.float64)
-    n = cands.atoms
-    best = np.full(n + 1, -np.inf)
-    back = np.full(n + 1, -1, dtype=np.int64)
-    best[0] = 0.0
-    ends: dict[int, list[int]] = {}
-    for m, (_, j) in enumerate(cands.spans.tolist()):
-        ends.setdefault(j, []).append(m)
-    for j in range(1, n + 1):
-        for m in ends.get(j, []):
-            i = int(cands.spans[m, 0])
-            total = best[i] + score[m] - weights.cut * cands.cut_cost[i] * (i > 0)
-            if total > best[j]:
-                best[j], back[j] = total, m
-    chosen: list[int] = []
-    j = n
-    while j > 0:
-        m = int(back[j])
-        chosen.append(m)
-        j = int(cands.spans[m, 0])
-    chosen.reverse()
-    digits = [int(logp[m].argmax()) for m in chosen]
-    conf = [float(np.exp(logp[m].max())) for m in chosen]
-    return Reading(chosen, digits, conf, float(best[n]))
