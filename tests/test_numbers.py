@@ -129,6 +129,22 @@ def test_a_wide_open_4_beside_a_7_is_read_as_one_digit() -> None:
     assert read([pic]) == [truth]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: the whole-digit scorer takes a digit wider than tall for a pair (see upright_digits)",
+)
+def test_a_flat_0_along_a_ruled_baseline_is_read_as_one_digit() -> None:
+    """Found by the ruled-line property (clear digits 0 and 256: '70', a baseline through the
+    bottom two rows of the digits): read '713'. The ink finding now keeps a whole-row line's
+    pixels where a stroke meets it, so the 0 stays closed, but this 0 is wider than tall and is
+    still read as two digits ('712'), the limit pinned above."""
+    pic, truth = composed([0, 256], gaps=[0.3], height=40)
+    rows = np.nonzero(pic < 128)[0]
+    pic[rows.max() - 1 : rows.max() + 1, :] = 30
+    assert truth == "70"
+    assert read([pic]) == [truth]
+
+
 def test_touching_neighbours_within_tolerance() -> None:
     """Numbers whose every pair of neighbours touches or overlaps (gaps of -0.12 to 0 digit
     heights), 60 seeded numbers of 2-5 digits. The stated tolerance (measured: 65 % exact, 15.9 %
@@ -165,6 +181,7 @@ def test_padding_and_polarity_do_not_change_the_reading(idx: list[int], pad: int
 @given(idx=numbers, kind=st.sampled_from(["underline", "ruled", "baseline"]), offset=st.integers(1, 6))
 @example(idx=[0, 9345], kind="underline", offset=1)  # found: a 59 px underline under a narrow '71'
 @example(idx=[35, 7], kind="underline", offset=2)  # found in CI: a short underline under a narrow '19' read '191'
+# (found: idx=[0, 256], kind="baseline", offset=1, a flat 0 on the line: pinned as a strict xfail above)
 def test_a_ruled_line_or_underline_does_not_change_the_reading(idx: list[int], kind: str, offset: int) -> None:
     pic, _ = composed(idx, gaps=[0.3] * (len(idx) - 1), height=40)
     out = pic.copy()
@@ -285,6 +302,69 @@ def test_a_black_page_edge_beside_the_number_is_not_a_digit(side: str) -> None:
             page[oy + number.shape[0] + gap // 2 :][-band:] = 15
         got.append(page)
     assert read(got) == read(want)
+
+
+def guilloche(height: int, width: int, frequency: float) -> np.ndarray:
+    """A cheque's background: bands of thin interfering sine waves, light on light paper."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    pattern = np.zeros((height, width), np.float32)
+    for j in range(3):
+        wave = np.sin(frequency * xx / (1 + j * 0.3) + j) * (height / 6) + height / 2 + (j - 1) * height / 5
+        for off in range(0, height, max(3, height // 12)):
+            pattern = np.maximum(pattern, np.clip(1.2 - np.abs(yy - (wave + off) % height), 0, 1))
+    return (235 * (1 - 0.6 * pattern) + 150 * 0.6 * pattern).astype(np.uint8)
+
+
+def cheque(number: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarray:
+    """``number`` (dark on white) written in coloured ink on a guilloche cheque, on a ruled baseline."""
+    h, w = number.shape[0] * 2, number.shape[1] + 3 * height
+    pattern = 1.0 - guilloche(h, w, float(rng.uniform(0.15, 0.35))).astype(np.float32) / 235.0
+    paper = rng.uniform(200, 245, 3).astype(np.float32)
+    tint = rng.uniform(120, 200, 3).astype(np.float32)
+    weight = np.clip(pattern / 0.36, 0, 1)[..., None] * 0.6
+    img = paper * (1 - weight) + tint * weight
+    oy, ox = h // 4, int(1.5 * height)
+    ink = (255 - number).astype(np.float32)[..., None] / 255.0
+    colour = rng.uniform(10, 80, 3).astype(np.float32)
+    region = img[oy : oy + number.shape[0], ox : ox + number.shape[1]]
+    region[:] = region * (1 - ink) + colour * ink
+    base = oy + int(np.nonzero(number < 128)[0].max()) + int(rng.integers(0, 4))
+    img[base : base + 2, height // 2 : w - height // 2] = colour * 1.5
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_cheque_amounts_on_guilloche_and_a_ruled_baseline() -> None:
+    """Numbers of 2-6 clear MNIST digits (tight to spaced) in coloured ink on a guilloche
+    background, on a ruled baseline (30 seeded cheques). Stated tolerance: at least 80 % read
+    exactly (measured: 28 of 30). Misses seen on other seeds: a background whose ink is under 5x
+    its noise is null with that reason; a 9 read 7."""
+    rng = np.random.default_rng(3)
+    pictures, truths = [], []
+    for _ in range(30):
+        k = int(rng.integers(2, 7))
+        height = int(rng.integers(24, 60))
+        number, truth = composed(
+            rng.integers(0, 10_000, k).tolist(), height=height, gaps=rng.uniform(-0.05, 0.35, k - 1).tolist()
+        )
+        pictures.append(cheque(number, height, rng))
+        truths.append(truth)
+    s = score_numbers(truths, read(pictures))
+    print(f"cheques: exact {s.exact_rate:.1%}, digit error rate {s.digit_error_rate:.1%}")
+    assert s.exact_rate >= 0.8
+
+
+def test_a_texture_with_nothing_written_is_no_number() -> None:
+    """A fine guilloche pattern or a field of specks, nothing written: every mark was read as a
+    digit (90 and 227 "digits") before the check that a reading's digits look like whole digits."""
+    rng = np.random.default_rng(0)
+    specks = np.where(rng.random((60, 200)) < 0.05, 30, 230).astype(np.uint8)
+    results = read_batch([guilloche(100, 300, 0.25), guilloche(100, 300, 0.35), specks], model())  # type: ignore[arg-type]
+    for r in results:
+        assert r is not None
+        assert r.number is None
+        assert r.error is not None
+        assert r.error.startswith("image has no clear number: its ")
+        assert "marks do not look like whole digits (mean whole-digit probability 0.0" in r.error
 
 
 def test_blank_and_inkless_pictures_are_null_with_their_reason() -> None:

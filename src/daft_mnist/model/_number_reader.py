@@ -39,6 +39,11 @@ __all__ = [
 
 ALTERNATIVES = 3
 """How many other readings ``details`` lists."""
+MIN_WHOLE = 0.1
+"""A reading of several digits whose digits' mean whole-digit probability (the whole-digit scorer's,
+or the pair reader's for a pair) is under this is no number: a texture, a field of specks, a
+guilloche pattern with nothing written on it (their readings score 0.002-0.07; the real numbers
+of ``real-numbers/`` at least 0.23)."""
 CONFIDENCE_POWER = 1.5
 """A number's confidence is the product of its digits' calibrated probabilities to this power
 (a digit of a number can also be wrongly cut: fitted on numbers composed of MNIST *training*
@@ -160,6 +165,20 @@ def read_batch(images: Sequence[npt.NDArray[np.uint8] | None], model: LoadedMode
             )
         ]
         number = "".join(map(str, reading.digits))
+        shapes = [
+            whole[k] if part == 0 else is_pair[pair_of[k]]
+            for k, part in zip(reading.candidates, reading.parts, strict=True)
+        ]
+        looks = float(np.mean(np.exp(shapes)))
+        if len(digits) > 1 and looks < MIN_WHOLE:
+            out.append(
+                NumberResult(
+                    None,
+                    error=f"image has no clear number: its {len(digits)} marks do not look like whole digits "
+                    f"(mean whole-digit probability {looks:.2f}, expected at least {MIN_WHOLE})",
+                )
+            )
+            continue
         out.append(
             NumberResult(
                 number,

@@ -44,6 +44,32 @@ class InkMap:
     reason: str | None
 
 
+def _without_row_lines(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``x`` less what each row has in common (its 5th percentile: a ruled line across the whole
+    picture), except where a stroke meets the line from above or below: there the line's pixels
+    stay, so that a digit sitting on the line (a flat 0's bottom along a baseline) keeps its stroke."""
+    level = np.percentile(x, 5.0, axis=2, keepdims=True)
+    out = np.asarray(np.maximum(x - level, 0.0), dtype=np.float32)
+    peak = float(x.max())
+    line = level[0, :, 0] > 0.25 * peak
+    if not line.any() or line.all():
+        return out
+    starts = np.flatnonzero(line & ~np.concatenate(([False], line[:-1])))
+    ends = np.flatnonzero(line & ~np.concatenate((line[1:], [False]))) + 1
+    strong = out[0] > 0.3 * peak
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        meets = np.zeros(x.shape[2], dtype=bool)
+        if a > 0:
+            meets |= strong[a - 1]
+        if b < x.shape[1]:
+            meets |= strong[b]
+        for _ in range(2):
+            meets[1:] |= meets[:-1].copy()
+            meets[:-1] |= meets[1:].copy()
+        out[0, a:b, meets] = x[0, a:b, meets]
+    return out
+
+
 def find_ink(image: npt.ArrayLike, *, max_height: int = 160, max_width: int = 1024) -> InkMap:
     """The ink of a picture of a number: steps 1-5 above, at most ``max_height`` x ``max_width``
     working pixels (numbers are wide). Whole-column lines stay (a ``1`` in a tight crop spans a
@@ -68,7 +94,7 @@ def find_ink(image: npt.ArrayLike, *, max_height: int = 160, max_width: int = 10
     x = np.asarray(np.maximum(ink - level[:, None, None], 0.0), dtype=np.float32)
     if min(ink.shape[1:]) >= 48 and not clean[0]:
         x = uneven_background_removed(ink)
-    x = np.asarray(np.maximum(x - np.percentile(x, 5.0, axis=2, keepdims=True), 0.0), dtype=np.float32)
+    x = _without_row_lines(x)
     y, coverage, snr = stretch(x, clean)
     reason: str | None = None
     if contrast < MIN_CONTRAST:

@@ -5,13 +5,13 @@
 programming: a candidate read as one digit scores its digit's log-probability plus its shape's
 (a geometric prior and the whole-digit scorer's log-probability); a possible touching pair read
 whole scores the pair reader's log-probabilities; a number scores the sum of its digits' and
-its cuts'. The forward algorithm over the same lattice says how much of the score of all
-segmentations the chosen one holds (:attr:`Reading.segmentation`).
+its cuts'. Flat ink (what is left of a line among a patterned background's specks, a dash) is
+skipped, at a cost.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,11 @@ class Weights:
     """Weight of the whole-digit score (log-probability that a candidate is one whole digit)."""
     pair: float = -3.0
     """Added to a touching pair read as one (two digits from one candidate, by the pair reader)."""
+    flat: float = 0.35
+    """A candidate less high than this (digit heights) is not a digit: it is skipped (what is
+    left of a line among a patterned background's specks, a dash) ..."""
+    skip: float = 1.0
+    """... at this cost."""
 
 
 @dataclass
@@ -58,9 +63,6 @@ class Reading:
         parts: Per digit: ``0`` the whole candidate, ``1`` / ``2`` the left / right digit of a
             pair read by the pair reader.
         log_probabilities: ``(len(digits), 10)``: each digit's log-probabilities.
-        segmentation: How much of the score of all segmentations (their shapes' scores, whatever
-            the digits, summed by the forward algorithm) the chosen one holds: near 1 when no
-            other way to cut the number comes close.
     """
 
     candidates: list[int]
@@ -69,7 +71,6 @@ class Reading:
     score: float
     parts: list[int] = field(default_factory=list)
     log_probabilities: FloatArray = field(default_factory=lambda: np.zeros((0, 10)))
-    segmentation: float = 1.0
 
 
 def decode(
@@ -100,63 +101,59 @@ def decode(
     score -= weights.gap * geo[:, 2] * (cands.spans[:, 1] - cands.spans[:, 0] > 1)
     if whole is not None:
         score += weights.shape * np.asarray(whole, dtype=np.float64)
-    m_count = len(score)
-    # Options: each candidate read as one digit (option m < M), each possible pair as two (M + p).
-    starts = cands.spans[:, 0].tolist()
-    stops = cands.spans[:, 1].tolist()
-    option_score = score.tolist()
-    # The same without the digits' terms: how likely each option's shape is, whatever its digits.
-    shape_score = (score - logp.max(axis=1)).tolist()
+    # Options: each candidate read as one digit, each possible pair read as two, each flat atom
+    # skipped (what is left of a line or a dash): (first atom, end atom, score, what).
+    flat = geo[:, 1] < weights.flat
+    options: list[tuple[int, int, float, tuple[str, int]]] = [
+        (i, j, float(score[m]), ("digit", m)) for m, (i, j) in enumerate(cands.spans.tolist()) if not flat[m]
+    ]
     pair_logp = np.zeros((0, 2, 10))
     if pair is not None and pair_digits is not None and len(cands.pairs):
         pair_logp = np.asarray(pair_digits, dtype=np.float64).reshape(-1, 2, 10)
-        shape = np.asarray(pair, dtype=np.float64) + weights.pair
-        both = shape + pair_logp.max(axis=2).sum(axis=1)
+        both = np.asarray(pair, dtype=np.float64) + weights.pair + pair_logp.max(axis=2).sum(axis=1)
         for p, m in enumerate(cands.pairs.tolist()):
-            starts.append(starts[m])
-            stops.append(stops[m])
-            option_score.append(float(both[p]))
-            shape_score.append(float(shape[p]))
+            options.append((int(cands.spans[m, 0]), int(cands.spans[m, 1]), float(both[p]), ("pair", p)))
+    options += [(i, j, -weights.skip, ("skip", m)) for m, (i, j) in enumerate(cands.spans.tolist()) if flat[m]]
     n = cands.atoms
     best = np.full(n + 1, -np.inf)
+    digits_so_far = np.zeros(n + 1, dtype=np.int64)
     back = np.full(n + 1, -1, dtype=np.int64)
     best[0] = 0.0
-    every = np.full(n + 1, -np.inf)  # log of the sum over all segmentations of their shapes' scores
-    every[0] = 0.0
     ends: dict[int, list[int]] = {}
-    for o, j in enumerate(stops):
+    for o, (_, j, _, _) in enumerate(options):
         ends.setdefault(j, []).append(o)
     for j in range(1, n + 1):
         for o in ends.get(j, []):
-            i = starts[o]
-            cut = weights.cut * cands.cut_cost[i] * (i > 0)
-            total = best[i] + option_score[o] - cut
+            i, _, value, (kind, _) = options[o]
+            if kind == "skip" and j == n and digits_so_far[i] == 0:
+                continue  # a number has at least one digit
+            total = best[i] + value - weights.cut * cands.cut_cost[i] * (i > 0)
             if total > best[j]:
                 best[j], back[j] = total, o
-            every[j] = np.logaddexp(every[j], every[i] + shape_score[o] - cut)
-    options: list[int] = []
+                digits_so_far[j] = digits_so_far[i] + (kind != "skip")
+    if not np.isfinite(best[n]):  # only flat ink: read it as digits after all
+        return decode(cands, logp, whole, replace(weights, flat=0.0), pair=pair, pair_digits=pair_digits)
+    path: list[int] = []
     j = n
     while j > 0:
         o = int(back[j])
-        options.append(o)
-        j = starts[o]
-    options.reverse()
-    chosen_shape = sum(shape_score[o] - weights.cut * cands.cut_cost[starts[o]] * (starts[o] > 0) for o in options)
-    segmentation = float(np.exp(min(0.0, chosen_shape - every[n])))
+        path.append(o)
+        j = options[o][0]
+    path.reverse()
     chosen: list[int] = []
     parts: list[int] = []
     rows: list[FloatArray] = []
-    for o in options:
-        if o < m_count:
-            chosen.append(o)
+    for o in path:
+        kind, k = options[o][3]
+        if kind == "digit":
+            chosen.append(k)
             parts.append(0)
-            rows.append(logp[o])
-        else:
-            p = o - m_count
-            chosen += [int(cands.pairs[p])] * 2
+            rows.append(logp[k])
+        elif kind == "pair":
+            chosen += [int(cands.pairs[k])] * 2
             parts += [1, 2]
-            rows += [pair_logp[p, 0], pair_logp[p, 1]]
+            rows += [pair_logp[k, 0], pair_logp[k, 1]]
     table = np.asarray(rows, dtype=np.float64).reshape(-1, 10)
     digits = [int(r.argmax()) for r in table]
     conf = [float(np.exp(r.max())) for r in table]
-    return Reading(chosen, digits, conf, float(best[n]), parts, table, segmentation)
+    return Reading(chosen, digits, conf, float(best[n]), parts, table)
