@@ -7,9 +7,9 @@ over-segmentation on them (``vision._segment.candidates``), and labels each poss
 (``Candidates.pairs``) by the digits its pixels came from: two whole neighbours (at least 92 % of
 its ink from digits ``a`` and ``a + 1``, and at least 85 % of each one's ink), with their labels,
 or not (one digit, a fragment, a digit with a piece of its neighbour, three digits). A small CNN
-(``model._pair.build_net``) learns both, each batch varied as real pen strokes vary (the
-single-digit training's ``augment="strokes"``: slant, thickness, blur, wobble, grey ink, specks);
-the digit classifier's weights are not touched. The
+(``model._pair.build_net``) learns both; the digit classifier's weights are not touched.
+(Varying each batch as the single-digit training's ``augment="strokes"`` does was tried: it read
+fewer touching pairs of the real digits right, 84.3 -> 78.6 %.) The
 digits' softmax temperature is then fitted on pairs composed from training digits 50,000+.
 
 Seeded: the same data and weights on every run (on one machine; torch's CPU kernels may differ
@@ -30,7 +30,6 @@ import numpy as np
 import torch
 
 from daft_mnist.model._pair import build_net
-from daft_mnist.training._strokes import augment_strokes
 from daft_mnist.vision._compose import compose_number, varied_digit
 from daft_mnist.vision._segment import candidates
 
@@ -164,12 +163,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", nargs="?", default="src/daft_mnist/model/bundled/touching_pair.pt")
     parser.add_argument("--numbers", type=int, default=60000)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data", help="an .npz file: the generated candidates are saved there, or read from it")
     args = parser.parse_args()
     torch.manual_seed(SEED)
-    gen = torch.Generator().manual_seed(SEED)
     t0 = time.perf_counter()
     if args.data and Path(args.data).exists():
         saved = np.load(args.data)
@@ -197,7 +195,7 @@ def main() -> None:
         perm = torch.randperm(len(y))
         for s in range(0, len(y), 128):
             b = perm[s : s + 128]
-            loss = losses(net, augment_strokes(xt[b], gen), yt[b])
+            loss = losses(net, xt[b], yt[b])
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -43,9 +43,7 @@ def _affine(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     angle = _rand(n, gen, -1.0, 1.0) * math.radians(12.0)
     shear = _rand(n, gen, -0.2, 0.2)
     zoom = _rand(n, gen, 0.85, 1.1)
-    h, w = x.shape[-2:]
-    # up to 3 pixels each way, in the grid's [-1, 1] coordinates (x first)
-    shift = _rand(2 * n, gen, -1.0, 1.0).reshape(n, 2) * torch.tensor([3.0 * 2 / w, 3.0 * 2 / h])
+    shift = _rand(2 * n, gen, -1.0, 1.0).reshape(n, 2) * (3.0 * 2 / 28)
     cos, sin = torch.cos(angle), torch.sin(angle)
     # rotation @ shear, divided by zoom (grid coordinates map output -> input)
     a, b = cos / zoom, (cos * shear - sin) / zoom
@@ -62,30 +60,28 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     r = torch.arange(-2, 3, dtype=x.dtype)
     k1 = torch.exp(-(r[None, :] ** 2) / (2 * sigma[:, None] ** 2))
     k1 = k1 / k1.sum(1, keepdim=True)  # (n, 5)
-    n, _, h, w = x.shape
+    n = x.shape[0]
     # depthwise: one kernel per image, images as channels
-    y = F.conv2d(x.reshape(1, n, h, w), k1.reshape(n, 1, 1, 5), padding=(0, 2), groups=n)
+    y = F.conv2d(x.reshape(1, n, 28, 28), k1.reshape(n, 1, 1, 5), padding=(0, 2), groups=n)
     y = F.conv2d(y, k1.reshape(n, 1, 5, 1), padding=(2, 0), groups=n)
-    return y.reshape(n, 1, h, w)
+    return y.reshape(n, 1, 28, 28)
 
 
 def _elastic(x: torch.Tensor, gen: torch.Generator, alpha: torch.Tensor) -> torch.Tensor:
     import torch
     import torch.nn.functional as F
 
-    n, _, h, w = x.shape
+    n = x.shape[0]
     coarse = torch.rand(n, 2, 4, 4, generator=gen) * 2 - 1
-    field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)
-    # up to alpha pixels: channel 0 moves along x, channel 1 along y
-    field = field * (alpha[:, None] * torch.tensor([2 / w, 2 / h]))[:, :, None, None]
+    field = F.interpolate(coarse, size=(28, 28), mode="bicubic", align_corners=True)
+    field = field * (alpha * 2 / 28)[:, None, None, None]
     eye = torch.eye(2, 3).expand(n, 2, 3)
     grid = F.affine_grid(eye, list(x.shape), align_corners=False) + field.permute(0, 2, 3, 1)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def augment_strokes(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Augment a batch ``(N, 1, H, W)`` of [0, 1] images (MNIST's 28x28, or a number's touching
-    pair); returns a new tensor in [0, 1]. Distances (shifts, wobble) are in pixels.
+    """Augment a batch ``(N, 1, 28, 28)`` of [0, 1] images; returns a new tensor in [0, 1].
 
     Args:
         x: The batch (background 0, ink up to 1).
@@ -123,7 +119,9 @@ def augment_strokes(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     x = torch.where(mc, x.clamp(0, 1).pow(gamma) * level, x)
     # clutter: a few faint specks, or a faint line along one edge
     mk = where(0.1)
-    specks = (torch.rand(x.shape, generator=gen) < 0.004).to(x.dtype) * _rand(n, gen, 0.3, 0.8)[:, None, None, None]
+    specks = (torch.rand(n, 1, 28, 28, generator=gen) < 0.004).to(x.dtype) * _rand(n, gen, 0.3, 0.8)[
+        :, None, None, None
+    ]
     side = torch.randint(0, 4, (n,), generator=gen)
     edge = torch.zeros_like(x)
     edge[side == 0, :, 0, :] = 1.0

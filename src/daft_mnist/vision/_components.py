@@ -186,8 +186,9 @@ def solid_edges(mask: Mask, digit_height: float) -> Mask:
     """Solid bands along the picture's sides: a black page edge, a dark scanner margin.
 
     A band is a run of at least 0.35 digit heights of columns (or rows) each inked over at least
-    60 % of its length, in the outer quarter of the picture, in a picture at least 1.5 digit
-    heights across the band (a tight crop's ``1`` is neither that wide nor in such a picture).
+    60 % of its length and over 1.3 digit heights (longer than any digit), in the outer quarter of
+    the picture, in a picture at least 1.5 digit heights across the band (a tight crop's ``1`` is
+    neither that wide nor in such a picture; a ``3``'s right side is not that long).
     The background removal may break a band into digit-sized pieces, so the whole band goes,
     with a margin of 0.15 digit heights for its fringe. Returns its pixels.
     """
@@ -198,7 +199,8 @@ def solid_edges(mask: Mask, digit_height: float) -> Mask:
         length = mask.shape[1 - axis]
         if across < 1.5 * digit_height:
             continue
-        high = mask.mean(axis=axis) >= 0.6
+        inked = mask.sum(axis=axis)
+        high = (inked >= 0.6 * across) & (inked >= 1.3 * digit_height)
         starts, ends = _runs(high)
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
             if e - s >= 0.35 * digit_height and (s <= 0.25 * length or e >= 0.75 * length):
