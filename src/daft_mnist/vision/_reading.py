@@ -44,8 +44,9 @@ class Weights:
     pair: float = -3.0
     """Added to a touching pair read as one (two digits from one candidate, by the pair reader)."""
     flat: float = 0.35
-    """A candidate less high than this (digit heights) is not a digit: it is skipped (what is
-    left of a line among a patterned background's specks, a dash) ..."""
+    """A candidate less high than this (digit heights) lying low beside the digits is not a
+    digit: it is skipped (what is left of an underline or a baseline among a patterned
+    background's specks) ..."""
     skip: float = 1.0
     """... at this cost."""
 
@@ -71,6 +72,22 @@ class Reading:
     score: float
     parts: list[int] = field(default_factory=list)
     log_probabilities: FloatArray = field(default_factory=lambda: np.zeros((0, 10)))
+
+
+def _skippable(cands: Candidates, flat: float) -> npt.NDArray[np.bool_]:
+    """Candidates less high than ``flat`` digit heights that lie low beside the digits: below 60 %
+    of the digits' height (what is left of an underline or a baseline), not over or under a
+    taller atom (a 2's foot shares at least 30 % of its width with one). A 5's flag or a 7's bar
+    apart from its digit lies high: it stays to be read with its digit."""
+    low = cands.geometry[:, 1] < flat
+    tall = (cands.spans[:, 1] - cands.spans[:, 0] == 1) & ~low
+    if not tall.any():
+        return np.zeros(len(low), dtype=bool)
+    x0, y0, x1 = cands.boxes[:, 0], cands.boxes[:, 1], cands.boxes[:, 2]
+    top, bottom = int(cands.boxes[tall, 1].min()), int(cands.boxes[tall, 3].max())
+    shared = np.minimum(x1[:, None], x1[tall][None, :]) - np.maximum(x0[:, None], x0[tall][None, :])
+    over = (shared > 0.3 * np.maximum(x1 - x0, 1)[:, None]).any(axis=1)
+    return np.asarray(low & ~over & (y0 >= top + 0.6 * (bottom - top)), dtype=bool)
 
 
 def decode(
@@ -103,7 +120,7 @@ def decode(
         score += weights.shape * np.asarray(whole, dtype=np.float64)
     # Options: each candidate read as one digit, each possible pair read as two, each flat atom
     # skipped (what is left of a line or a dash): (first atom, end atom, score, what).
-    flat = geo[:, 1] < weights.flat
+    flat = _skippable(cands, weights.flat)
     options: list[tuple[int, int, float, tuple[str, int]]] = [
         (i, j, float(score[m]), ("digit", m)) for m, (i, j) in enumerate(cands.spans.tolist()) if not flat[m]
     ]

@@ -302,9 +302,7 @@ def _not_specks(comp: Components, hd: float) -> npt.NDArray[np.bool_]:
     beside the digits (specks, dots, commas). A small component over or under a big one (at
     least 30 % of its width shared) is kept: a broken stroke of that digit, the atoms may join it.
     """
-    # Small, or flat (a dash, what is left of a line among a patterned background's specks):
-    # kept only over or under a digit (a 5's flag, a 7's bar).
-    small = (comp.height < 0.5 * hd) & ((comp.width < 0.5 * hd) | (comp.height < 0.4 * hd))
+    small = (comp.height < 0.5 * hd) & (comp.width < 0.5 * hd)
     big = ~small
     keep = comp.height <= 1.8 * hd
     strokes = np.asarray(
