@@ -504,6 +504,45 @@ def test_real_numbers_by_source() -> None:
     assert score_numbers(*groups["all"]).exact_rate >= 0.95
 
 
+@pytest.mark.ray
+def test_ray_runner_reads_the_real_numbers_as_the_native_runner(tmp_path: Path) -> None:
+    """``read_number(..., details=True)`` on Ray (its own process: one runner per process) gives
+    the native runner's rows: numbers, confidences, boxes (the pair reader and the whole-digit
+    scorer load on the workers)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    if not (REAL_NUMBERS / "labels.csv").is_file():
+        pytest.skip("real-numbers not found")
+    with (REAL_NUMBERS / "labels.csv").open(newline="") as f:
+        files = [str(REAL_NUMBERS / r["file"]) for r in csv.DictReader(f)]
+    listing, out = tmp_path / "files.txt", tmp_path / "ray.json"
+    listing.write_text("\n".join(files))
+    script = Path(__file__).with_name("ray_numbers.py")
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    done = subprocess.run(
+        [sys.executable, str(script), str(listing), str(out), ray_tmp],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    df = daft.from_pydict({"path": files}).with_column("image", col("path").download().decode_image())
+    native = df.select("path", read_number(col("image"), details=True).alias("reading")).to_pydict()
+    got = dict(zip(rows["path"], rows["reading"], strict=True))
+    assert len(got) == len(files) == 32
+    for path, want in zip(native["path"], native["reading"], strict=True):
+        have = got[path]
+        assert have["number"] == want["number"], path
+        assert have["confidence"] == pytest.approx(want["confidence"], rel=1e-6), path
+        assert [(d["x0"], d["y0"], d["x1"], d["y1"]) for d in have["digits"]] == [
+            (d["x0"], d["y0"], d["x1"], d["y1"]) for d in want["digits"]
+        ], path
+
+
 def test_cli_read_writes_numbers_and_scores_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from daft_mnist.cli import main
 
