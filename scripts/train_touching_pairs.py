@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from daft_mnist.model._pair import build_net
-from daft_mnist.vision._compose import compose_number, varied_digit
+from daft_mnist.vision._compose import as_written, compose_number, varied_digit
 from daft_mnist.vision._segment import candidates
 
 SEED = 21
@@ -71,14 +71,7 @@ def one_number(
         scales=rng.uniform(0.85, 1.15, k).tolist(),
         shifts=rng.normal(0.0, 0.05, k).tolist(),
     )
-    pic = composed.picture
-    if rng.random() < 0.2:  # an underline or a ruled baseline
-        y = min(pic.shape[0] - 1, int(composed.boxes[:, 3].max()) + int(rng.integers(0, 4)))
-        x0 = int(rng.integers(0, max(1, composed.boxes[0, 0])))
-        pic = pic.copy()
-        pic[y : y + 2, x0:] = np.maximum(pic[y : y + 2, x0:], 200)
-    if rng.random() < 0.5:
-        pic = 255 - pic
+    pic = as_written(rng, composed)
     return pic, composed.owner, labels[pick]
 
 

@@ -16,11 +16,12 @@ Bundled as ``model/bundled/touching_pair.pt``; torch is imported when it is firs
 from __future__ import annotations
 
 import threading
-from importlib import resources
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from daft_mnist.model._bundled_nets import load_bundled_net
 
 __all__ = ["PAIR_FILE", "build_net", "pair_scores"]
 
@@ -63,15 +64,8 @@ def _load() -> Any:
     if _net is None:
         with _lock:
             if _net is None:
-                import torch
-
-                path = resources.files("daft_mnist.model").joinpath("bundled", PAIR_FILE)
-                with resources.as_file(path) as file:
-                    state = torch.load(file, map_location="cpu", weights_only=True)
-                net = build_net()
-                net.load_state_dict(state["state_dict"])
-                net.eval()
-                _temperature = float(state["metadata"].get("temperature", 1.0))
+                net, metadata = load_bundled_net(PAIR_FILE, build_net)
+                _temperature = float(metadata.get("temperature", 1.0))
                 _net = net
     return _net
 

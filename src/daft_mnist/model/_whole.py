@@ -11,11 +11,12 @@ as ``model/bundled/whole_digit.pt``. torch is imported when the scorer is first 
 from __future__ import annotations
 
 import threading
-from importlib import resources
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from daft_mnist.model._bundled_nets import load_bundled_net
 
 __all__ = ["WHOLE_DIGIT_FILE", "build_net", "whole_digit_scores"]
 
@@ -48,15 +49,7 @@ def _load() -> Any:
     if _net is None:
         with _lock:
             if _net is None:
-                import torch
-
-                path = resources.files("daft_mnist.model").joinpath("bundled", WHOLE_DIGIT_FILE)
-                with resources.as_file(path) as file:
-                    state = torch.load(file, map_location="cpu", weights_only=True)
-                net = build_net()
-                net.load_state_dict(state["state_dict"])
-                net.eval()
-                _net = net
+                _net = load_bundled_net(WHOLE_DIGIT_FILE, build_net)[0]
     return _net
 
 

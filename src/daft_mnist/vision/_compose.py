@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from daft_mnist.vision._image_ops import max_filter, resize_matrix
 
-__all__ = ["Composed", "compose_number", "varied_digit"]
+__all__ = ["Composed", "as_written", "compose_number", "varied_digit"]
 
 
 @dataclass
@@ -114,3 +114,17 @@ def varied_digit(rng: np.random.Generator, digit: npt.ArrayLike) -> npt.NDArray[
     if rng.random() < 0.2:
         d = max_filter(d[None], 1)[0]
     return np.clip(np.rint(d), 0, 255).astype(np.uint8)
+
+
+def as_written(rng: np.random.Generator, composed: Composed) -> npt.NDArray[np.uint8]:
+    """The composed picture as it may come to the reader, for training: now and then (20 %) an
+    underline or a ruled baseline from a random start to the right edge, and either polarity."""
+    pic = composed.picture
+    if rng.random() < 0.2:
+        y = min(pic.shape[0] - 1, int(composed.boxes[:, 3].max()) + int(rng.integers(0, 4)))
+        x0 = int(rng.integers(0, max(1, composed.boxes[0, 0])))
+        pic = pic.copy()
+        pic[y : y + 2, x0:] = np.maximum(pic[y : y + 2, x0:], 200)
+    if rng.random() < 0.5:
+        pic = 255 - pic
+    return pic

@@ -246,21 +246,11 @@ def _atoms(ink: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int32], float, 
     if not comp.count:
         return np.full(ink.shape, -1, np.int32), 1.0, np.zeros(0)
     hd = max(comp.digit_height(), 1.0)
-    edges = solid_edges(mask, hd)
-    if edges.any():
-        mask &= ~edges
-        comp = components(mask)
-        if not comp.count:
-            return np.full(ink.shape, -1, np.int32), 1.0, np.zeros(0)
-        hd = max(comp.digit_height(), 1.0)
+    comp, hd = _without(mask, solid_edges(mask, hd), comp, hd)
     stroke = mean_stroke(mask)
-    lines = thin_lines(mask, hd, stroke, 1) | thin_lines(mask, hd, stroke, 0)
-    if lines.any():
-        mask &= ~lines
-        comp = components(mask)
-        if not comp.count:
-            return np.full(ink.shape, -1, np.int32), 1.0, np.zeros(0)
-        hd = max(comp.digit_height(), 1.0)
+    comp, hd = _without(mask, thin_lines(mask, hd, stroke, 1) | thin_lines(mask, hd, stroke, 0), comp, hd)
+    if not comp.count:
+        return np.full(ink.shape, -1, np.int32), 1.0, np.zeros(0)
     keep = _not_specks(comp, hd)
     h, w = mask.shape
     pieces: list[tuple[float, npt.NDArray[np.bool_], int, float]] = []
@@ -292,6 +282,18 @@ def _atoms(ink: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int32], float, 
         if i and pieces[i - 1][2] == c:
             cut_cost[i] = cost
     return atoms, hd, cut_cost
+
+
+def _without(
+    mask: npt.NDArray[np.bool_], gone: npt.NDArray[np.bool_], comp: Components, hd: float
+) -> tuple[Components, float]:
+    """``mask`` less ``gone`` (in place); its components and digit height, found again only when
+    anything went."""
+    if not gone.any():
+        return comp, hd
+    mask &= ~gone
+    comp = components(mask)
+    return comp, max(comp.digit_height(), 1.0)
 
 
 def _not_specks(comp: Components, hd: float) -> npt.NDArray[np.bool_]:
